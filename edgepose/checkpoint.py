@@ -1,0 +1,84 @@
+"""Checkpoints: one torch file holding the model metadata, weights and training state.
+
+Written atomically (temporary file in the same folder, then ``os.replace``) so a crash
+mid-write never leaves a truncated checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgepose.errors import ModelError
+from edgepose.metadata import ModelMeta
+
+CHECKPOINT_FORMAT = "edgepose-checkpoint"
+
+
+def atomic_write_bytes(path: str | os.PathLike, writer) -> None:
+    """Call ``writer(fileobj)`` on a temp file next to ``path``, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path, model: torch.nn.Module, meta: ModelMeta, **state: Any) -> None:
+    """Save weights + metadata (+ optimizer/scheduler/epoch/config... in ``state``)."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "meta": meta.to_dict(),
+        "model": model.state_dict(),
+        **state,
+    }
+    atomic_write_bytes(path, lambda f: torch.save(payload, f))
+
+
+def load_checkpoint(path) -> dict[str, Any]:
+    """Load and validate a checkpoint file; returns the payload with ``meta`` as ModelMeta."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated zip, pickle garbage, wrong file type
+        raise ModelError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:120]}); "
+            "the file may be truncated or not an edgepose checkpoint"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{path}: not an edgepose checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+    payload["meta"] = ModelMeta.from_dict(payload.get("meta"), source=str(path))
+    return payload
+
+
+def load_model(path, expect: ModelMeta | None = None):
+    """Checkpoint -> (model in eval mode, meta). ``expect`` checks it is the right model."""
+    from edgepose.models import build_model
+
+    payload = load_checkpoint(path)
+    meta: ModelMeta = payload["meta"]
+    if expect is not None:
+        expect.check_matches(meta, what=str(path))
+    model = build_model(meta)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise ModelError(
+            f"{path}: weights do not fit the model its metadata describes ({str(e)[:160]})"
+        ) from None
+    model.eval()
+    return model, meta

@@ -1,0 +1,29 @@
+"""User-facing errors.
+
+Anything a *user* can get wrong (a missing file, a malformed annotation, an unknown
+backbone name, a checkpoint from another model) raises :class:`EdgeposeError` with one
+sentence that names the file or value and says what to do. The CLI prints that sentence
+without a traceback and exits with status 2. Programming errors stay ordinary exceptions.
+"""
+
+from __future__ import annotations
+
+
+class EdgeposeError(Exception):
+    """A user mistake or an unusable input, reported as one clear message."""
+
+
+class DataError(EdgeposeError):
+    """An annotation file, image or dataset folder that cannot be used."""
+
+
+class ModelError(EdgeposeError):
+    """An unknown model part, a corrupt checkpoint, or a metadata mismatch."""
+
+
+class EngineError(EdgeposeError):
+    """An artifact (ONNX / TensorRT plan) or runtime that cannot be used."""
+
+
+class SourceError(EdgeposeError):
+    """A camera, video file or stream that cannot be opened or read."""

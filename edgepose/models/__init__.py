@@ -1,0 +1,8 @@
+"""Pose networks: a timm backbone + one head (heatmap, dsnt or nerpe).
+
+``build_model(meta)`` is the only constructor other layers use.
+"""
+
+from edgepose.models.base import PoseModel, build_model
+
+__all__ = ["PoseModel", "build_model"]

@@ -1,0 +1,87 @@
+"""PoseModel = backbone + head, and the head contract every head follows.
+
+Head contract (``edgepose/models/<head>.py``)::
+
+    class SomeHead(nn.Module):
+        def __init__(self, in_channels: int, in_stride: int, input_size: tuple[int, int],
+                     num_joints: int, decoder: dict | None = None, **head_cfg): ...
+        def forward(self, feats) -> tuple[Tensor, Tensor]:
+            # inference: coords (B, K, 2) in *input pixels* (coords.py convention),
+            # scores (B, K) in [0, 1]. Decoding lives here so it is exported to ONNX.
+        def forward_train(self, feats, batch) -> dict[str, Tensor]:
+            # training-only outputs (heatmaps, query confidences, ...)
+        def loss(self, train_out, batch) -> tuple[Tensor, dict[str, float]]:
+            # scalar loss and named parts for logging
+
+``batch`` is the dataset's collated dict: ``image`` (B, 3, H, W), ``keypoints`` (B, K, 2)
+float32 in input pixels, ``visible`` (B, K) float32 (1 = labelled and inside the crop).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+from torch import nn
+
+from edgepose.errors import ModelError
+from edgepose.metadata import ModelMeta
+
+# head name -> "module:Class"; imported lazily so one head's import cost or bug
+# never affects the others.
+HEADS = {
+    "heatmap": "edgepose.models.heatmap:HeatmapHead",
+    "dsnt": "edgepose.models.dsnt:DSNTHead",
+    "nerpe": "edgepose.models.nerpe:NerPEHead",
+}
+
+
+def head_class(name: str):
+    try:
+        target = HEADS[name]
+    except KeyError:
+        raise ModelError(f"unknown head {name!r}; choose one of {sorted(HEADS)}") from None
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+class PoseModel(nn.Module):
+    """Backbone + head. ``forward`` returns decoded (coords, scores) in input pixels."""
+
+    def __init__(self, meta: ModelMeta, pretrained: bool | str = False):
+        super().__init__()
+        from edgepose.models.backbone import build_backbone
+
+        self.meta = meta
+        self.backbone = build_backbone(meta.backbone, stride=meta.stride, pretrained=pretrained)
+        self.head = head_class(meta.head)(
+            in_channels=self.backbone.out_channels,
+            in_stride=self.backbone.stride,
+            input_size=tuple(meta.input_size),
+            num_joints=meta.num_joints,
+            decoder=dict(meta.decoder),
+            **meta.head_cfg,
+        )
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.backbone(image))
+
+    def forward_train(self, image: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
+        return self.head.forward_train(self.backbone(image), batch)
+
+    def loss(self, train_out: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.head.loss(train_out, batch)
+
+    @torch.no_grad()
+    def predict(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        was_training = self.training
+        self.eval()
+        coords, scores = self(image)
+        self.train(was_training)
+        return {"coords": coords, "scores": scores}
+
+
+def build_model(meta: ModelMeta, pretrained: bool | str = False) -> PoseModel:
+    """Build the network ``meta`` describes. ``pretrained``: True (timm/hub cache) or a
+    local weights file for the backbone; never required."""
+    return PoseModel(meta, pretrained=pretrained)
