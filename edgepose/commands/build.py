@@ -1,0 +1,50 @@
+"""``edgepose build``: ONNX -> TensorRT engine (needs an NVIDIA GPU and edgepose[trt])."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "build",
+        help="build a TensorRT engine from an exported ONNX (on the target GPU)",
+        description=(
+            "Build a TensorRT engine (TensorRT 8.5 - 11) from an ONNX written by "
+            "'edgepose export'. The engine file carries the model metadata in a header, and "
+            "only runs on the TensorRT version and GPU it was built on. fp16 uses the builder "
+            "flag on TensorRT 8.5-10.x and an FP16 ONNX (strongly typed) on 11.x; int8 needs "
+            "a Q/DQ ONNX from 'edgepose calibrate'. Needs: pip install 'edgepose[trt]'."
+        ),
+    )
+    p.add_argument("onnx", help="ONNX model from 'edgepose export'")
+    p.add_argument("--out", "-o", help="engine path (default: ONNX name + .<precision>.engine)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("--workspace-mb", type=int, default=1024,
+                   help="builder workspace limit in MiB (default 1024)")
+    p.add_argument("--min-batch", type=int, default=1)
+    p.add_argument("--opt-batch", type=int, default=1, help="batch size TensorRT tunes for")
+    p.add_argument("--max-batch", type=int, default=4)
+    p.add_argument("--timing-cache", default=None, metavar="PATH",
+                   help="timing cache file, read before and updated after the build")
+    p.add_argument("--verbose", action="store_true", help="verbose TensorRT log")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress display")
+    return p
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from engines.trt_build import BuildOptions, build_engine
+
+    opts = BuildOptions(
+        precision=args.precision, workspace_mb=args.workspace_mb, min_batch=args.min_batch,
+        opt_batch=args.opt_batch, max_batch=args.max_batch, timing_cache=args.timing_cache,
+        verbose=args.verbose,
+    )
+    src = Path(args.onnx)
+    out = Path(args.out) if args.out else src.with_suffix(f".{opts.precision}.engine")
+    info = build_engine(src, out, opts, progress=not args.no_progress)
+    print(f"wrote {out} (TensorRT {info['tensorrt']} on {info['device']}, {opts.precision} "
+          f"via {info['precision_path']}, batch {info['batch_range'][0]}-{info['batch_range'][1]})")
+    return 0

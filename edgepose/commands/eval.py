@@ -1,0 +1,66 @@
+"""``edgepose eval``: accuracy of a checkpoint (or exported model) on a labelled dataset."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "eval", help="measure PCK / pixel error / COCO AP of a model on a dataset",
+        description="Evaluate a model on a COCO- or MPII-format keypoint dataset: mean error "
+                    "in original-image pixels, PCK@0.05/0.1 (normalised by max(w, h) of the "
+                    "GT box), PCKh@0.5/0.1 (MPII) and COCO OKS AP/AR via pycocotools (COCO).")
+    p.add_argument("model", help="checkpoint (.pt) or exported model (.onnx/.engine)")
+    p.add_argument("--data", required=True, help="annotation file (COCO keypoints JSON / MPII)")
+    p.add_argument("--images", required=True, help="image folder")
+    p.add_argument("--dataset", choices=("coco", "mpii"), default="coco", help="annotation format")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (for .pt checkpoints)")
+    p.add_argument("--json", metavar="OUT", help="write the metrics as JSON here")
+    p.add_argument("--coco-results", metavar="RES", help="write COCO keypoint results JSON here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _load(path: str, device: str):
+    """(callable model, meta) for a checkpoint or any artifact the engines package loads."""
+    from pathlib import Path
+
+    from edgepose.errors import ModelError
+
+    if not Path(path).is_file():
+        raise ModelError(f"{path}: model file not found")
+    if path.endswith(".pt"):
+        from edgepose.checkpoint import load_model
+
+        model, meta = load_model(path)
+        return model.to(device), meta
+    try:
+        from engines import load_backend
+    except ImportError:
+        raise ModelError(f"{path}: only .pt checkpoints can be evaluated without the "
+                         "engines package") from None
+    backend = load_backend(path, device=device)
+    return backend, backend.meta
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from edgepose.config import DataConfig
+    from edgepose.evaluate import evaluate_model, format_table
+    from edgepose.train import build_dataset
+
+    model, meta = _load(args.model, args.device)
+    d = DataConfig(dataset=args.dataset, val_ann=args.data, val_images=args.images,
+                   augment=False)
+    dataset = build_dataset(d, meta, train=False)
+    metrics = evaluate_model(
+        model, dataset, batch_size=args.batch_size, workers=args.workers,
+        coco_ann=args.data if args.dataset == "coco" else None,
+        coco_results_path=args.coco_results, json_path=args.json,
+        progress=not args.no_progress)
+    print(format_table(metrics, title=f"{Path(args.model).name} on {args.data}"))
+    return 0

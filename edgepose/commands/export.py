@@ -1,0 +1,72 @@
+"""``edgepose export``: checkpoint -> ONNX (decoding in the graph), verified against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (decoding inside the graph) and check parity",
+        description=(
+            "Export a checkpoint to ONNX with input 'image' (B,3,H,W float32) and outputs "
+            "'coords' (B,K,2, input pixels) and 'scores' (B,K). The model metadata goes into "
+            "the ONNX metadata_props; the file is only written when onnx.checker and an ONNX "
+            "Runtime vs PyTorch parity check (random inputs and synthetic images) pass. "
+            "Given an .onnx file with --check-trt, only the TensorRT compatibility report "
+            "is printed."
+        ),
+    )
+    p.add_argument("checkpoint", help="checkpoint (.pt) to export, or an .onnx with --check-trt")
+    p.add_argument("--out", "-o", help="output .onnx path (default: checkpoint name + .onnx)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17)")
+    p.add_argument("--static-batch", type=int, default=None, metavar="N",
+                   help="fix the batch size to N (default: dynamic batch)")
+    p.add_argument("--decoder", default=None, metavar="SPEC",
+                   help="override the decoder, e.g. 'dense:64' or 'progressive:32,4,2,1' "
+                        "(NerPE: coarse grid, refinement r, overlap, steps)")
+    p.add_argument("--simplify", action="store_true",
+                   help="simplify the graph with onnxslim, then re-check parity")
+    p.add_argument("--check-trt", action="store_true",
+                   help="also print which ops TensorRT's ONNX parser supports (CPU-only check)")
+    p.add_argument("--tol-px", type=float, default=1e-3,
+                   help="max coords difference ONNX Runtime vs PyTorch in pixels (default 1e-3)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from engines import trt_compat
+
+    src = Path(args.checkpoint)
+    if src.suffix.lower() == ".onnx":
+        if not args.check_trt:
+            from edgepose.errors import EngineError
+
+            raise EngineError(f"{src} is already ONNX; pass a checkpoint, or add --check-trt "
+                              "to check it for TensorRT")
+        report = trt_compat.check_onnx_file(src)
+        print(report.format())
+        return 0 if report.ok else 1
+
+    from engines.export import ExportOptions, export_checkpoint, parse_decoder_spec
+
+    opts = ExportOptions(
+        opset=args.opset, static_batch=args.static_batch, simplify=args.simplify,
+        decoder=parse_decoder_spec(args.decoder) if args.decoder else None, tol_px=args.tol_px,
+    )
+    out = Path(args.out) if args.out else src.with_suffix(".onnx")
+    rep = export_checkpoint(src, out, opts, progress=not args.no_progress)
+    print(f"wrote {rep.path} ({rep.meta.name}, {rep.nodes} nodes"
+          f"{', simplified' if rep.simplified else ''})")
+    for r in rep.parity:
+        print(f"  parity vs PyTorch on {r.inputs}: max coords diff {r.max_coord_px:.2e} px, "
+              f"max scores diff {r.max_score:.2e}")
+    if args.check_trt:
+        report = trt_compat.check_onnx_file(out)
+        print(report.format())
+        return 0 if report.ok else 1
+    return 0

@@ -1,0 +1,128 @@
+"""``edgepose run``: live pose on a webcam, video file, stream, GStreamer pipeline or demo."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = """\
+Run a pose model live. The capture thread always hands over the newest frame (older
+ones are dropped and counted), the person box follows the previous frame's keypoints,
+keypoints are smoothed with a One Euro filter, and a HUD shows FPS and per-stage times.
+Press q or Esc in the window to stop; Ctrl-C stops too (exit status 130).
+
+sources:
+  0, 1, ...          USB/V4L2 camera index (MJPG requested, 1-frame driver buffer)
+  video.mp4          a video file (add --every-frame to process every frame in order)
+  rtsp://... http:// a network stream
+  '... ! appsink'    a GStreamer pipeline (needs an OpenCV built with GStreamer)
+  csi, csi:1         Jetson CSI camera via nvarguscamerasrc (GStreamer)
+  demo               the built-in animated synthetic scene
+"""
+
+
+def add_run_options(p: argparse.ArgumentParser, source_default: str | None) -> None:
+    """Options shared by ``run`` and ``demo``."""
+    if source_default is None:
+        p.add_argument("--source", required=True,
+                       help="camera index, video file, stream URL, GStreamer pipeline, "
+                            "'csi[:N]' or 'demo'")
+    else:
+        p.add_argument("--source", default=source_default,
+                       help=f"frame source (default {source_default!r}); see 'edgepose run -h'")
+    io = p.add_argument_group("output")
+    io.add_argument("--headless", action="store_true", help="no window (servers, CI)")
+    io.add_argument("--save", metavar="OUT.mp4", help="write the rendered video (mp4v)")
+    io.add_argument("--log", metavar="LOG.jsonl",
+                    help="per-frame timing log: JSON lines, or CSV if the name ends in .csv; "
+                         "a summary goes to LOG.summary.json")
+    io.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    io.add_argument("--quiet", action="store_true", help="do not print the summary line")
+    src = p.add_argument_group("source")
+    src.add_argument("--every-frame", action="store_true",
+                     help="process every frame in order (files); default drops stale frames")
+    src.add_argument("--reconnect", type=int, default=0, metavar="N",
+                     help="reconnect a lost camera/stream up to N times (default 0)")
+    src.add_argument("--width", type=int, help="camera width to request (px)")
+    src.add_argument("--height", type=int, help="camera height to request (px)")
+    src.add_argument("--fps", type=float, help="camera FPS to request")
+    src.add_argument("--demo-fps", type=float, default=30.0,
+                     help="demo source frame rate (default 30, dropping stale frames like a "
+                          "camera); 0 = as fast as the pipeline runs, no drops")
+    src.add_argument("--demo-size", default="640x480", metavar="WxH",
+                     help="demo frame size (default 640x480)")
+    src.add_argument("--stall-timeout", type=float, default=10.0, metavar="S",
+                     help="stop with an error when no frame arrives for S seconds (default 10)")
+    mp = p.add_argument_group("model and tracking")
+    mp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
+                    help="where to run the model (default auto: GPU if available)")
+    mp.add_argument("--threads", type=int, metavar="N", help="CPU inference threads")
+    mp.add_argument("--conf", type=float, default=0.3,
+                    help="keypoint score threshold for drawing and tracking (default 0.3)")
+    mp.add_argument("--multi", action="store_true",
+                    help="several people: OpenCV HOG person detector + one batched model call")
+    sm = p.add_argument_group("smoothing (One Euro filter)")
+    sm.add_argument("--no-smooth", action="store_true", help="turn smoothing off")
+    sm.add_argument("--smooth-min-cutoff", type=float, default=0.2, metavar="HZ",
+                    help="cutoff at rest; lower = steadier, more lag (default 0.2)")
+    sm.add_argument("--smooth-beta", type=float, default=0.01,
+                    help="speed coefficient (1/px); higher = less lag when moving (default 0.01)")
+    sm.add_argument("--smooth-d-cutoff", type=float, default=0.3, metavar="HZ",
+                    help="cutoff of the speed estimate (default 0.3)")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "run", help="run a model live on a camera, video, stream or the demo scene",
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True,
+                   help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt")
+    add_run_options(p, source_default=None)
+    return p
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    from edgepose.errors import EdgeposeError
+
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise EdgeposeError(f"size {text!r} is not WxH, e.g. 640x480") from None
+    if w < 32 or h < 32:
+        raise EdgeposeError(f"size {text!r} is too small (at least 32x32)")
+    return w, h
+
+
+def options_from_args(args, model: str):
+    """argparse namespace -> realtime.app.RunOptions."""
+    from edgepose.errors import EdgeposeError
+    from realtime.app import RunOptions
+    from realtime.capture import CaptureOptions
+    from realtime.pipeline import PipelineOptions
+    from realtime.smoothing import SmoothOptions
+    from realtime.sources import SourceOptions
+    from realtime.tracking import TrackOptions
+
+    if args.frames is not None and args.frames < 1:
+        raise EdgeposeError(f"--frames must be >= 1, got {args.frames}")
+    if args.reconnect < 0:
+        raise EdgeposeError(f"--reconnect must be >= 0, got {args.reconnect}")
+    if not 0.0 <= args.conf < 1.0:
+        raise EdgeposeError(f"--conf must be in [0, 1), got {args.conf}")
+    return RunOptions(
+        model=model, source=args.source, device=args.device, threads=args.threads,
+        headless=args.headless, save=args.save, log=args.log, quiet=args.quiet,
+        source_opts=SourceOptions(width=args.width, height=args.height, fps=args.fps,
+                                  demo_fps=args.demo_fps, demo_size=parse_size(args.demo_size)),
+        capture=CaptureOptions(every_frame=args.every_frame, reconnect=args.reconnect),
+        track=TrackOptions(conf=args.conf, multi=args.multi),
+        smooth=SmoothOptions(enabled=not args.no_smooth, min_cutoff=args.smooth_min_cutoff,
+                             beta=args.smooth_beta, d_cutoff=args.smooth_d_cutoff),
+        pipeline=PipelineOptions(frames=args.frames, stall_timeout_s=args.stall_timeout),
+    )
+
+
+def run(args) -> int:
+    from realtime.app import run_app
+
+    run_app(options_from_args(args, args.model))
+    return 0

@@ -1,0 +1,110 @@
+"""torchrun / DistributedDataParallel plumbing.
+
+``torchrun --nproc_per_node N -m edgepose train --config x.yaml`` sets RANK, WORLD_SIZE and
+LOCAL_RANK; :func:`init_distributed` reads them, joins the process group (nccl on CUDA,
+gloo on CPU) and returns a :class:`DistEnv`. Without those variables everything runs as a
+single process (rank 0 of 1) and no process group is created.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str = ""
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def env_from_environ() -> DistEnv:
+    """The rank layout torchrun put in the environment (1 process when absent)."""
+    return DistEnv(
+        rank=int(os.environ.get("RANK", 0)),
+        world_size=int(os.environ.get("WORLD_SIZE", 1)),
+        local_rank=int(os.environ.get("LOCAL_RANK", 0)),
+    )
+
+
+def pick_device(name: str, env: DistEnv) -> torch.device:
+    """``auto`` -> this rank's GPU when CUDA exists, else CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        torch.cuda.set_device(env.local_rank)
+        return torch.device("cuda", env.local_rank)
+    return torch.device(name)
+
+
+def init_distributed(device: torch.device) -> DistEnv:
+    """Join the process group when launched by torchrun; returns the rank layout."""
+    env = env_from_environ()
+    if env.world_size <= 1:
+        return env
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, rank=env.rank, world_size=env.world_size)
+    return DistEnv(env.rank, env.world_size, env.local_rank, backend)
+
+
+def cleanup(env: DistEnv) -> None:
+    """Barrier (so rank 0 finishes writing before others exit) and leave the group."""
+    if env.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def barrier(env: DistEnv) -> None:
+    if env.enabled and dist.is_initialized():
+        dist.barrier()
+
+
+def all_reduce_sum(values: list[float], env: DistEnv, device: torch.device) -> list[float]:
+    """Sum a list of numbers over ranks (float64); identity in a single process."""
+    if not env.enabled:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t.tolist()
+
+
+def all_gather_objects(obj, env: DistEnv) -> list:
+    """Gather one picklable object per rank (list in rank order)."""
+    if not env.enabled:
+        return [obj]
+    out = [None] * env.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+class ShardSampler(torch.utils.data.Sampler):
+    """Evaluation sampler: rank r takes indices r, r + W, r + 2W... (disjoint, no padding),
+    so summed metrics over ranks count every sample exactly once."""
+
+    def __init__(self, n: int, env: DistEnv):
+        self.indices = list(range(env.rank, n, env.world_size))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def scaled_lr(lr: float, scaling: str, world_size: int) -> float:
+    """``linear``: lr x world size (global batch grows with ranks); ``none``: unchanged."""
+    return lr * world_size if scaling == "linear" else lr

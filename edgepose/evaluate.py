@@ -1,0 +1,315 @@
+"""Evaluation: pixel error, PCK, PCKh and COCO OKS AP, plus a runner over a dataset.
+
+All metric functions are pure numpy. Coordinates follow ``edgepose/coords.py`` (pixel centres
+on integers). Errors are measured in the ORIGINAL image: predictions come out of a model in
+crop (input) pixels and are mapped back with the inverse of the sample's 2x3 image->crop
+affine before any distance is taken, so a 64x64 and a 256x256 model are compared in the
+same units.
+
+Normalisers (stated once, used everywhere):
+
+* PCK@a: a joint is correct when its error <= a * max(w, h) of the person's GT bbox.
+* PCKh@a (MPII): a joint is correct when its error <= a * head_size (the MPII head box
+  diagonal * 0.6, as the dataset provides it).
+* OKS: COCO's definition with the skeleton's sigmas and the GT ``area``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgepose.coords import apply_affine, invert_affine
+from edgepose.errors import DataError
+
+COCO_OKS_THRESHOLDS = np.round(np.arange(0.5, 0.951, 0.05), 2)
+COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def crop_to_image(coords_crop: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """(B, K, 2) crop pixels + (B, 2, 3) image->crop matrices -> (B, K, 2) image pixels."""
+    coords_crop = np.asarray(coords_crop, dtype=np.float64)
+    affine = np.asarray(affine, dtype=np.float64)
+    out = np.empty_like(coords_crop)
+    for i in range(coords_crop.shape[0]):
+        out[i] = apply_affine(coords_crop[i], invert_affine(affine[i]))
+    return out
+
+
+def joint_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(B, K, 2), (B, K, 2) pixels -> (B, K) Euclidean distances in pixels."""
+    return np.linalg.norm(np.asarray(pred, np.float64) - np.asarray(gt, np.float64), axis=-1)
+
+
+def mean_pixel_error(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray) -> float:
+    """Mean distance (pixels) over joints with ``visible`` > 0; NaN when none are visible."""
+    vis = np.asarray(visible) > 0
+    if not vis.any():
+        return float("nan")
+    return float(joint_errors(pred, gt)[vis].mean())
+
+
+def pixel_error_in_image(
+    pred_crop: np.ndarray, gt_image: np.ndarray, affine: np.ndarray, visible: np.ndarray
+) -> float:
+    """Mean error in ORIGINAL image pixels of crop-space predictions.
+
+    ``pred_crop`` (B, K, 2) in input pixels, ``gt_image`` (B, K, 2) in image pixels,
+    ``affine`` (B, 2, 3) image->crop, ``visible`` (B, K).
+    """
+    return mean_pixel_error(crop_to_image(pred_crop, affine), gt_image, visible)
+
+
+def bbox_normaliser(bbox_xywh: np.ndarray) -> np.ndarray:
+    """(B, 4) COCO boxes -> (B,) PCK normaliser = max(w, h) in pixels."""
+    b = np.asarray(bbox_xywh, dtype=np.float64).reshape(-1, 4)
+    return np.maximum(b[:, 2], b[:, 3])
+
+
+def pck_hits(
+    pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray, alpha: float
+) -> tuple[int, int]:
+    """(correct, counted) joints: error <= alpha * norm[b], over joints with visible > 0."""
+    vis = np.asarray(visible) > 0
+    thr = alpha * np.asarray(norm, dtype=np.float64).reshape(-1, 1)
+    ok = (joint_errors(pred, gt) <= thr) & vis
+    return int(ok.sum()), int(vis.sum())
+
+
+def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray,
+        alpha: float) -> float:
+    """Fraction of visible joints within ``alpha * norm`` (per-sample ``norm``, pixels)."""
+    hit, n = pck_hits(pred, gt, visible, norm, alpha)
+    return hit / n if n else float("nan")
+
+
+def pckh(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, head_size: np.ndarray,
+         alpha: float = 0.5) -> float:
+    """MPII PCKh@alpha: PCK with the per-sample head size as the normaliser."""
+    return pck(pred, gt, visible, head_size, alpha)
+
+
+# ----------------------------------------------------------------------------- OKS and AP
+
+
+def oks(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, area: float,
+        sigmas) -> float:
+    """COCO object keypoint similarity of one person.
+
+    ``pred``/``gt`` (K, 2) image pixels, ``visible`` (K,) (>0 = labelled), ``area`` the GT
+    segment area in pixels^2, ``sigmas`` (K,). OKS = mean over labelled joints of
+    exp(-d^2 / (2 * area * (2 sigma)^2)), exactly as pycocotools computes it.
+    """
+    vis = np.asarray(visible) > 0
+    if not vis.any():
+        return 0.0
+    var = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
+    d2 = ((np.asarray(pred, np.float64) - np.asarray(gt, np.float64)) ** 2).sum(-1)
+    e = d2 / var / (float(area) + np.spacing(1)) / 2.0
+    return float(np.exp(-e[vis]).mean())
+
+
+def average_precision(
+    matched_oks: list[tuple[float, float]], num_gt: int,
+    thresholds: np.ndarray = COCO_OKS_THRESHOLDS,
+) -> float:
+    """COCO-style AP for one detection per GT person.
+
+    ``matched_oks``: (score, oks with its own GT) per detection. For each OKS threshold,
+    detections sorted by score are TP when oks >= t; precision is made monotone and read at
+    101 recall points (pycocotools' interpolation); AP is the mean over thresholds.
+    """
+    if num_gt == 0:
+        return float("nan")
+    arr = np.asarray(matched_oks, dtype=np.float64).reshape(-1, 2)
+    order = np.argsort(-arr[:, 0], kind="mergesort")
+    o = arr[order, 1]
+    aps = []
+    for t in thresholds:
+        tp = np.cumsum(o >= t)
+        fp = np.cumsum(o < t)
+        rc = tp / num_gt
+        pr = tp / np.maximum(tp + fp, np.spacing(1))
+        pr = np.maximum.accumulate(pr[::-1])[::-1] if len(pr) else pr
+        idx = np.searchsorted(rc, COCO_RECALL_THRESHOLDS, side="left")
+        q = np.array([pr[i] if i < len(pr) else 0.0 for i in idx])
+        aps.append(q.mean())
+    return float(np.mean(aps))
+
+
+def coco_results(
+    image_ids, coords_image: np.ndarray, scores: np.ndarray, category_id: int = 1
+) -> list[dict[str, Any]]:
+    """Standard COCO keypoint results: one dict per person.
+
+    ``coords_image`` (N, K, 2) image pixels, ``scores`` (N, K) in [0, 1]. The person score
+    is the mean joint score.
+    """
+    out = []
+    for img_id, xy, s in zip(image_ids, np.asarray(coords_image), np.asarray(scores)):
+        kp = np.concatenate([xy, np.asarray(s).reshape(-1, 1)], axis=1).reshape(-1)
+        out.append({
+            "image_id": int(img_id), "category_id": int(category_id),
+            "keypoints": [round(float(v), 3) for v in kp], "score": float(np.mean(s)),
+        })
+    return out
+
+
+COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
+
+
+def coco_keypoint_ap(ann_file: str | Path, results: list[dict[str, Any]] | str | Path,
+                     image_ids=None, sigmas=None) -> dict[str, float]:
+    """Run pycocotools COCOeval(iouType='keypoints'); returns AP, AP50, AP75, APm, APl, AR...
+
+    ``results`` is a list of result dicts or a results JSON path. ``image_ids`` restricts the
+    evaluation (default: the images that have results). ``sigmas`` overrides COCO's.
+    """
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    ann_file = Path(ann_file)
+    if not ann_file.is_file():
+        raise DataError(f"{ann_file}: annotation file not found; pass the COCO keypoints JSON")
+    if not isinstance(results, list):
+        results = json.loads(Path(results).read_text())
+    if not results:
+        raise DataError("no predictions to evaluate (empty results)")
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ann_file))
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, iouType="keypoints")
+        if sigmas is not None:
+            ev.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
+        ids = image_ids if image_ids is not None else sorted({r["image_id"] for r in results})
+        ev.params.imgIds = [int(i) for i in ids]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {k: float(v) for k, v in zip(COCO_STAT_NAMES, ev.stats)}
+
+
+# ----------------------------------------------------------------------------- runner
+
+
+def _predict_batch(model, images) -> tuple[np.ndarray, np.ndarray]:
+    """Run a torch PoseModel or a backend callable on one (B, 3, H, W) batch."""
+    import torch
+
+    if isinstance(model, torch.nn.Module):
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            x = images if torch.is_tensor(images) else torch.from_numpy(np.asarray(images))
+            coords, scores = model(x.to(device).float())
+        return coords.float().cpu().numpy(), scores.float().cpu().numpy()
+    x = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
+    out = model(np.ascontiguousarray(x, dtype=np.float32))
+    return np.asarray(out["coords"]), np.asarray(out["scores"])
+
+
+def collect_predictions(model: Callable, loader, progress: bool = True) -> dict[str, np.ndarray]:
+    """Run ``model`` over a DataLoader of dataset samples; returns stacked numpy arrays.
+
+    Keys: ``pred`` / ``gt`` (N, K, 2) image pixels (``gt`` from the sample's
+    ``keypoints_image`` when present, else its crop keypoints mapped back), ``pred_crop`` (N, K, 2) input pixels,
+    ``scores``, ``visible`` (N, K), ``bbox`` (N, 4), ``image_id``, ``area``, ``head_size``
+    (N,) (head_size NaN when the dataset has none).
+    """
+    from tqdm import tqdm
+
+    import torch
+
+    was_training = isinstance(model, torch.nn.Module) and model.training
+    if was_training:
+        model.eval()
+    parts: dict[str, list] = {k: [] for k in
+                              ("pred", "gt", "pred_crop", "scores", "visible", "bbox",
+                               "image_id", "area", "head_size")}
+    for batch in tqdm(loader, desc="eval", leave=False, disable=not progress):
+        coords, scores = _predict_batch(model, batch["image"])
+        aff = np.asarray(batch["affine"], dtype=np.float64)
+        parts["pred_crop"].append(coords)
+        parts["pred"].append(crop_to_image(coords, aff))
+        if "keypoints_image" in batch:  # exact GT [x, y, v] in image px, labelled = v > 0
+            kpi = np.asarray(batch["keypoints_image"], dtype=np.float64)
+            parts["gt"].append(kpi[..., :2])
+            parts["visible"].append((kpi[..., 2] > 0).astype(np.float32))
+        else:  # crop-space GT mapped back; visible = labelled and inside the crop
+            parts["gt"].append(crop_to_image(np.asarray(batch["keypoints"]), aff))
+            parts["visible"].append(np.asarray(batch["visible"]))
+        parts["scores"].append(scores)
+        parts["bbox"].append(np.asarray(batch["bbox"], dtype=np.float64).reshape(-1, 4))
+        n = coords.shape[0]
+        parts["image_id"].append(np.asarray(batch.get("image_id", np.zeros(n))).reshape(-1))
+        parts["area"].append(np.asarray(batch.get("area", np.full(n, np.nan)),
+                                        dtype=np.float64).reshape(-1))
+        parts["head_size"].append(np.asarray(batch.get("head_size", np.full(n, np.nan)),
+                                             dtype=np.float64).reshape(-1))
+    if was_training:
+        model.train()
+    if not parts["pred"]:
+        raise DataError("the evaluation dataset is empty")
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def metrics_from_predictions(p: dict[str, np.ndarray]) -> dict[str, float]:
+    """Pixel error + PCK@0.05/0.1 (bbox) + PCKh@0.5/0.1 (when head sizes exist)."""
+    norm = bbox_normaliser(p["bbox"])
+    out = {
+        "num_samples": int(len(p["pred"])),
+        "mean_px_error": mean_pixel_error(p["pred"], p["gt"], p["visible"]),
+        "pck@0.05": pck(p["pred"], p["gt"], p["visible"], norm, 0.05),
+        "pck@0.1": pck(p["pred"], p["gt"], p["visible"], norm, 0.1),
+    }
+    if np.isfinite(p["head_size"]).all():
+        out["pckh@0.5"] = pckh(p["pred"], p["gt"], p["visible"], p["head_size"], 0.5)
+        out["pckh@0.1"] = pckh(p["pred"], p["gt"], p["visible"], p["head_size"], 0.1)
+    return out
+
+
+def evaluate_model(
+    model: Callable, dataset, batch_size: int = 32, workers: int = 0,
+    coco_ann: str | Path | None = None, coco_results_path: str | Path | None = None,
+    json_path: str | Path | None = None, progress: bool = True,
+) -> dict[str, float]:
+    """Run a torch model or backend over ``dataset`` and compute every metric that applies.
+
+    ``model``: a PoseModel, or any callable mapping a float32 numpy (B, 3, H, W) batch to
+    ``{"coords": (B, K, 2) input px, "scores": (B, K)}``. COCO AP is computed when
+    ``coco_ann`` (or ``dataset.ann_file`` for a COCO dataset) is given.
+    """
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    p = collect_predictions(model, loader, progress)
+    metrics = metrics_from_predictions(p)
+    if coco_ann is None and hasattr(dataset, "ann_file") \
+            and "head_size" not in getattr(dataset, "extra_fields", ()):
+        coco_ann = dataset.ann_file
+    if coco_ann is not None:
+        res = coco_results(p["image_id"], p["pred"], p["scores"])
+        if coco_results_path is not None:
+            Path(coco_results_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(coco_results_path).write_text(json.dumps(res))
+        metrics.update(coco_keypoint_ap(coco_ann, res, sorted({int(i) for i in p["image_id"]})))
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def format_table(metrics: dict[str, float], title: str = "") -> str:
+    """Plain aligned two-column text table of a metrics dict."""
+    rows = [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items()]
+    w = max(len(k) for k, _ in rows) if rows else 0
+    lines = [title] if title else []
+    lines += [f"{k:<{w}}  {v:>10}" for k, v in rows]
+    return "\n".join(lines)

@@ -1,0 +1,79 @@
+"""SimpleBaseline heatmap head: neck -> 1x1 conv -> K heatmaps, MSE to Gaussian targets.
+
+Targets and decoding both come from one :class:`~edgepose.models.codecs.GaussianHeatmapCodec`
+built here from the head's settings, so training targets and inference decoding can never
+disagree about sigma, stride or the coordinate convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgepose.models.codecs import GaussianHeatmapCodec
+from edgepose.models.neck import (
+    UpsampleNeck,
+    NeckConfig,
+    make_head_conv,
+    output_size,
+    split_config,
+)
+
+
+@dataclass
+class HeatmapConfig(NeckConfig):
+    """Heatmap head settings. ``sigma``: target Gaussian std in heatmap px;
+    ``shift``: sub-pixel decoding step towards the higher neighbour (heatmap px)."""
+
+    sigma: float = 2.0
+    shift: float = 0.25
+
+
+class HeatmapHead(nn.Module):
+    """Inference ``forward``: coords (B, K, 2) input px from argmax + quarter-pixel shift,
+    scores (B, K) = heatmap peak clamped to [0, 1] (targets peak at 1, so a trained model's
+    peak reads as a confidence).
+
+    Training: loss = mean over (B, K, h, w) of weight * (heatmap - target)^2 with weight 0
+    for invisible joints and joints outside the heatmap (SimpleBaseline's joint MSE,
+    without its factor 0.5).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        in_stride: int,
+        input_size: tuple[int, int],
+        num_joints: int,
+        decoder: dict | None = None,
+        **head_cfg,
+    ):
+        super().__init__()
+        self.cfg: HeatmapConfig = split_config(HeatmapConfig, head_cfg, "heatmap")
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.heatmap_size = output_size(self.input_size, in_stride, self.cfg.heatmap_stride)
+        self.codec = GaussianHeatmapCodec(
+            self.input_size, self.heatmap_size, sigma=self.cfg.sigma, shift=self.cfg.shift
+        )
+        self.neck = UpsampleNeck(in_channels, in_stride, self.cfg)
+        self.final = make_head_conv(self.neck.out_channels, num_joints)
+
+    def heatmaps(self, feats: torch.Tensor) -> torch.Tensor:
+        """Backbone features -> (B, K, h, w) heatmaps (unbounded; trained towards [0, 1])."""
+        return self.final(self.neck(feats))
+
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.codec.decode(self.heatmaps(feats))
+
+    def forward_train(self, feats: torch.Tensor, batch: dict | None = None) -> dict:
+        return {"heatmaps": self.heatmaps(feats)}
+
+    def loss(self, train_out: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        pred = train_out["heatmaps"]
+        keypoints = torch.nan_to_num(batch["keypoints"].float(), nan=-1e4)
+        targets, weights = self.codec.encode(keypoints, batch["visible"])
+        err = (pred - targets.to(pred.dtype)) ** 2 * weights[..., None, None].to(pred.dtype)
+        mse = err.mean()
+        return mse, {"mse": float(mse.detach())}

@@ -1,0 +1,102 @@
+"""The upsampling neck shared by the heatmap and DSNT heads (SimpleBaseline style).
+
+``n = log2(in_stride / heatmap_stride)`` layers of ConvTranspose 4x4 stride 2 (padding 1)
++ BatchNorm + ReLU take backbone features at ``in_stride`` to heatmap resolution. A 4x4
+stride-2 transposed convolution spreads input pixel i over output pixels 2i-1 .. 2i+2,
+centred on 2i + 0.5 = (i + 0.5) * 2 - 0.5, i.e. it keeps the pixel-centre convention of
+``edgepose/coords.py``. With ``in_stride == heatmap_stride`` the neck is a 3x3 conv + BN +
+ReLU to ``width`` channels, so both heads always see ``width`` channels.
+
+Both heads build the same neck from the same :class:`NeckConfig`, so a heatmap-vs-DSNT
+comparison at low resolution differs only in the head's last layer, loss and decoder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from torch import nn
+
+from edgepose.errors import ModelError
+
+
+@dataclass
+class NeckConfig:
+    """Neck settings. ``heatmap_stride``: input pixels per heatmap pixel;
+    ``width``: channels of every neck layer."""
+
+    heatmap_stride: int = 4
+    width: int = 128
+
+
+def split_config(cls, cfg: dict[str, Any], head: str):
+    """Build dataclass ``cls`` from ``cfg``; unknown keys raise a clear :class:`ModelError`."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ModelError(
+            f"unknown {head} head setting(s) {unknown}; known settings are {sorted(known)}"
+        )
+    return cls(**cfg)
+
+
+def num_upsamples(in_stride: int, heatmap_stride: int) -> int:
+    """Number of x2 deconvolutions from ``in_stride`` to ``heatmap_stride`` (>= 0)."""
+    if heatmap_stride <= 0 or heatmap_stride > in_stride:
+        raise ModelError(
+            f"heatmap_stride {heatmap_stride} must be between 1 and the backbone stride "
+            f"{in_stride}"
+        )
+    n = math.log2(in_stride / heatmap_stride)
+    if n != int(n):
+        raise ModelError(
+            f"backbone stride {in_stride} / heatmap_stride {heatmap_stride} must be a power "
+            "of two (e.g. heatmap_stride 4 with backbone stride 8, 16 or 32)"
+        )
+    return int(n)
+
+
+class UpsampleNeck(nn.Sequential):
+    """(B, in_channels, H/s, W/s) -> (B, width, H/hs, W/hs), s = in_stride, hs = heatmap_stride."""
+
+    def __init__(self, in_channels: int, in_stride: int, cfg: NeckConfig):
+        n = num_upsamples(in_stride, cfg.heatmap_stride)
+        layers: list[nn.Module] = []
+        c = in_channels
+        if n == 0:
+            layers += [nn.Conv2d(c, cfg.width, 3, padding=1, bias=False)]
+            layers += [nn.BatchNorm2d(cfg.width), nn.ReLU(inplace=True)]
+        for _ in range(n):
+            layers += [
+                nn.ConvTranspose2d(c, cfg.width, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(cfg.width),
+                nn.ReLU(inplace=True),
+            ]
+            c = cfg.width
+        super().__init__(*layers)
+        self.out_channels = cfg.width
+        self.out_stride = cfg.heatmap_stride
+        for m in self.modules():
+            if isinstance(m, nn.ConvTranspose2d):
+                nn.init.normal_(m.weight, std=0.001)
+
+
+def output_size(input_size: tuple[int, int], in_stride: int, heatmap_stride: int) -> tuple[int, int]:
+    """Heatmap (h, w) for an input (H, W); the input must be a multiple of ``in_stride``."""
+    h, w = (int(v) for v in input_size)
+    if h % in_stride or w % in_stride:
+        raise ModelError(
+            f"input size {h}x{w} must be a multiple of the backbone stride {in_stride} "
+            "so heatmap pixels line up with input pixels"
+        )
+    return h // heatmap_stride, w // heatmap_stride
+
+
+def make_head_conv(width: int, num_joints: int) -> nn.Conv2d:
+    """The 1x1 conv from neck features to one map per joint, SimpleBaseline init."""
+    conv = nn.Conv2d(width, num_joints, 1)
+    nn.init.normal_(conv.weight, std=0.001)
+    nn.init.zeros_(conv.bias)
+    return conv

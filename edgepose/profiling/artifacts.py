@@ -1,0 +1,270 @@
+"""One network of the sweep and the files each backend needs: ``.pt`` (torch), ``.onnx``
+(ONNX Runtime fp32), ``.int8.onnx`` (Q/DQ via the calibration package), ``.engine``
+(TensorRT). Each file is made on first use and reused by every point of the same network.
+
+Everything reuses the project's own code paths (``edgepose.checkpoint``,
+``engines.export``, ``calibration``), so a profiled number is the number a user gets from
+``edgepose export`` / ``calibrate`` / ``build``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from edgepose.metadata import ModelMeta
+from edgepose.profiling import ProfileError
+
+
+def quantizer() -> Callable | None:
+    """The calibration package's Q/DQ quantizer, or None when it cannot be imported."""
+    try:
+        from calibration.qdq import quantize_qdq
+    except Exception:
+        return None
+    return quantize_qdq
+
+
+# ----------------------------------------------------------------------------- complexity
+
+
+def count_parameters(model) -> int:
+    """Number of parameters (models.complexity when present, else a plain sum)."""
+    try:
+        from edgepose.models.complexity import count_parameters as cp
+
+        return int(cp(model))
+    except ImportError:
+        return int(sum(p.numel() for p in model.parameters()))
+
+
+def count_gflops(model, input_size: tuple[int, int]) -> float:
+    """GFLOPs (= 2 x GMACs) of one batch-1 inference forward, decoding included."""
+    try:
+        from edgepose.models.complexity import count_flops
+    except ImportError:
+        count_flops = None
+    if count_flops is not None:
+        return float(count_flops(model, input_size))  # already GFLOPs
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(1, 3, *input_size)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.eval()(x)
+    return counter.get_total_flops() / 1e9
+
+
+def nerpe_decoder_gflops(model) -> float | None:
+    """Analytic NerPE decoder cost (MLP queries incl. the 4x local ensemble) in GFLOPs, or
+    None for other heads. Uses ``decoder_cost`` from the NerPE module."""
+    head = getattr(model, "head", None)
+    if head is None or getattr(model, "meta", None) is None or model.meta.head != "nerpe":
+        return None
+    try:
+        from edgepose.models import nerpe_decoding as dec
+
+        s, c = head.decoder, head.cfg
+        hw = tuple(head.input_size)
+        gh, gw = head.grid_hw
+        cost = dec.decoder_cost(
+            head.num_joints, c.hidden, c.feat_dim, head.mlp.pos_dim, mode=s.mode,
+            resolution=dec.aspect_size(s.resolution, hw), coarse=dec.aspect_size(s.coarse, hw),
+            r=s.r, overlap=s.overlap, steps=s.steps, cells=gh * gw,
+            ensemble=4 if c.local_ensemble else 1,
+        )
+    except Exception:  # the NerPE module changed shape: leave the column empty
+        return None
+    return 2.0 * cost["macs"] / 1e9
+
+
+# ----------------------------------------------------------------------------- the network
+
+
+@dataclass
+class ModelSpec:
+    """What to build: ``meta`` plus, for a trained point, the checkpoint to load."""
+
+    meta: ModelMeta
+    checkpoint: Path | None = None
+
+
+def build_network(spec: ModelSpec):
+    """ModelSpec -> eval-mode PoseModel (random weights with a fixed seed, or the checkpoint's)."""
+    import torch
+
+    from edgepose.checkpoint import load_checkpoint
+    from edgepose.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(spec.meta)
+    if spec.checkpoint is not None:
+        payload = load_checkpoint(spec.checkpoint)
+        try:
+            model.load_state_dict(payload["model"])
+        except RuntimeError as e:
+            raise ProfileError(
+                f"{spec.checkpoint}: weights do not fit {spec.meta.name} ({str(e)[:160]})"
+            ) from None
+    return model.eval()
+
+
+@dataclass
+class Artifacts:
+    """Files of one network in ``folder``; made lazily by :meth:`path_for`.
+
+    ``calib_source``: a COCO annotation file, image folder or video for INT8 calibration
+    (None = a small synthetic set made on demand in ``folder``).
+    """
+
+    spec: ModelSpec
+    folder: Path
+    stem: str
+    calib_source: Path | None = None
+    calib_images: Path | None = None
+    calib_count: int = 64
+    parity: bool = False
+    max_batch: int = 8
+    _model: Any = None
+    _files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def meta(self) -> ModelMeta:
+        return self.spec.meta
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = build_network(self.spec)
+        return self._model
+
+    def path_for(self, backend: str, precision: str, device: str = "cpu") -> Path:
+        """The artifact file a backend opens for ``precision``, made on first use."""
+        key = f"{backend}-{precision}"
+        if key not in self._files:
+            self._files[key] = self._make(backend, precision, device)
+        return self._files[key]
+
+    def _make(self, backend: str, precision: str, device: str) -> Path:
+        if backend == "torch":
+            return self.checkpoint_file()
+        if backend == "onnxruntime":
+            return self.onnx_file() if precision == "fp32" else self.int8_onnx_file()
+        if backend == "tensorrt":
+            return self.engine_file(precision)
+        raise ProfileError(f"unknown backend {backend!r}")
+
+    def checkpoint_file(self) -> Path:
+        from edgepose.checkpoint import save_checkpoint
+
+        path = self.folder / f"{self.stem}.pt"
+        if not path.exists():
+            save_checkpoint(path, self.model, self.meta)
+        return path
+
+    def onnx_file(self) -> Path:
+        from engines.export import ExportOptions, export_model
+
+        path = self.folder / f"{self.stem}.onnx"
+        if not path.exists():
+            export_model(self.model, self.meta, path, ExportOptions(parity=self.parity),
+                         progress=False)
+        return path
+
+    def int8_onnx_file(self) -> Path:
+        quantize = quantizer()
+        if quantize is None:
+            raise ProfileError("int8 needs the calibration package, which failed to import")
+        from calibration.stream import CalibrationStream, StreamConfig
+
+        path = self.folder / f"{self.stem}.int8.onnx"
+        if not path.exists():
+            cfg = StreamConfig(count=self.calib_count, batch=8, min_count=1, progress=False)
+            stream = CalibrationStream(self.calibration_source(), self.meta, cfg,
+                                       image_root=self.calib_images)
+            with quiet_root_logger():  # ORT's quantizer logs a warning per fused Conv bias
+                quantize(self.onnx_file(), path, stream, self.meta)
+        return path
+
+    def calibration_source(self) -> Path:
+        """``calib_source`` or a small synthetic COCO set generated once in the folder."""
+        if self.calib_source is not None:
+            return self.calib_source
+        return synthetic_calibration_set(self.folder.parent / "calibration", self.calib_count)
+
+    def engine_file(self, precision: str) -> Path:
+        try:
+            from engines import trt_build
+        except ImportError:
+            raise ProfileError("engines/trt_build.py is not available in this edgepose") from None
+        path = self.folder / f"{self.stem}.{precision}.engine"
+        if path.exists():
+            return path
+        src = self.int8_onnx_file() if precision == "int8" else self.onnx_file()
+        trt_build.build_engine(src, path, trt_build.BuildOptions(
+            precision=precision, max_batch=max(self.max_batch, 1),
+            opt_batch=1, timing_cache=str(self.folder.parent / "trt_timing.cache")),
+            progress=False)
+        return path
+
+    def close(self, keep: bool = False) -> None:
+        """Free the network; delete its files unless ``keep``."""
+        self._model = None
+        if not keep:
+            for p in self._files.values():
+                if p.exists() and p.parent == self.folder:
+                    p.unlink()
+        self._files.clear()
+
+
+@contextlib.contextmanager
+def quiet_root_logger(level: int = logging.ERROR):
+    """Temporarily raise the root logger's level (onnxruntime.quantization logs there)."""
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(max(level, old))
+    try:
+        yield
+    finally:
+        root.setLevel(old)
+
+
+def synthetic_calibration_set(folder: Path, count: int) -> Path:
+    """A COCO-format synthetic set (``count`` images) for INT8 calibration; made once."""
+    ann = folder / "annotations" / "person_keypoints_calib.json"
+    if ann.is_file():
+        return ann
+    try:
+        from edgepose.data.synthetic import generate_coco_dataset
+    except ImportError:
+        return noise_image_folder(folder / "noise", count)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(generate_coco_dataset(folder, max(count, 16), seed=123, image_size=(160, 160),
+                                      split="calib", progress=False))
+
+
+def noise_image_folder(folder: Path, count: int) -> Path:
+    """Smoothed random images (fallback calibration data when no generator is available)."""
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(max(count, 16)):
+        img = cv2.GaussianBlur(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8), (0, 0), 3)
+        cv2.imwrite(str(folder / f"noise_{i:03d}.png"), img)
+    return folder
+
+
+def safe_stem(text: str) -> str:
+    """A file-name-safe version of a point label ("resnet18/nerpe-dense:64" -> ...)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+
+
+def remove_tree(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,349 @@
+"""Training loop: one process, or one process per GPU/CPU rank under ``torchrun`` (DDP).
+
+The loop is small on purpose: build (meta, model, data, optimiser, schedule), then for each
+epoch: train one pass with a tqdm bar (live loss + lr), validate every ``val_every`` epochs
+(PCK@0.05/0.1 and mean pixel error in original-image pixels, summed over ranks), and write
+``last.pt`` / ``best.pt`` from rank 0 only (atomic, metadata inside).
+
+The learning rate is a pure function of training progress in *epochs* (see
+:class:`LRSchedule`), and the training sampler's order depends only on (seed, epoch), so a
+checkpoint resumes exactly — also on a different number of ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgepose.checkpoint import load_checkpoint, save_checkpoint
+from edgepose.config import DataConfig, OptimConfig, TrainConfig
+from edgepose.distributed import (
+    DistEnv, ShardSampler, all_reduce_sum, barrier, cleanup, init_distributed, pick_device,
+    scaled_lr,
+)
+from edgepose.errors import DataError, ModelError
+from edgepose.metadata import ModelMeta
+
+# ----------------------------------------------------------------------------- lr schedule
+
+
+@dataclass
+class LRSchedule:
+    """lr(progress) = base_lr * warmup(progress) * decay(progress); progress in epochs (float).
+
+    ``cosine`` decays from 1 to ``min_ratio`` over [warmup, epochs]; ``step`` multiplies by
+    ``gamma`` at each milestone epoch. Warm-up is linear from 1/100 to 1.
+    """
+
+    base_lr: float
+    epochs: float
+    kind: str = "cosine"
+    warmup: float = 0.0
+    min_ratio: float = 0.01
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+
+    @classmethod
+    def from_config(cls, o: OptimConfig, world_size: int) -> "LRSchedule":
+        return cls(scaled_lr(o.lr, o.lr_scaling, world_size), float(o.epochs), o.schedule,
+                   float(o.warmup_epochs), o.min_lr_ratio, list(o.milestones), o.gamma)
+
+    def factor(self, progress: float) -> float:
+        warm = 1.0
+        if self.warmup > 0 and progress < self.warmup:
+            warm = 0.01 + 0.99 * progress / self.warmup
+        if self.kind == "step":
+            decay = self.gamma ** sum(progress >= m for m in self.milestones)
+        else:
+            span = max(self.epochs - self.warmup, 1e-8)
+            t = min(max((progress - self.warmup) / span, 0.0), 1.0)
+            decay = self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+        return warm * decay
+
+    def lr(self, progress: float) -> float:
+        return self.base_lr * self.factor(progress)
+
+    def state_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+class TrainStep(nn.Module):
+    """model.forward_train + model.loss as one ``forward``, so DDP sees (and syncs) it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]):
+        out = self.model.forward_train(batch["image"], batch)
+        return self.model.loss(out, batch)
+
+
+def build_optimizer(model: nn.Module, o: OptimConfig, lr: float) -> torch.optim.Optimizer:
+    """AdamW (default) or SGD; no weight decay on biases and norm weights."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": o.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    if o.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=o.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def build_dataset(d: DataConfig, meta: ModelMeta, train: bool):
+    """The COCO or MPII top-down dataset for the train or val split (None if no val set)."""
+    ann, root = (d.train_ann, d.train_images) if train else (d.val_ann, d.val_images)
+    if not ann:
+        if train:
+            raise DataError("no training annotations: set data.train_ann in the config")
+        return None
+    if not Path(ann).is_file():
+        raise DataError(f"{ann}: annotation file not found; check data."
+                        f"{'train' if train else 'val'}_ann in the config")
+    if root and not Path(root).is_dir():
+        raise DataError(f"{root}: image folder not found; check data."
+                        f"{'train' if train else 'val'}_images in the config")
+    if d.dataset == "mpii":
+        from edgepose.data.mpii import MpiiKeypoints as Dataset
+    else:
+        from edgepose.data.coco import CocoKeypoints as Dataset
+    # train=True switches on the dataset's default augmentation (AugConfig()).
+    return Dataset(ann, root, meta, train=bool(train and d.augment))
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+            for k, v in batch.items()}
+
+
+def rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+            "python": random.getstate()}
+
+
+def set_rng_state(state: dict[str, Any] | None) -> None:
+    if not state:
+        return
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def has_unused_parameters(step: nn.Module, batch: dict[str, Any]) -> bool:
+    """One probe forward/backward: does the training loss leave any parameter without a grad?
+    (DDP needs ``find_unused_parameters=True`` only then; it costs a graph walk per step.)"""
+    loss, _ = step(batch)
+    loss.backward()
+    unused = any(p.requires_grad and p.grad is None for p in step.parameters())
+    step.zero_grad(set_to_none=True)
+    return unused
+
+
+def validate(model: nn.Module, loader, env: DistEnv, device: torch.device,
+             progress: bool = False) -> dict[str, float]:
+    """PCK@0.05 / PCK@0.1 (bbox max side) and mean px error (original image), all ranks."""
+    from edgepose.evaluate import bbox_normaliser, collect_predictions, joint_errors, pck_hits
+
+    p = collect_predictions(model, loader, progress=progress)
+    vis = p["visible"] > 0
+    err = joint_errors(p["pred"], p["gt"])
+    norm = bbox_normaliser(p["bbox"])
+    h05, n = pck_hits(p["pred"], p["gt"], p["visible"], norm, 0.05)
+    h10, _ = pck_hits(p["pred"], p["gt"], p["visible"], norm, 0.1)
+    err_sum, h05, h10, n = all_reduce_sum([float(err[vis].sum()), h05, h10, n], env, device)
+    n = max(n, 1.0)
+    return {"mean_px_error": err_sum / n, "pck@0.05": h05 / n, "pck@0.1": h10 / n}
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint restores besides weights: next epoch and best validation score."""
+
+    epoch: int = 0  # next epoch to run
+    best: float = -math.inf
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _restore(path, meta: ModelMeta, model, optimizer, state: TrainState) -> None:
+    payload = load_checkpoint(path)
+    meta.check_matches(payload["meta"], what=f"--resume {path}")
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as e:
+        raise ModelError(f"{path}: weights do not fit this model ({str(e)[:160]})") from None
+    if "optimizer" not in payload:
+        raise ModelError(f"{path}: has no optimizer state (not a training checkpoint); "
+                         "use it as pretrained weights instead of --resume")
+    optimizer.load_state_dict(payload["optimizer"])
+    state.epoch = int(payload["epoch"]) + 1
+    state.best = float(payload.get("best_metric", -math.inf))
+    state.history = list(payload.get("history", []))
+    set_rng_state(payload.get("rng"))
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
+    """Run training as configured; returns a summary (history, best, written checkpoints).
+
+    Under torchrun each process calls this; only rank 0 logs and writes files.
+    """
+    cfg.validate()
+    device = pick_device(cfg.device, DistEnv())
+    env = init_distributed(device)
+    device = pick_device(cfg.device, env)
+    try:
+        return _train(cfg, env, device, resume)
+    finally:
+        cleanup(env)
+
+
+def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict[str, Any]:
+    from torch.utils.data import DataLoader
+    from torch.utils.data.distributed import DistributedSampler
+    from tqdm import tqdm
+
+    from edgepose.models import build_model
+
+    seed_everything(cfg.seed)
+    meta = cfg.model.to_meta()
+    model = build_model(meta, pretrained=cfg.model.pretrained).to(device)
+    train_set = build_dataset(cfg.data, meta, train=True)
+    val_set = build_dataset(cfg.data, meta, train=False)
+    bs = cfg.optim.batch_size
+    if len(train_set) < bs * env.world_size:
+        raise DataError(f"{cfg.data.train_ann}: {len(train_set)} samples is fewer than one "
+                        f"global batch ({bs} x {env.world_size} ranks); lower optim.batch_size")
+    # Same (seed, epoch) -> same global order on any world size; drop_last keeps every
+    # rank's step count and batch size equal.
+    sampler = DistributedSampler(train_set, num_replicas=env.world_size, rank=env.rank,
+                                 shuffle=True, seed=cfg.seed, drop_last=True)
+    workers = cfg.data.workers
+    loader = DataLoader(train_set, batch_size=bs, sampler=sampler, drop_last=True,
+                        num_workers=workers, persistent_workers=workers > 0,
+                        pin_memory=device.type == "cuda")
+    val_loader = None
+    if val_set is not None:
+        val_loader = DataLoader(val_set, batch_size=bs, sampler=ShardSampler(len(val_set), env),
+                                num_workers=workers)
+
+    schedule = LRSchedule.from_config(cfg.optim, env.world_size)
+    optimizer = build_optimizer(model, cfg.optim, schedule.lr(0.0))
+    state = TrainState()
+    if resume:
+        _restore(resume, meta, model, optimizer, state)
+    if cfg.sync_bn and env.enabled:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    step_module: nn.Module = TrainStep(model)
+    if env.enabled:
+        first = to_device(next(iter(loader)), device)
+        unused = has_unused_parameters(step_module, first)
+        unused = all_reduce_sum([float(unused)], env, device)[0] > 0
+        ids = [env.local_rank] if device.type == "cuda" else None
+        step_module = nn.parallel.DistributedDataParallel(
+            step_module, device_ids=ids, find_unused_parameters=unused)
+    use_amp = bool(cfg.amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    out = Path(cfg.out)
+    written: list[str] = []
+    if env.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    def save(name: str, epoch: int) -> None:
+        if not env.is_main:
+            return
+        save_checkpoint(out / name, model_unwrapped(model), meta, optimizer=optimizer.state_dict(),
+                        scheduler=schedule.state_dict(), epoch=epoch, config=cfg.to_dict(),
+                        best_metric=state.best, history=state.history, rng=rng_state(),
+                        world_size=env.world_size)
+        written.append(str(out / name))
+
+    steps = len(loader) if not cfg.max_steps_per_epoch else min(len(loader),
+                                                                 cfg.max_steps_per_epoch)
+    t_start = time.perf_counter()
+    for epoch in range(state.epoch, cfg.optim.epochs):
+        sampler.set_epoch(epoch)
+        step_module.train()
+        loss_sum, n_steps, t0 = 0.0, 0, time.perf_counter()
+        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
+                   disable=not (env.is_main and cfg.progress), dynamic_ncols=True)
+        for i, batch in enumerate(loader):
+            if i >= steps:
+                break
+            lr = schedule.lr(epoch + i / steps)
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            batch = to_device(batch, device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                loss, _parts = step_module(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1} "
+                                         f"step {i}; lower optim.lr or enable grad_clip")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.optim.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += float(loss.detach())
+            n_steps += 1
+            bar.set_postfix(loss=f"{loss_sum / n_steps:.4f}", lr=f"{lr:.2e}")
+            bar.update(1)
+        bar.close()
+        total, count = all_reduce_sum([loss_sum, n_steps], env, device)
+        record: dict[str, Any] = {"epoch": epoch + 1, "loss": total / max(count, 1),
+                                  "lr": lr, "epoch_s": time.perf_counter() - t0}
+        is_last = epoch + 1 == cfg.optim.epochs
+        if val_loader is not None and cfg.val_every and ((epoch + 1) % cfg.val_every == 0
+                                                         or is_last):
+            record.update(validate(model_unwrapped(model), val_loader, env, device))
+        score = record.get("pck@0.1", -record["loss"])
+        improved = score > state.best
+        if improved:
+            state.best = score
+        state.history.append(record)
+        if env.is_main:
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if cfg.progress:
+                tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                    for k, v in record.items()))
+        if improved:
+            save("best.pt", epoch)
+        if (epoch + 1) % cfg.save_every == 0 or is_last:
+            save("last.pt", epoch)
+    barrier(env)
+    return {"history": state.history, "best_metric": state.best, "checkpoints": written,
+            "rank": env.rank, "world_size": env.world_size, "meta": meta,
+            "train_s": time.perf_counter() - t_start}
+
+
+def model_unwrapped(model: nn.Module) -> nn.Module:
+    """The plain PoseModel (strip DDP / TrainStep wrappers)."""
+    while isinstance(model, (nn.parallel.DistributedDataParallel, TrainStep)):
+        model = model.module if hasattr(model, "module") else model.model
+    return model

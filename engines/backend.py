@@ -1,0 +1,169 @@
+"""One inference interface over PyTorch, ONNX Runtime and TensorRT.
+
+``load_backend(path)`` picks the runtime from the file suffix::
+
+    .pt .pth .ckpt   -> TorchBackend        (engines/torch_backend.py)
+    .onnx            -> OrtBackend          (engines/ort_backend.py)
+    .engine .plan    -> TensorRTBackend     (engines/trt_backend.py, needs edgepose[trt])
+
+Every backend takes a float32 batch (B, 3, H, W), already preprocessed with
+:func:`edgepose.preprocess.preprocess` using ``backend.meta``, and returns
+``{"coords": (B, K, 2) float32 input pixels, "scores": (B, K) float32}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.errors import EngineError
+from edgepose.metadata import ModelMeta
+
+# suffix -> (runtime name, "module:Class"); imported lazily so a missing optional
+# runtime only matters when a file of that kind is opened.
+BACKENDS = {
+    ".pt": ("torch", "engines.torch_backend:TorchBackend"),
+    ".pth": ("torch", "engines.torch_backend:TorchBackend"),
+    ".ckpt": ("torch", "engines.torch_backend:TorchBackend"),
+    ".onnx": ("onnxruntime", "engines.ort_backend:OrtBackend"),
+    ".engine": ("tensorrt", "engines.trt_backend:TensorRTBackend"),
+    ".plan": ("tensorrt", "engines.trt_backend:TensorRTBackend"),
+}
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+
+
+def default_threads() -> int:
+    """CPU intra-op threads when the user gives none: all cores, at most 8."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@dataclass
+class BackendOptions:
+    """Runtime options shared by all backends.
+
+    ``device``: "auto" (GPU when the runtime has one, else CPU), "cpu", "cuda" (or "cuda:N")
+    or "tensorrt" (ONNX Runtime's TensorRT execution provider). ``threads``: CPU intra-op
+    threads (None = :func:`default_threads`).
+    """
+
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        base = self.device.split(":")[0]
+        if base not in DEVICES:
+            raise EngineError(f"unknown device {self.device!r}; choose one of {list(DEVICES)}")
+        if self.threads is not None and int(self.threads) < 1:
+            raise EngineError(f"threads must be >= 1, got {self.threads}")
+
+    @property
+    def cuda_index(self) -> int:
+        parts = self.device.split(":")
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+class Backend(ABC):
+    """A loaded model ready to run batches. Use as a context manager or call :meth:`close`.
+
+    Attributes set by subclasses: ``meta`` (ModelMeta), ``name`` (e.g. "onnxruntime-cpu"),
+    ``precision`` ("fp32"/"fp16"/"int8"), ``batch_range`` (min, max) batch sizes accepted.
+    """
+
+    meta: ModelMeta
+    name: str = "backend"
+    precision: str = "fp32"
+    batch_range: tuple[int, int] = (1, 1 << 30)
+    source: str = ""
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """(B, 3, H, W); B is -1 when any batch in ``batch_range`` is accepted."""
+        lo, hi = self.batch_range
+        h, w = self.meta.input_size
+        return (lo if lo == hi else -1, 3, h, w)
+
+    def check_batch(self, batch) -> np.ndarray:
+        """Validate a (B, 3, H, W) float32 batch; returns it C-contiguous."""
+        if not isinstance(batch, np.ndarray):
+            raise EngineError(f"{self.name}: expected a numpy array, got {type(batch).__name__}")
+        h, w = self.meta.input_size
+        want = f"(B, 3, {h}, {w}) float32"
+        if batch.ndim != 4 or batch.shape[1] != 3 or tuple(batch.shape[2:]) != (h, w):
+            raise EngineError(
+                f"{self.name} ({self.source}): expected a batch of shape {want}, got shape "
+                f"{tuple(batch.shape)}; preprocess images with edgepose.preprocess.preprocess"
+            )
+        if batch.dtype != np.float32:
+            raise EngineError(
+                f"{self.name} ({self.source}): expected dtype float32, got {batch.dtype}; "
+                "use batch.astype(np.float32)"
+            )
+        lo, hi = self.batch_range
+        if not lo <= batch.shape[0] <= hi:
+            raise EngineError(
+                f"{self.name} ({self.source}): batch size {batch.shape[0]} is outside the "
+                f"range [{lo}, {hi}] this model was exported/built for"
+            )
+        return np.ascontiguousarray(batch)
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        out = self._infer(self.check_batch(batch))
+        return {"coords": out["coords"].astype(np.float32, copy=False),
+                "scores": out["scores"].astype(np.float32, copy=False)}
+
+    @abstractmethod
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Run a validated batch; return coords (B, K, 2) and scores (B, K)."""
+
+    def warmup(self, n: int = 3, batch_size: int | None = None) -> None:
+        """Run ``n`` batches of zeros so lazy allocation / autotuning happen before timing."""
+        b = batch_size or self.batch_range[0]
+        h, w = self.meta.input_size
+        x = np.zeros((b, 3, h, w), dtype=np.float32)
+        for _ in range(n):
+            self(x)
+
+    def close(self) -> None:
+        """Release runtime resources. Safe to call twice."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.meta.name} {self.precision}>"
+
+
+def backend_class(path: str | os.PathLike):
+    """Suffix -> backend class (imported lazily)."""
+    suffix = Path(path).suffix.lower()
+    try:
+        _, target = BACKENDS[suffix]
+    except KeyError:
+        raise EngineError(
+            f"{path}: unknown model file type {suffix or '(no suffix)'!r}; expected one of "
+            f"{sorted(BACKENDS)} (checkpoint, ONNX or TensorRT engine)"
+        ) from None
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_backend(
+    path: str | os.PathLike,
+    device: str = "auto",
+    threads: int | None = None,
+    options: BackendOptions | None = None,
+) -> Backend:
+    """Open a checkpoint / ONNX / TensorRT engine as a :class:`Backend` chosen by suffix."""
+    opts = options or BackendOptions(device=device, threads=threads)
+    cls = backend_class(path)
+    if not Path(path).is_file():
+        raise EngineError(f"{path}: model file not found")
+    return cls(Path(path), opts)

@@ -1,0 +1,98 @@
+"""ONNX Runtime backend for ``.onnx`` files written by ``edgepose export``.
+
+Provider choice: ``device="auto"`` uses CUDA when this onnxruntime build has it, else the CPU
+with ``threads`` intra-op threads; ``device="tensorrt"`` asks for ONNX Runtime's TensorRT
+execution provider (falls back to CUDA, then CPU, for nodes it cannot take).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.errors import EngineError, ModelError
+from edgepose.metadata import ModelMeta
+from engines.backend import Backend, BackendOptions, default_threads
+
+METADATA_KEY = "edgepose"
+PROVIDER_NAMES = {
+    "TensorrtExecutionProvider": "tensorrt",
+    "CUDAExecutionProvider": "cuda",
+    "CPUExecutionProvider": "cpu",
+}
+
+
+def choose_providers(device: str, available: list[str]) -> list[str]:
+    """Ordered ONNX Runtime providers for ``device`` given the ``available`` ones."""
+    base = device.split(":")[0]
+    wanted = {
+        "cpu": ["CPUExecutionProvider"],
+        "auto": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+    }[base]
+    if base in ("cuda", "tensorrt") and wanted[0] not in available:
+        raise EngineError(
+            f"device {device!r} needs ONNX Runtime's {wanted[0]}, but this onnxruntime has only "
+            f"{available}; install onnxruntime-gpu or use device='cpu'"
+        )
+    return [p for p in wanted if p in available]
+
+
+def read_onnx_meta(session, source: str) -> ModelMeta:
+    """ModelMeta from an InferenceSession's ``metadata_props`` (key ``edgepose``)."""
+    props = session.get_modelmeta().custom_metadata_map
+    if METADATA_KEY not in props:
+        raise EngineError(
+            f"{source}: ONNX file has no edgepose metadata; export it with "
+            "'edgepose export CKPT --out model.onnx'"
+        )
+    try:
+        return ModelMeta.from_json(props[METADATA_KEY], source=source)
+    except ModelError as e:
+        raise EngineError(str(e)) from None
+
+
+class OrtBackend(Backend):
+    """An ``onnxruntime.InferenceSession`` with inputs ``image`` and outputs coords/scores."""
+
+    def __init__(self, path: Path, options: BackendOptions):
+        import onnxruntime as ort
+
+        self.source = str(path)
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = int(options.threads or default_threads())
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.log_severity_level = 3
+        providers = choose_providers(options.device, ort.get_available_providers())
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        except Exception as e:  # InvalidProtobuf, InvalidGraph, Fail, NoSuchFile ...
+            raise EngineError(
+                f"{path}: ONNX Runtime cannot load this file ({type(e).__name__}: "
+                f"{str(e)[:160]}); it may be truncated or not an ONNX model — re-export it "
+                "with 'edgepose export'"
+            ) from None
+        self.meta = read_onnx_meta(self.session, self.source)
+        self.precision = self.meta.precision
+        names = [i.name for i in self.session.get_inputs()]
+        outs = [o.name for o in self.session.get_outputs()]
+        if names != ["image"] or not {"coords", "scores"} <= set(outs):
+            raise EngineError(
+                f"{path}: expected input 'image' and outputs 'coords', 'scores', got inputs "
+                f"{names} and outputs {outs}; re-export it with 'edgepose export'"
+            )
+        b = self.session.get_inputs()[0].shape[0]
+        self.batch_range = (b, b) if isinstance(b, int) and b > 0 else (1, 1 << 30)
+        provider = self.session.get_providers()[0]
+        self.name = f"onnxruntime-{PROVIDER_NAMES.get(provider, provider)}"
+
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        coords, scores = self.session.run(["coords", "scores"], {"image": batch})
+        return {"coords": coords, "scores": scores}
+
+    def close(self) -> None:
+        self.session = None

@@ -1,0 +1,180 @@
+"""TensorRT runtime backend for ``.engine`` / ``.plan`` files written by ``edgepose build``.
+
+pycuda rules (DESIGN.md): no ``pycuda.autoinit``; the device's *primary* context is retained
+once and pushed/popped around every call, so the backend works from whichever thread runs
+inference (the realtime app's inference thread). One execution context and one CUDA stream
+per backend; calls are serialised by a lock - open one backend per inference thread.
+
+I/O is name-based (TensorRT 8.5 - 11): ``num_io_tensors``, ``get_tensor_name/mode/shape/
+dtype``, ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``. Host buffers are
+pinned and sized for the largest batch of the optimisation profile; copies are async on the
+backend's stream with one synchronize per call.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from edgepose.errors import EngineError
+from engines import versions
+from engines.backend import Backend, BackendOptions
+from engines.plan_format import read_plan
+
+OUTPUTS = ("coords", "scores")
+
+
+def import_runtime():
+    """(tensorrt, pycuda.driver) with an install hint when either is missing."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise EngineError(f"TensorRT is not installed; {versions.INSTALL_HINT}") from None
+    try:
+        import pycuda.driver as cuda
+    except ImportError:
+        raise EngineError(
+            "pycuda is not installed (needed to run TensorRT engines); "
+            "pip install 'edgepose[trt]'") from None
+    versions.check_supported(versions.parse_version(trt.__version__))
+    return trt, cuda
+
+
+def batch_range_from_profile(engine_shape, profile_shapes) -> tuple[int, int]:
+    """(min, max) batch from the input's engine shape and (min, opt, max) profile shapes."""
+    if engine_shape[0] != -1:
+        return int(engine_shape[0]), int(engine_shape[0])
+    lo, _, hi = profile_shapes
+    return int(lo[0]), int(hi[0])
+
+
+class TensorRTBackend(Backend):
+    """Runs a TensorRT plan with pycuda; outputs copied out of pinned buffers per call."""
+
+    def __init__(self, path: Path, options: BackendOptions):
+        trt, cuda = import_runtime()
+        self._cuda = cuda
+        self.source = str(path)
+        pf = read_plan(path)
+        self.meta, self.info = pf.meta, pf.info
+        self.precision = pf.meta.precision
+        self._lock = threading.Lock()
+        self._ctx = None
+        self._closed = False
+        if options.device.split(":")[0] == "cpu":
+            raise EngineError(f"{path}: a TensorRT engine runs on a GPU only; use the .onnx "
+                              "file for CPU inference")
+        try:
+            cuda.init()
+            count = cuda.Device.count()
+            device = cuda.Device(options.cuda_index) if count else None
+        except Exception as e:  # cuda.Error: no driver, bad device index
+            raise EngineError(f"{path}: cannot open CUDA device {options.cuda_index} ({e})") from None
+        if device is None:
+            raise EngineError(f"{path}: no CUDA GPU found; TensorRT engines need an NVIDIA GPU")
+        self.device_name = device.name()
+        self._ctx = device.retain_primary_context()
+        self._ctx.push()
+        try:
+            self._setup(trt, cuda, pf.plan, path)
+        except BaseException:
+            try:
+                self._free_all()
+            finally:
+                self._ctx.pop()
+                self._ctx.detach()
+                self._ctx = None
+                self._closed = True
+            raise
+        self._ctx.pop()
+        self.name = f"tensorrt-{self.precision}"
+
+    def _setup(self, trt, cuda, plan: bytes, path: Path) -> None:
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._runtime = trt.Runtime(self._logger)
+        try:
+            self._engine = self._runtime.deserialize_cuda_engine(plan)
+        except Exception:  # some versions raise instead of returning None
+            self._engine = None
+        if self._engine is None:
+            built = self.info.get("tensorrt", "?")
+            on = self.info.get("device", "?")
+            raise EngineError(
+                f"{path}: TensorRT {trt.__version__} on {self.device_name} cannot load this "
+                f"engine (built with TensorRT {built} on {on}); it was built for another "
+                "TensorRT version or GPU; rebuild with 'edgepose build' on this device")
+        engine = self._engine
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        modes = {n: engine.get_tensor_mode(n) for n in names}
+        inputs = [n for n in names if modes[n] == trt.TensorIOMode.INPUT]
+        if inputs != ["image"] or not set(OUTPUTS) <= set(names):
+            raise EngineError(f"{path}: engine tensors are {names}; expected input 'image' and "
+                              "outputs 'coords', 'scores'; rebuild from an edgepose ONNX")
+        shape = tuple(engine.get_tensor_shape("image"))
+        profile = engine.get_tensor_profile_shape("image", 0) if shape[0] == -1 else None
+        self.batch_range = batch_range_from_profile(shape, profile)
+        self._dynamic = shape[0] == -1
+        self._context = engine.create_execution_context()
+        self._stream = cuda.Stream()
+        h, w = self.meta.input_size
+        bmax, k = self.batch_range[1], self.meta.num_joints
+        full = {"image": (bmax, 3, h, w), "coords": (bmax, k, 2), "scores": (bmax, k)}
+        self._host, self._dev = {}, {}
+        for n in ("image", *OUTPUTS):
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(n)))
+            self._host[n] = cuda.pagelocked_empty(full[n], dtype)
+            self._dev[n] = cuda.mem_alloc(self._host[n].nbytes)
+            self._context.set_tensor_address(n, int(self._dev[n]))
+
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        cuda = self._cuda
+        b = batch.shape[0]
+        with self._lock:
+            if self._closed:
+                raise EngineError(f"{self.source}: backend is closed")
+            self._ctx.push()
+            try:
+                if self._dynamic:
+                    self._context.set_input_shape("image", tuple(batch.shape))
+                host_in = self._host["image"][:b]
+                np.copyto(host_in, batch, casting="same_kind")
+                cuda.memcpy_htod_async(self._dev["image"], host_in, self._stream)
+                if not self._context.execute_async_v3(self._stream.handle):
+                    raise EngineError(f"{self.source}: TensorRT execution failed")
+                for n in OUTPUTS:
+                    cuda.memcpy_dtoh_async(self._host[n][:b], self._dev[n], self._stream)
+                self._stream.synchronize()
+            finally:
+                self._ctx.pop()
+            return {n: np.array(self._host[n][:b], dtype=np.float32) for n in OUTPUTS}
+
+    def _free_all(self) -> None:
+        """Free device memory and TensorRT objects; the CUDA context must be current."""
+        for buf in getattr(self, "_dev", {}).values():
+            buf.free()
+        self._dev, self._host = {}, {}
+        # destroy in dependency order: execution context -> engine -> runtime
+        self._context = self._engine = self._runtime = self._stream = None
+
+    def close(self) -> None:
+        """Free GPU memory and release the primary context. Safe to call twice."""
+        with self._lock:
+            if self._closed or self._ctx is None:
+                self._closed = True
+                return
+            self._closed = True
+            self._ctx.push()
+            try:
+                self._free_all()
+            finally:
+                self._ctx.pop()
+                self._ctx.detach()
+                self._ctx = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,133 @@
+"""TensorRT version -> feature decisions, as small pure functions on plain data.
+
+Nothing here imports TensorRT: the builder and runtime ask these functions what to do, and
+the unit tests check every decision on version strings alone (8.5.2, 8.6.1, 10.3.0, 11.0 ...).
+
+What changes across the versions edgepose supports (JetPack 5.1 = 8.5, JetPack 6.0 = 8.6,
+JetPack 6.1/6.2 = 10.3, desktop 10.x / 11.x):
+
+=========  ==============================  ===========================  =====================
+version    network creation flags          FP16                         INT8
+=========  ==============================  ===========================  =====================
+8.5-8.6    EXPLICIT_BATCH (required)       BuilderFlag.FP16             calibrator or Q/DQ
+9.x-10.x   none (explicit batch implied;   BuilderFlag.FP16             calibrator or Q/DQ
+           EXPLICIT_BATCH is deprecated)                                (calibrators deprecated
+                                                                         since 10.1)
+11.x       STRONGLY_TYPED (always on;      an FP16 ONNX (types in the   Q/DQ ONNX only
+           the flag is accepted, ignored)  graph); no precision flags   (symmetric, zp 0)
+=========  ==============================  ===========================  =====================
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from edgepose.errors import EngineError
+
+MIN_SUPPORTED = (8, 5)
+PRECISIONS = ("fp32", "fp16", "int8")
+INSTALL_HINT = "pip install 'edgepose[trt]' (on Jetson, TensorRT comes with JetPack)"
+
+
+@dataclass(frozen=True, order=True)
+class TrtVersion:
+    """A TensorRT version; compares like a tuple (major, minor, patch)."""
+
+    major: int
+    minor: int = 0
+    patch: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+def parse_version(text: str) -> TrtVersion:
+    """'8.5.2.2' / '10.13' / '11.0.0.post1' / '10.3.0a' -> TrtVersion (build number dropped)."""
+    m = re.match(r"\s*(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(text))
+    if not m:
+        raise EngineError(f"cannot read the TensorRT version {text!r}; expected e.g. '10.3.0'")
+    major, minor, patch = (int(g) if g is not None else 0 for g in m.groups())
+    return TrtVersion(major, minor, patch)
+
+
+def check_supported(v: TrtVersion) -> None:
+    """Raise EngineError for TensorRT older than 8.5 (no name-based I/O API)."""
+    if (v.major, v.minor) < MIN_SUPPORTED:
+        raise EngineError(
+            f"TensorRT {v} is too old: edgepose needs TensorRT >= 8.5 "
+            "(the name-based tensor API); upgrade TensorRT or JetPack (>= 5.1)"
+        )
+
+
+def is_strongly_typed(v: TrtVersion) -> bool:
+    """True when every network is strongly typed (11.x and later)."""
+    return v.major >= 11
+
+
+def has_precision_flags(v: TrtVersion) -> bool:
+    """True when BuilderFlag.FP16 / BuilderFlag.INT8 exist (8.5 - 10.x)."""
+    return v.major < 11
+
+
+def has_calibrators(v: TrtVersion) -> bool:
+    """True when IInt8EntropyCalibrator2 & co. exist (8.5 - 10.x; deprecated since 10.1)."""
+    return v.major < 11
+
+
+def network_flags(v: TrtVersion) -> tuple[str, ...]:
+    """Names of ``trt.NetworkDefinitionCreationFlag`` members to set for this version."""
+    if v.major < 9:
+        return ("EXPLICIT_BATCH",)
+    if v.major < 11:
+        return ()
+    return ("STRONGLY_TYPED",)
+
+
+def precision_path(v: TrtVersion, precision: str) -> str:
+    """How to get ``precision`` on this version.
+
+    Returns one of ``"fp32"`` (plain build), ``"builder_flag_fp16"`` (set BuilderFlag.FP16),
+    ``"fp16_onnx"`` (convert the ONNX to FP16, strongly typed build), ``"int8_flag"``
+    (BuilderFlag.INT8 with a calibrator or a Q/DQ ONNX), ``"int8_qdq"`` (Q/DQ ONNX only).
+    """
+    precision = precision.lower()
+    if precision not in PRECISIONS:
+        raise EngineError(f"unknown precision {precision!r}; choose one of {list(PRECISIONS)}")
+    check_supported(v)
+    if precision == "fp32":
+        return "fp32"
+    if precision == "fp16":
+        return "builder_flag_fp16" if has_precision_flags(v) else "fp16_onnx"
+    return "int8_flag" if has_precision_flags(v) else "int8_qdq"
+
+
+def describe_support(v: TrtVersion) -> str:
+    """One sentence telling the user what this TensorRT version offers."""
+    if has_precision_flags(v):
+        cal = "deprecated but available" if v >= TrtVersion(10, 1) else "available"
+        return (
+            f"TensorRT {v}: fp32, fp16 (builder flag), int8 from a Q/DQ ONNX or an entropy "
+            f"calibrator ({cal})"
+        )
+    return (
+        f"TensorRT {v}: strongly typed networks only; fp32, fp16 via an FP16 ONNX "
+        "(edgepose converts it), int8 only from a Q/DQ ONNX (edgepose calibrate)"
+    )
+
+
+def check_int8_source(v: TrtVersion, has_qdq: bool, has_calibrator: bool) -> str:
+    """Pick the INT8 route: ``"qdq"`` or ``"calibrator"``; EngineError when neither works."""
+    if has_qdq:
+        return "qdq"
+    if has_calibrator:
+        if not has_calibrators(v):
+            raise EngineError(
+                f"TensorRT {v} has no INT8 calibrators; give edgepose build a Q/DQ ONNX "
+                "made by 'edgepose calibrate' instead"
+            )
+        return "calibrator"
+    raise EngineError(
+        "INT8 needs a Q/DQ ONNX or a calibrator; run 'edgepose calibrate' first and build "
+        "from the ONNX it writes"
+    )

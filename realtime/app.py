@@ -1,0 +1,104 @@
+"""Build and run the live app from one options object (what ``edgepose run`` parses).
+
+``run_app(opts)`` opens the model and the source, runs the pipeline, and always prints
+the summary line; it returns a :class:`realtime.pipeline.RunResult`. Ctrl-C propagates
+as ``KeyboardInterrupt`` *after* everything is stopped and the log is flushed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgepose.errors import EdgeposeError
+from realtime.capture import CaptureOptions, CaptureThread
+from realtime.fpslog import FpsLog, format_summary, summary_path
+from realtime.pipeline import Pipeline, PipelineOptions, RunResult
+from realtime.render import Display, Renderer, RenderOptions, VideoSink
+from realtime.smoothing import SmoothOptions
+from realtime.sources import SourceOptions, open_source, parse_source
+from realtime.tracking import PersonTracker, TrackOptions
+
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "edgepose" / "assets" / "demo.onnx"
+
+
+@dataclass
+class RunOptions:
+    """Everything ``edgepose run`` can set, grouped by stage."""
+
+    model: str
+    source: str = "0"
+    device: str = "auto"
+    threads: int | None = None
+    headless: bool = False
+    save: str | None = None
+    log: str | None = None
+    quiet: bool = False
+    source_opts: SourceOptions = field(default_factory=SourceOptions)
+    capture: CaptureOptions = field(default_factory=CaptureOptions)
+    track: TrackOptions = field(default_factory=TrackOptions)
+    smooth: SmoothOptions = field(default_factory=SmoothOptions)
+    render: RenderOptions = field(default_factory=RenderOptions)
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+
+
+def check_output_path(path: str | None, what: str) -> None:
+    """Fail before starting when an output file's folder does not exist."""
+    if path and not Path(path).resolve().parent.is_dir():
+        raise EdgeposeError(f"cannot write {what} {path}: folder {Path(path).parent} does not exist")
+
+
+def build_pipeline(opts: RunOptions, backend) -> Pipeline:
+    """Wire a pipeline around an already loaded ``backend`` (anything with ``meta`` and
+    ``__call__(batch) -> {"coords", "scores"}``)."""
+    meta = backend.meta
+    spec = parse_source(opts.source)
+    cap_opts = opts.capture
+    if spec.kind == "demo" and not opts.source_opts.demo_fps:
+        # An unpaced synthetic source would otherwise render frames only to drop them,
+        # stealing CPU from inference: render each next frame while the current one is
+        # being processed instead (still overlapped, never ahead by more than the queue).
+        cap_opts = dataclasses.replace(cap_opts, every_frame=True, queue_size=2)
+    capture = CaptureThread(lambda: open_source(spec, opts.source_opts), cap_opts)
+    tracker = PersonTracker(opts.track, opts.smooth)
+    render_opts = opts.render
+    render_opts.conf = opts.track.conf
+    renderer = Renderer(meta.limbs, render_opts)
+    info = {"backend": getattr(backend, "name", type(backend).__name__), "model": meta.name,
+            "precision": getattr(backend, "precision", meta.precision),
+            "input_size": list(meta.input_size), "source": opts.source}
+    log = FpsLog(opts.log, info=info)
+    sink = None
+    if opts.save:
+        fps = opts.source_opts.demo_fps if spec.kind == "demo" else (opts.source_opts.fps or 30)
+        sink = VideoSink(opts.save, fps or 30.0)
+    display = Display(not opts.headless)
+    return Pipeline(capture, backend, meta, tracker, renderer, log, display, sink, opts.pipeline)
+
+
+def run_app(opts: RunOptions, backend=None) -> RunResult:
+    """Open the model (unless ``backend`` is given) and source, run until the end."""
+    check_output_path(opts.save, "video")
+    check_output_path(opts.log, "log")
+    own_backend = backend is None
+    if own_backend:
+        from engines.backend import load_backend
+
+        backend = load_backend(opts.model, device=opts.device, threads=opts.threads)
+    pipe = None
+    try:
+        if hasattr(backend, "warmup"):
+            backend.warmup(2)
+        pipe = build_pipeline(opts, backend)
+        return pipe.run()
+    finally:
+        if pipe is not None and not opts.quiet:
+            s = pipe.log.summary()
+            print(f"edgepose: {format_summary(s)}", file=sys.stderr)
+            if opts.log:
+                print(f"edgepose: log {opts.log}, summary {summary_path(opts.log)}",
+                      file=sys.stderr)
+        if own_backend and hasattr(backend, "close"):
+            backend.close()

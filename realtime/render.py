@@ -1,0 +1,165 @@
+"""Drawing: skeleton limbs + joints (coloured by confidence), person box, HUD; window and
+video file outputs.
+
+Joint colour goes from red (score = ``conf``) to green (score 1); joints and limbs below
+``conf`` are not drawn. Joint names and limbs come from the model's metadata, so any joint
+set the model was trained on renders correctly.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edgepose.errors import EdgeposeError
+
+BOX_COLOR = (255, 200, 0)  # BGR
+HUD_BG = (0, 0, 0)
+HUD_FG = (255, 255, 255)
+
+
+@dataclass
+class RenderOptions:
+    conf: float = 0.3
+    draw_box: bool = True
+    draw_hud: bool = True
+    joint_radius: int | None = None  # px; None = from the frame size
+    limb_thickness: int | None = None
+
+
+def confidence_color(score: float, conf: float) -> tuple[int, int, int]:
+    """BGR colour for a score: red at ``conf``, green at 1.0 (linear in between)."""
+    t = 1.0 if conf >= 1.0 else float(np.clip((score - conf) / (1.0 - conf), 0.0, 1.0))
+    return (0, int(round(255 * t)), int(round(255 * (1.0 - t))))
+
+
+def _pt(xy, shift: int = 4) -> tuple[int, int]:
+    """Sub-pixel point for OpenCV drawing with ``shift`` fractional bits."""
+    s = 1 << shift
+    return int(round(float(xy[0]) * s)), int(round(float(xy[1]) * s))
+
+
+class Renderer:
+    """Draws people and the HUD onto a BGR frame in place."""
+
+    def __init__(self, limbs, opts: RenderOptions | None = None):
+        self.limbs = [tuple(int(i) for i in limb) for limb in limbs]
+        self.opts = opts or RenderOptions()
+
+    def draw_person(self, image: np.ndarray, coords: np.ndarray, scores: np.ndarray,
+                    box: np.ndarray | None = None) -> None:
+        """``coords`` (K, 2) frame px, ``scores`` (K,); ``box`` xywh or None."""
+        o = self.opts
+        size = min(image.shape[:2])
+        radius = o.joint_radius or max(2, int(round(size / 120)))
+        thick = o.limb_thickness or max(1, int(round(size / 240)))
+        if box is not None and o.draw_box:
+            x, y, w, h = (float(v) for v in box)
+            cv2.rectangle(image, _pt((x, y)), _pt((x + w - 1, y + h - 1)), BOX_COLOR, 1,
+                          cv2.LINE_AA, 4)
+        k = len(scores)
+        for a, b in self.limbs:
+            if a >= k or b >= k or scores[a] < o.conf or scores[b] < o.conf:
+                continue
+            color = confidence_color(min(scores[a], scores[b]), o.conf)
+            cv2.line(image, _pt(coords[a]), _pt(coords[b]), color, thick, cv2.LINE_AA, 4)
+        for j in range(k):
+            if scores[j] < o.conf or not np.all(np.isfinite(coords[j])):
+                continue
+            color = confidence_color(scores[j], o.conf)
+            cv2.circle(image, _pt(coords[j]), radius << 4, color, -1, cv2.LINE_AA, 4)
+
+    def draw_hud(self, image: np.ndarray, lines: list[str]) -> None:
+        """Text lines top-left on a black band."""
+        if not self.opts.draw_hud or not lines:
+            return
+        scale = max(0.35, min(image.shape[1] / 1280.0, 1.0))
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        sizes = [cv2.getTextSize(s, font, scale, 1)[0] for s in lines]
+        line_h = max(h for _, h in sizes) + 6
+        width = max(w for w, _ in sizes) + 8
+        cv2.rectangle(image, (0, 0), (width, line_h * len(lines) + 4), HUD_BG, -1)
+        for i, s in enumerate(lines):
+            cv2.putText(image, s, (4, line_h * (i + 1)), font, scale, HUD_FG, 1, cv2.LINE_AA)
+
+
+def hud_lines(fps: float, stage_ms: dict[str, float], dropped: int, backend: str,
+              precision: str, input_hw: tuple[int, int], people: int) -> list[str]:
+    """The HUD text: rolling FPS, per-stage ms, drops, backend / precision / input size."""
+    stages = " ".join(f"{k} {v:.1f}" for k, v in stage_ms.items())
+    return [
+        f"FPS {fps:5.1f}  people {people}  dropped {dropped}",
+        f"ms: {stages}",
+        f"{backend} {precision} {input_hw[1]}x{input_hw[0]}",
+    ]
+
+
+class Display:
+    """An OpenCV window when the build has a GUI; otherwise headless, said once."""
+
+    def __init__(self, enabled: bool, title: str = "edgepose"):
+        self.enabled = enabled
+        self.title = title
+        self.opened = False
+
+    def show(self, image: np.ndarray) -> bool:
+        """Show a frame; False when the user pressed q or Esc (or closed the window)."""
+        if not self.enabled:
+            return True
+        try:
+            cv2.imshow(self.title, image)
+            key = cv2.waitKey(1) & 0xFF
+        except cv2.error:
+            self.enabled = False
+            print("edgepose: this OpenCV has no GUI support (headless build); running "
+                  "without a window (use --save out.mp4 to keep the video)", file=sys.stderr)
+            return True
+        self.opened = True
+        if key in (ord("q"), 27):
+            return False
+        try:
+            if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
+                return False
+        except cv2.error:
+            pass
+        return True
+
+    def close(self) -> None:
+        if self.opened:
+            try:
+                cv2.destroyWindow(self.title)
+                cv2.waitKey(1)
+            except cv2.error:
+                pass
+            self.opened = False
+
+
+class VideoSink:
+    """mp4v video file writer, opened on the first frame (its size fixes the video's)."""
+
+    def __init__(self, path: str, fps: float):
+        self.path = str(path)
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.writer = None
+        self.frames = 0
+
+    def write(self, image: np.ndarray) -> None:
+        if self.writer is None:
+            h, w = image.shape[:2]
+            writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not writer.isOpened():
+                raise EdgeposeError(
+                    f"cannot write video {self.path}; check the folder exists and is writable "
+                    "and the name ends in .mp4"
+                )
+            self.writer = writer
+        self.writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None

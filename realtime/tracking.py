@@ -1,0 +1,198 @@
+"""Person boxes for the next frame: from the last pose, or from the whole frame / a detector.
+
+Single person (default): the box around the previous frame's confident keypoints
+(score >= ``conf``, at least ``min_joints`` of them), grown by ``expand`` and clipped to the
+frame. When too few joints are confident, tracking is *lost* and the next crop is the whole
+frame (its centre at the model's aspect, no extra padding), which re-acquires the person.
+
+Multi person (``--multi``): OpenCV's HOG people detector proposes boxes every
+``detect_every`` frames; in between, every track follows its own keypoint box. Tracks are
+matched to detections by IoU, and each track keeps its own One Euro filter.
+
+Boxes are COCO-style xywh in frame pixels (x, y = top-left pixel *edge*).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgepose.errors import EdgeposeError
+from realtime.smoothing import OneEuroFilter, SmoothOptions
+
+
+@dataclass
+class TrackOptions:
+    """``conf``: keypoint score threshold; ``expand``: growth of the keypoint box (x);
+    ``padding``: the crop padding handed to preprocessing for tracked boxes."""
+
+    conf: float = 0.3
+    min_joints: int = 4
+    expand: float = 1.25
+    padding: float = 1.25
+    multi: bool = False
+    detect_every: int = 10
+    max_people: int = 8
+    match_iou: float = 0.3
+
+
+@dataclass
+class Track:
+    """One person: the box to crop next, and the smoother of their keypoints."""
+
+    box: np.ndarray
+    padding: float
+    smoother: OneEuroFilter
+    id: int = 0
+    keypoints: np.ndarray | None = field(default=None, repr=False)
+    scores: np.ndarray | None = field(default=None, repr=False)
+    fresh: bool = True  # box came from the whole frame / a detection, not from keypoints
+
+
+def full_frame_box(width: int, height: int) -> np.ndarray:
+    """xywh of the whole frame."""
+    return np.array([0.0, 0.0, float(width), float(height)])
+
+
+def keypoint_box(
+    coords: np.ndarray, scores: np.ndarray, frame_wh: tuple[int, int], opts: TrackOptions
+) -> np.ndarray | None:
+    """(K, 2) px + (K,) scores -> expanded, clipped xywh box; None if too few confident."""
+    ok = scores >= opts.conf
+    if int(ok.sum()) < max(opts.min_joints, 2):
+        return None
+    pts = coords[ok]
+    lo, hi = pts.min(axis=0) - 0.5, pts.max(axis=0) + 0.5  # pixel centres -> edges
+    centre = (lo + hi) / 2.0
+    size = np.maximum(hi - lo, 8.0) * opts.expand
+    w, h = frame_wh
+    x0, y0 = np.clip(centre - size / 2.0, 0.0, [w, h])
+    x1, y1 = np.clip(centre + size / 2.0, 0.0, [w, h])
+    if x1 - x0 < 4.0 or y1 - y0 < 4.0:
+        return None
+    return np.array([x0, y0, x1 - x0, y1 - y0])
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two xywh boxes."""
+    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
+    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
+    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+class HogDetector:
+    """OpenCV's default HOG people detector (ships with OpenCV 4.x main modules)."""
+
+    def __init__(self, max_people: int = 8):
+        import cv2
+
+        if not hasattr(cv2, "HOGDescriptor"):
+            raise EdgeposeError(
+                f"--multi needs OpenCV's HOG people detector, which this OpenCV "
+                f"({cv2.__version__}) does not include; install opencv-python-headless<5 "
+                "or run single-person (without --multi)"
+            )
+        self.hog = cv2.HOGDescriptor()
+        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        self.max_people = max_people
+
+    def __call__(self, image_bgr: np.ndarray) -> list[np.ndarray]:
+        rects, weights = self.hog.detectMultiScale(image_bgr, winStride=(8, 8), scale=1.05)
+        order = np.argsort(-np.asarray(weights).reshape(-1)) if len(rects) else []
+        return [np.asarray(rects[i], dtype=np.float64) for i in order[: self.max_people]]
+
+
+class PersonTracker:
+    """Keeps the person tracks between frames and says where to crop next.
+
+    ``boxes(frame)`` -> list of tracks to run this frame; after inference, ``update(tracks,
+    coords, scores)`` stores each track's (K, 2) frame-pixel keypoints and moves its box.
+    """
+
+    def __init__(
+        self,
+        opts: TrackOptions | None = None,
+        smooth: SmoothOptions | None = None,
+        detector=None,
+    ):
+        self.opts = opts or TrackOptions()
+        self.smooth = smooth or SmoothOptions()
+        self.detector = detector
+        if self.opts.multi and self.detector is None:
+            self.detector = HogDetector(self.opts.max_people)
+        self.tracks: list[Track] = []
+        self.lost = 0  # times tracking was lost (single person) / tracks ended (multi)
+        self._frames = 0
+        self._next_id = 0
+
+    def _new_track(self, box: np.ndarray, padding: float) -> Track:
+        self._next_id += 1
+        return Track(box, padding, OneEuroFilter(self.smooth), id=self._next_id)
+
+    def boxes(self, image_bgr: np.ndarray) -> list[Track]:
+        h, w = image_bgr.shape[:2]
+        if not self.opts.multi:
+            if not self.tracks:
+                self.tracks = [self._new_track(full_frame_box(w, h), 1.0)]
+            return self.tracks
+        if self._frames % max(self.opts.detect_every, 1) == 0 or not self.tracks:
+            self._merge_detections(self.detector(image_bgr))
+        self._frames += 1
+        return self.tracks
+
+    def _merge_detections(self, dets: list[np.ndarray]) -> None:
+        unmatched = list(range(len(dets)))
+        for tr in self.tracks:
+            if not unmatched:
+                break
+            best = max(unmatched, key=lambda j: iou(tr.box, dets[j]))
+            if iou(tr.box, dets[best]) >= self.opts.match_iou:
+                unmatched.remove(best)  # keep the track's own (keypoint) box
+        room = self.opts.max_people - len(self.tracks)
+        for j in unmatched[: max(room, 0)]:
+            self.tracks.append(self._new_track(dets[j], self.opts.padding))
+
+    def update(
+        self, tracks: list[Track], coords: np.ndarray, scores: np.ndarray,
+        frame_wh: tuple[int, int], t: float,
+    ) -> list[Track]:
+        """Smooth each track's (K, 2) keypoints (px) at time ``t`` and set its next box.
+
+        ``coords`` (N, K, 2), ``scores`` (N, K) for the N tracks given. Returns the tracks
+        with a pose this frame (their ``keypoints`` smoothed).
+        """
+        kept: list[Track] = []
+        for tr, c, s in zip(tracks, coords, scores):
+            box = keypoint_box(c, s, frame_wh, self.opts)
+            if box is None:
+                tr.smoother.reset()
+                tr.keypoints, tr.scores = c, s
+                if self.opts.multi:
+                    self.lost += 1
+                    continue  # dropped; the detector may find them again
+                if not tr.fresh:
+                    self.lost += 1
+                w, h = frame_wh
+                tr.box, tr.padding, tr.fresh = full_frame_box(w, h), 1.0, True
+                kept.append(tr)
+                continue
+            tr.keypoints = tr.smoother(c, t)
+            tr.scores = s
+            tr.box, tr.padding, tr.fresh = box, self.opts.padding, False
+            kept.append(tr)
+        if self.opts.multi:
+            self.tracks = _dedupe(kept)
+        return kept
+
+
+def _dedupe(tracks: list[Track], thr: float = 0.6) -> list[Track]:
+    """Drop tracks whose boxes overlap an earlier track's by more than ``thr`` IoU."""
+    out: list[Track] = []
+    for tr in tracks:
+        if all(iou(tr.box, o.box) < thr for o in out):
+            out.append(tr)
+    return out

@@ -1,0 +1,58 @@
+"""TensorRT build + runtime vs ONNX Runtime. Runs only where CUDA, TensorRT and pycuda exist."""
+
+import numpy as np
+import pytest
+
+from engine_helpers import HEADS
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def trt_ready():
+    pytest.importorskip("tensorrt")
+    cuda = pytest.importorskip("pycuda.driver")
+    try:
+        cuda.init()
+        if cuda.Device.count() == 0:
+            pytest.skip("no CUDA device")
+    except Exception as e:  # no driver
+        pytest.skip(f"CUDA unavailable: {e}")
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("precision,tol", [("fp32", 1e-2), ("fp16", 0.5)])
+def test_engine_matches_onnxruntime(trt_ready, exported, tmp_path, head, precision, tol):
+    from engines import export as ex
+    from engines.backend import load_backend
+    from engines.trt_build import BuildOptions, build_engine
+
+    _, onnx_path, meta, _ = exported(head)
+    engine = tmp_path / f"{head}.{precision}.engine"
+    cache = tmp_path / "timing.cache"
+    info = build_engine(onnx_path, engine, BuildOptions(precision=precision, max_batch=4,
+                                                        timing_cache=str(cache)), progress=False)
+    assert cache.is_file(), "timing cache must be written"
+    assert info["batch_range"] == [1, 4]
+    x = ex.synthetic_images(meta, 3)
+    with load_backend(engine) as trt_b, load_backend(onnx_path, device="cpu") as ort_b:
+        assert trt_b.name.startswith("tensorrt") and trt_b.precision == precision
+        assert trt_b.meta.name == meta.name
+        a, b = trt_b(x), ort_b(x)
+        d = np.abs(a["coords"] - b["coords"])
+        # fp16 may move an argmax to a neighbouring cell: compare the median for fp16
+        worst = np.median(d) if precision == "fp16" else d.max()
+        assert worst <= tol, f"{head} {precision}: coords differ by {worst} px"
+        trt_b(x[:1])  # another batch size within the profile
+
+
+def test_engine_from_other_version_is_explained(trt_ready, exported, tmp_path):
+    from edgepose.errors import EngineError
+    from engines.backend import load_backend
+    from engines.plan_format import write_plan
+
+    _, _, meta, _ = exported(HEADS[0])
+    bad = tmp_path / "other.engine"
+    write_plan(bad, meta, b"\x00" * 4096, {"tensorrt": "8.5.2", "device": "Orin"})
+    with pytest.raises(EngineError, match="another TensorRT version or GPU"):
+        load_backend(bad)

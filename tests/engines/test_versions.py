@@ -1,0 +1,82 @@
+"""TensorRT version -> feature decisions, on plain version strings (no TensorRT needed)."""
+
+import pytest
+
+from edgepose.errors import EngineError
+from engines import versions as v
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("8.5.2.2", (8, 5, 2)), ("8.6.1", (8, 6, 1)), ("10.3.0", (10, 3, 0)), ("10.13", (10, 13, 0)),
+    ("11.0", (11, 0, 0)), ("11.4.1.post2", (11, 4, 1)), ("10", (10, 0, 0)),
+])
+def test_parse_version(text, expected):
+    got = v.parse_version(text)
+    assert (got.major, got.minor, got.patch) == expected, f"{text} -> {got}"
+
+
+def test_parse_version_rejects_garbage():
+    with pytest.raises(EngineError, match="cannot read the TensorRT version"):
+        v.parse_version("trt-latest")
+
+
+def test_versions_order_numerically():
+    assert v.parse_version("10.13") > v.parse_version("10.3.0"), "10.13 must sort after 10.3"
+    assert v.parse_version("8.6.1") < v.parse_version("10.0")
+
+
+@pytest.mark.parametrize("text,fp16,int8,flags", [
+    ("8.5.2", "builder_flag_fp16", "int8_flag", ("EXPLICIT_BATCH",)),
+    ("8.6.1", "builder_flag_fp16", "int8_flag", ("EXPLICIT_BATCH",)),
+    ("10.3.0", "builder_flag_fp16", "int8_flag", ()),
+    ("10.13", "builder_flag_fp16", "int8_flag", ()),
+    ("11.0", "fp16_onnx", "int8_qdq", ("STRONGLY_TYPED",)),
+    ("11.4.1", "fp16_onnx", "int8_qdq", ("STRONGLY_TYPED",)),
+])
+def test_precision_paths_and_flags(text, fp16, int8, flags):
+    ver = v.parse_version(text)
+    assert v.precision_path(ver, "fp32") == "fp32"
+    assert v.precision_path(ver, "fp16") == fp16, text
+    assert v.precision_path(ver, "INT8") == int8, text
+    assert v.network_flags(ver) == flags, text
+
+
+@pytest.mark.parametrize("text,cal", [("8.5.2", True), ("10.3.0", True), ("10.13", True),
+                                      ("11.0", False)])
+def test_calibrators_exist_until_11(text, cal):
+    ver = v.parse_version(text)
+    assert v.has_calibrators(ver) is cal
+    assert v.has_precision_flags(ver) is cal
+    assert v.is_strongly_typed(ver) is (not cal)
+
+
+def test_too_old_and_unknown_precision():
+    with pytest.raises(EngineError, match=">= 8.5"):
+        v.precision_path(v.parse_version("8.4.3"), "fp32")
+    with pytest.raises(EngineError, match="unknown precision 'bf16'"):
+        v.precision_path(v.parse_version("10.3"), "bf16")
+
+
+def test_int8_source_selection():
+    old, new = v.parse_version("8.6.1"), v.parse_version("11.0")
+    assert v.check_int8_source(old, has_qdq=False, has_calibrator=True) == "calibrator"
+    assert v.check_int8_source(new, has_qdq=True, has_calibrator=False) == "qdq"
+    assert v.check_int8_source(old, has_qdq=True, has_calibrator=True) == "qdq"
+    with pytest.raises(EngineError, match="no INT8 calibrators"):
+        v.check_int8_source(new, has_qdq=False, has_calibrator=True)
+    with pytest.raises(EngineError, match="edgepose calibrate"):
+        v.check_int8_source(old, has_qdq=False, has_calibrator=False)
+
+
+def test_describe_support_mentions_the_route():
+    assert "builder flag" in v.describe_support(v.parse_version("10.3"))
+    assert "deprecated" in v.describe_support(v.parse_version("10.3"))
+    assert "FP16 ONNX" in v.describe_support(v.parse_version("11.1"))
+
+
+def test_trt_modules_import_without_tensorrt():
+    import importlib
+
+    for name in ("engines.trt_build", "engines.trt_backend", "engines.plan_format",
+                 "engines.trt_compat", "edgepose.commands.build"):
+        importlib.import_module(name)

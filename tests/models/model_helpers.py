@@ -1,0 +1,25 @@
+"""Helpers for the model tests (imported as a top-level module, like rt_helpers): tiny
+metadata and batches; no files, no datasets."""
+
+from __future__ import annotations
+
+import torch
+
+from edgepose.metadata import ModelMeta
+
+
+def tiny_meta(head: str, backbone: str = "resnet18", size=(64, 64), stride: int = 8, **head_cfg):
+    """ModelMeta for a tiny model; ``head_cfg`` keeps the neck narrow so tests stay fast."""
+    head_cfg.setdefault("width", 32)
+    return ModelMeta(head=head, backbone=backbone, input_size=size, stride=stride,
+                     head_cfg=head_cfg)
+
+
+def random_batch(batch: int, size=(64, 64), joints: int = 17, seed: int = 0) -> dict:
+    """A collated batch as the dataset makes it: keypoints in input px, some invisible."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = size
+    kp = torch.rand(batch, joints, 2, generator=g) * torch.tensor([w - 1.0, h - 1.0])
+    visible = (torch.rand(batch, joints, generator=g) > 0.25).float()
+    image = torch.randn(batch, 3, h, w, generator=g)
+    return {"image": image, "keypoints": kp, "visible": visible}

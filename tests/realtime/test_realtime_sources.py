@@ -1,0 +1,91 @@
+"""--source parsing, the Jetson CSI pipeline string, and clear errors for bad sources."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgepose.errors import SourceError
+from realtime.sources import (
+    SourceOptions, gstreamer_available, jetson_csi_pipeline, open_source, parse_source,
+)
+
+
+@pytest.mark.parametrize("text,kind,target", [
+    ("0", "camera", 0),
+    ("12", "camera", 12),
+    ("demo", "demo", None),
+    ("clip.mp4", "file", "clip.mp4"),
+    ("rtsp://cam.local:554/stream", "stream", "rtsp://cam.local:554/stream"),
+    ("https://example.org/live.m3u8", "stream", "https://example.org/live.m3u8"),
+    ("videotestsrc ! videoconvert ! appsink", "gstreamer",
+     "videotestsrc ! videoconvert ! appsink"),
+])
+def test_parse_source(text, kind, target):
+    spec = parse_source(text)
+    assert (spec.kind, spec.target) == (kind, target)
+
+
+def test_jetson_csi_pipeline_string():
+    s = jetson_csi_pipeline(sensor_id=1, width=1920, height=1080, fps=60, flip=2)
+    assert s.startswith("nvarguscamerasrc sensor-id=1 ! ")
+    assert "width=(int)1920, height=(int)1080" in s and "framerate=(fraction)60/1" in s
+    assert "nvvidconv flip-method=2 ! " in s
+    assert "format=(string)BGRx ! videoconvert ! video/x-raw, format=(string)BGR" in s
+    assert s.endswith("appsink drop=1 max-buffers=1")
+    spec = parse_source("csi:1")
+    assert spec.kind == "gstreamer" and "sensor-id=1" in spec.target
+
+
+def test_missing_camera_index_names_it():
+    with pytest.raises(SourceError, match="camera 57 could not be opened"):
+        open_source(parse_source("57"))
+
+
+def test_missing_file_names_it(tmp_path):
+    path = tmp_path / "nope.mp4"
+    with pytest.raises(SourceError, match=f"video file {path} not found"):
+        open_source(parse_source(str(path)))
+
+
+def test_unreadable_file_names_it(tmp_path):
+    path = tmp_path / "garbage.mp4"
+    path.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(SourceError, match="garbage.mp4"):
+        src = open_source(parse_source(str(path)))
+        try:  # some OpenCV builds open anything and fail on the first read instead
+            src.read()
+        finally:
+            src.release()
+
+
+@pytest.mark.skipif(gstreamer_available(), reason="this OpenCV has GStreamer")
+def test_gstreamer_without_support_is_a_clear_error():
+    with pytest.raises(SourceError, match="without GStreamer"):
+        open_source(parse_source("videotestsrc ! videoconvert ! appsink"))
+
+
+def test_file_source_reads_then_ends(tmp_path):
+    path = tmp_path / "three.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (64, 48))
+    for i in range(3):
+        w.write(np.full((48, 64, 3), 80 * i, np.uint8))
+    w.release()
+    src = open_source(parse_source(str(path)))
+    frames = [src.read() for _ in range(3)]
+    assert all(f is not None and f.shape == (48, 64, 3) for f in frames)
+    assert src.read() is None, "end of file must read as None, not an error"
+    assert not src.live and src.fps == pytest.approx(10, abs=0.5)
+    src.release()
+
+
+def test_demo_source_gives_truth_and_ends():
+    src = open_source(parse_source("demo"),
+                      SourceOptions(demo_size=(160, 120), demo_fps=0, demo_frames=3))
+    for _ in range(3):
+        img = src.read()
+        assert img.shape == (120, 160, 3) and img.dtype == np.uint8
+        kps = src.truth["keypoints"]
+        assert kps.shape == (17, 2) and np.isfinite(kps).all()
+    assert src.read() is None

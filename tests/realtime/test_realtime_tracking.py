@@ -1,0 +1,104 @@
+"""Person boxes (keypoints -> box, lost -> whole frame) and batched multi-person inference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rt_helpers as h
+
+from edgepose.coords import apply_affine
+from edgepose.preprocess import box_affine
+from realtime.infer import estimate, max_batch, run_batched
+from realtime.tracking import PersonTracker, TrackOptions, iou, keypoint_box
+
+FRAME = (320, 240)  # w, h
+
+
+def test_keypoint_box_expanded_and_clipped():
+    opts = TrackOptions(conf=0.3, min_joints=4, expand=1.2)
+    c = np.array([[100.0, 50.0], [140.0, 50.0], [100.0, 150.0], [140.0, 150.0], [5, 5]])
+    s = np.array([0.9, 0.9, 0.9, 0.9, 0.1])  # the low-score joint is ignored
+    x, y, w, hh = keypoint_box(c, s, FRAME, opts)
+    # confident extent: x 99.5..140.5 (41 px), y 49.5..150.5 (101 px) -> x1.2 about centre
+    assert w == pytest.approx(41 * 1.2) and hh == pytest.approx(101 * 1.2)
+    assert x + w / 2 == pytest.approx(120.0) and y + hh / 2 == pytest.approx(100.0)
+    edge = np.array([[300.0, 200.0], [319.0, 239.0], [310.0, 220.0], [305.0, 230.0]])
+    x, y, w, hh = keypoint_box(edge, np.ones(4), FRAME, opts)
+    assert x + w <= 320 and y + hh <= 240, "box must be clipped to the frame"
+    assert keypoint_box(c, np.array([0.9, 0.9, 0.9, 0.1, 0.1]), FRAME, opts) is None
+
+
+def test_single_person_tracks_then_reacquires_from_whole_frame():
+    tr = PersonTracker(TrackOptions(conf=0.3, min_joints=4))
+    img = np.zeros((240, 320, 3), np.uint8)
+    (t,) = tr.boxes(img)
+    assert np.allclose(t.box, [0, 0, 320, 240]) and t.padding == 1.0, "first box = whole frame"
+    c = np.array([[100.0 + 10 * j, 60.0 + 8 * j] for j in range(17)])
+    tr.update([t], c[None], np.full((1, 17), 0.9), FRAME, 0.0)
+    (t,) = tr.boxes(img)
+    assert t.box[2] < 320 and not t.fresh, "after a confident pose the box follows it"
+    tr.update([t], c[None], np.full((1, 17), 0.1), FRAME, 0.033)  # lost
+    (t,) = tr.boxes(img)
+    assert np.allclose(t.box, [0, 0, 320, 240]) and tr.lost == 1
+    assert t.smoother._x is None, "smoothing must reset when tracking is lost"
+
+
+def test_run_batched_chunks_static_batch():
+    meta = h.tiny_meta()
+    be = h.CentreBackend(meta, static_batch=2)
+    assert max_batch(be) == 2 and max_batch(h.CentreBackend(meta)) is None
+    x = np.random.default_rng(0).normal(size=(5, 3, 64, 48)).astype(np.float32)
+    coords, scores = run_batched(be, x)
+    assert coords.shape == (5, 17, 2) and scores.shape == (5, 17)
+    assert be.batches == [(2, 3, 64, 48)] * 3, be.batches
+    dyn = h.CentreBackend(meta)
+    run_batched(dyn, x)
+    assert dyn.batches == [(5, 3, 64, 48)], "a dynamic-batch backend gets ONE call"
+
+
+def test_multi_person_one_batched_call_maps_back_to_each_box():
+    meta = h.tiny_meta()
+    boxes = [np.array([10.0, 20, 60, 120]), np.array([150.0, 40, 50, 100]),
+             np.array([240.0, 10, 70, 200])]
+    tracker = PersonTracker(TrackOptions(multi=True, detect_every=5),
+                            detector=lambda img: [b.copy() for b in boxes])
+    be = h.CentreBackend(meta)
+    img = np.zeros((240, 320, 3), np.uint8)
+    tracks = tracker.boxes(img)
+    assert len(tracks) == 3
+    res = estimate(be, meta, img, [t.box for t in tracks], [t.padding for t in tracks])
+    assert be.batches == [(3, 3, 64, 48)], "all crops must go in one backend call"
+    out = be(np.zeros((1, 3, 64, 48), np.float32))["coords"][0]
+    for t, got in zip(tracks, res.coords):
+        want = apply_affine(out, np.linalg.inv(np.vstack([box_affine(t.box, meta, t.padding),
+                                                           [0, 0, 1]]))[:2])
+        assert np.abs(got - want).max() < 1e-6
+        centre = t.box[:2] + t.box[2:] / 2 - 0.5
+        assert np.abs(got.mean(0) - centre).max() < 1.0, "ring of joints centred on the box"
+    kept = tracker.update(tracks, res.coords, res.scores, FRAME, 0.0)
+    assert len(kept) == 3 and len({t.id for t in kept}) == 3
+    # the next detection round matches the same people instead of adding new tracks
+    for _ in range(5):
+        tracker.boxes(img)
+    assert len(tracker.tracks) == 3
+
+
+def test_iou():
+    a = np.array([0.0, 0, 10, 10])
+    assert iou(a, a) == pytest.approx(1.0)
+    assert iou(a, np.array([5.0, 0, 10, 10])) == pytest.approx(50 / 150)
+    assert iou(a, np.array([20.0, 20, 5, 5])) == 0.0
+
+
+def test_multi_uses_hog_or_says_it_is_missing():
+    import cv2
+
+    from edgepose.errors import EdgeposeError
+    from realtime.tracking import HogDetector
+
+    if not hasattr(cv2, "HOGDescriptor"):
+        with pytest.raises(EdgeposeError, match="HOG people detector"):
+            PersonTracker(TrackOptions(multi=True))
+        return
+    det = HogDetector()
+    assert det(np.zeros((240, 320, 3), np.uint8)) == [], "no people in a black frame"
