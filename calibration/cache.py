@@ -84,7 +84,9 @@ def unpack_cache(data: bytes, source: str = "cache") -> tuple[dict[str, Any], by
         header = json.loads(body.decode("utf-8"))
         header["fingerprint"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
-        raise CalibrationError(f"{source}: calibration cache header is corrupt; delete it") from None
+        raise CalibrationError(
+            f"{source}: calibration cache header is corrupt; delete it"
+        ) from None
     return header, data[_FIXED.size + n:]
 
 

@@ -31,6 +31,8 @@ from edgepose.metadata import ModelMeta
 METADATA_KEY = "edgepose"  # same key as engines/ort_backend.py
 METHODS = ("minmax", "entropy", "percentile")
 QUANT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+# Head submodules that are feature necks (quantized with the backbone when asked).
+NECK_MODULES = ("neck", "adapter")
 # Shape/elementwise ops that may also run in INT8 between quantized convs (opt-in:
 # fewer Q/DQ round trips, sometimes faster, slightly more error).
 EXTRA_OPS = ("Add", "Mul", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool",
@@ -44,7 +46,9 @@ class QuantConfig:
     ``method``: activation range estimate — "minmax" (full range), "entropy" (KL divergence,
     like TensorRT's entropy calibrator) or "percentile" (``percentile`` % of |x|).
     ``op_types``: node types to quantize in the backbone + neck. ``exclude_head``: keep the
-    head's nodes float. ``preprocess``: run ``quant_pre_process`` (shape inference) first.
+    head's nodes float; ``quantize_neck``: except the head's upsampling neck / grid adapter
+    (its last conv and decoder stay float either way). ``preprocess``: run
+    ``quant_pre_process`` (shape inference) first.
     ``symmetric``: signed INT8 activations with zero-point 0 (what TensorRT needs; the
     default). ``symmetric=False`` writes asymmetric uint8 activations instead: ONNX Runtime's
     x86 kernels want uint8 activations and fuse every DQ -> Conv -> Q into QLinearConv,
@@ -59,6 +63,7 @@ class QuantConfig:
     extra_exclude: list[str] = field(default_factory=list)
     preprocess: bool = True
     dedicated_pairs: bool = True
+    quantize_neck: bool = False
     symmetric: bool = True
 
     def __post_init__(self) -> None:
@@ -83,22 +88,36 @@ def _name_scopes(node) -> list[str]:
     return []
 
 
-def is_head_node(node) -> bool:
-    """True for nodes exported from the ``head`` submodule of PoseModel."""
-    if node.name.startswith("/head/") or "/head/" in node.name.split("::")[0]:
-        return True
+def module_path(node) -> list[str]:
+    """PoseModel module path of a node, e.g. ["head", "neck", "neck.0"] ([] if unknown).
+
+    TorchScript exporter: the node name ("/head/neck/neck.0/ConvTranspose"); dynamo
+    exporter: ``pkg.torch.onnx.name_scopes`` (["", "head", "head.neck", ...]).
+    """
+    if node.name.startswith("/"):
+        return node.name.split("/")[1:-1]
     scopes = _name_scopes(node)
-    return len(scopes) > 1 and scopes[1].split(".")[0] == "head"
+    return [s.split(".")[-1] for s in scopes[1:-1]]
 
 
-def head_nodes(graph) -> list[str]:
-    """Names of the nodes to keep in float: the head (by module path), else the tail.
+def is_head_node(node, keep_neck: bool = False) -> bool:
+    """True for nodes of PoseModel's ``head`` submodule. ``keep_neck``: except its
+    feature neck (``head.neck`` of heatmap/DSNT, ``head.adapter`` of NerPE), which is
+    ordinary convolution work like the backbone's."""
+    path = module_path(node)
+    if not path or path[0] != "head":
+        return False
+    return not (keep_neck and len(path) > 1 and path[1] in NECK_MODULES)
+
+
+def head_nodes(graph, keep_neck: bool = False) -> list[str]:
+    """Names of the nodes to keep in float: the head's decoder (by module path), else the tail.
 
     Fallback when no node carries a module path: every node from the last
     Conv/ConvTranspose/Gemm/MatMul that feeds the head's decoder onward, in graph
     (topological) order — the decoder always follows the last learned layer.
     """
-    tagged = [n.name for n in graph.node if is_head_node(n)]
+    tagged = [n.name for n in graph.node if is_head_node(n, keep_neck)]
     if tagged:
         return tagged
     nodes = list(graph.node)
@@ -202,7 +221,8 @@ def quantize_qdq(
     if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
         raise CalibrationError(f"{onnx_in}: already quantized (has Q/DQ nodes); give the FP32 ONNX")
     _ensure_node_names(model)
-    exclude = (head_nodes(model.graph) if cfg.exclude_head else []) + list(cfg.extra_exclude)
+    exclude = (head_nodes(model.graph, cfg.quantize_neck) if cfg.exclude_head else [])
+    exclude += list(cfg.extra_exclude)
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
               "percentile": CalibrationMethod.Percentile}[cfg.method]
     extra = {

@@ -3,8 +3,8 @@
 Accuracy comes from ``edgepose.evaluate`` (PCK@0.05 / PCK@0.1 with the bbox max(w, h)
 normaliser, mean error in original-image pixels) over the ``CocoKeypoints`` validation
 dataset, so the numbers match ``edgepose eval``. Latency is the median wall time of one
-batch-1 call after warm-up, with the same thread count for both models, interleaved
-(FP32, INT8, FP32, ...) so machine-load drift hits both equally.
+batch-1 call after warm-up (and its 10th percentile), with the same thread count for both
+models, interleaved (FP32, INT8, FP32, ...) so machine-load drift hits both equally.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,20 @@ def evaluate_artifact(path: str | os.PathLike, ann: str | os.PathLike,
     return {k: float(metrics[k]) for k in (*METRICS, "num_samples") if k in metrics}
 
 
-def median_latency_ms(paths: list[str | os.PathLike], cfg: ReportConfig) -> list[float]:
-    """Median batch-1 latency (ms) of each model, timed interleaved on one backend kind."""
+def _first_file_name(ann: Path) -> str | None:
+    """file_name of a COCO file's first image (to find its image folder)."""
+    from edgepose.errors import DataError
+
+    try:
+        images = json.loads(ann.read_text()).get("images") or [{}]
+        return images[0].get("file_name")
+    except (OSError, ValueError, AttributeError) as e:
+        raise DataError(f"{ann}: not a readable COCO annotation file ({e})") from None
+
+
+def latency_stats(paths: list[str | os.PathLike], cfg: ReportConfig) -> list[dict[str, float]]:
+    """Batch-1 latency (ms) of each model: median and 10th percentile (the p10 is the
+    steadier number on a shared machine), timed interleaved on one backend kind."""
     from engines.backend import load_backend
 
     backends = [load_backend(p, device=cfg.device, threads=cfg.threads) for p in paths]
@@ -67,7 +79,8 @@ def median_latency_ms(paths: list[str | os.PathLike], cfg: ReportConfig) -> list
                 t0 = time.perf_counter()
                 b(x)
                 times[i].append((time.perf_counter() - t0) * 1e3)
-        return [float(np.median(t)) for t in times]
+        return [{"median": float(np.median(t)), "p10": float(np.percentile(t, 10))}
+                for t in times]
     finally:
         for b in backends:
             b.close()
@@ -81,26 +94,28 @@ def compare(fp32: str | os.PathLike, int8: str | os.PathLike, cfg: ReportConfig,
 
     with load_backend(fp32, device=cfg.device, threads=cfg.threads) as b:
         backend_name = b.name
-    lat = median_latency_ms([fp32, int8], cfg)
-    rows = {"fp32": {"model": str(fp32), "latency_ms": lat[0]},
-            "int8": {"model": str(int8), "latency_ms": lat[1]}}
+    lat = latency_stats([fp32, int8], cfg)
+    rows = {name: {"model": str(path), "latency_ms": t["median"], "latency_p10_ms": t["p10"]}
+            for name, path, t in zip(("fp32", "int8"), (fp32, int8), lat)}
     if ann is not None:
         rows["fp32"].update(evaluate_artifact(fp32, ann, images, cfg))
         rows["int8"].update(evaluate_artifact(int8, ann, images, cfg))
     report: dict[str, Any] = {
         "backend": backend_name, "threads": cfg.threads, "batch": 1, "runs": cfg.runs,
         "eval_data": str(ann) if ann else None, **rows,
-        "speedup": lat[0] / lat[1] if lat[1] > 0 else float("nan"),
+        "speedup": lat[0]["median"] / lat[1]["median"],
+        "speedup_p10": lat[0]["p10"] / lat[1]["p10"],
     }
     if ann is not None:
         report["pck@0.05_lost_points"] = 100 * (rows["fp32"]["pck@0.05"] - rows["int8"]["pck@0.05"])
-        report["mean_px_error_added"] = rows["int8"]["mean_px_error"] - rows["fp32"]["mean_px_error"]
+        report["mean_px_error_added"] = (rows["int8"]["mean_px_error"]
+                                         - rows["fp32"]["mean_px_error"])
     return report
 
 
 def format_table(report: dict[str, Any]) -> str:
     """Markdown table of a :func:`compare` report."""
-    cols = [("latency_ms", "latency ms (b=1)", "{:.2f}")]
+    cols = [("latency_ms", "median ms (b=1)", "{:.2f}"), ("latency_p10_ms", "p10 ms", "{:.2f}")]
     cols += [(k, k, "{:.2f}" if k == "mean_px_error" else "{:.4f}")
              for k in METRICS if k in report["fp32"]]
     head = "| model | " + " | ".join(c[1] for c in cols) + " |"
@@ -108,7 +123,8 @@ def format_table(report: dict[str, Any]) -> str:
     for name in ("fp32", "int8"):
         r = report[name]
         lines.append(f"| {name} | " + " | ".join(f.format(r[k]) for k, _, f in cols) + " |")
-    tail = f"speed-up x{report['speedup']:.2f} ({report['backend']}, threads={report['threads']})"
+    tail = (f"speed-up x{report['speedup']:.2f} median, x{report['speedup_p10']:.2f} p10 "
+            f"({report['backend']}, threads={report['threads'] or 'default'})")
     if "pck@0.05_lost_points" in report:
         tail += (f"; PCK@0.05 lost {report['pck@0.05_lost_points']:.2f} points; mean error "
                  f"{report['mean_px_error_added']:+.2f} px")
@@ -120,6 +136,3 @@ def save_json(report: dict[str, Any], path: str | os.PathLike) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(report, indent=2, default=str))
 
-
-def config_dict(cfg: ReportConfig) -> dict[str, Any]:
-    return asdict(cfg)

@@ -196,7 +196,9 @@ def coco_set(ann_file: Path, cfg: StreamConfig, image_root: Path | None = None) 
         images = {int(im["id"]): im["file_name"] for im in data["images"]}
         anns = data["annotations"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{ann_file}: not a COCO annotation file ({type(e).__name__}: {e})") from None
+        raise DataError(
+            f"{ann_file}: not a COCO annotation file ({type(e).__name__}: {e})"
+        ) from None
     root = image_root or guess_image_root(ann_file, next(iter(images.values()), None))
     people = [
         a for a in anns
@@ -226,7 +228,7 @@ def guess_image_root(ann_file: Path, first_name: str | None) -> Path:
             return c
     raise DataError(
         f"{ann_file}: cannot find its images (looked for {first_name!r} in "
-        f"{', '.join(str(c) for c in candidates[:3])}); pass the image folder explicitly"
+        f"{', '.join(str(c) for c in candidates[:3])}); pass the image folder explicitly (--data-images / --eval-images)"
     )
 
 
@@ -286,7 +288,8 @@ def _read_images(cset: CalibrationSet) -> Iterator[tuple[Sample, np.ndarray | No
         cap.release()
 
 
-def sample_tensor(image_bgr: np.ndarray, box_xywh, meta: ModelMeta, cfg: StreamConfig) -> np.ndarray:
+def sample_tensor(image_bgr: np.ndarray, box_xywh, meta: ModelMeta,
+                  cfg: StreamConfig) -> np.ndarray:
     """One (3, H, W) float32 input: the model's own preprocessing of the box with
     ``cfg.padding``, or of the whole image with ``cfg.whole_padding`` when ``box_xywh`` is
     None (what the realtime app feeds when it has no previous pose)."""

@@ -87,7 +87,12 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    """Everything one training run needs. ``out`` receives ``last.pt``, ``best.pt``, logs."""
+    """Everything one training run needs. ``out`` receives ``last.pt``, ``best.pt``, logs.
+
+    ``val_every``: validate every N epochs (0 = only after the last epoch);
+    ``save_every``: write ``last.pt`` every N epochs (and always after the last);
+    ``max_steps_per_epoch``: cap on steps per epoch (0 = the whole dataset; for smoke tests).
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)

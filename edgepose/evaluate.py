@@ -210,9 +210,14 @@ def _predict_batch(model, images) -> tuple[np.ndarray, np.ndarray]:
             x = images if torch.is_tensor(images) else torch.from_numpy(np.asarray(images))
             coords, scores = model(x.to(device).float())
         return coords.float().cpu().numpy(), scores.float().cpu().numpy()
-    x = images.numpy() if hasattr(images, "numpy") else np.asarray(images)
-    out = model(np.ascontiguousarray(x, dtype=np.float32))
-    return np.asarray(out["coords"]), np.asarray(out["scores"])
+    x = np.ascontiguousarray(images.numpy() if hasattr(images, "numpy") else images,
+                             dtype=np.float32)
+    n = x.shape[0]
+    lo = getattr(model, "batch_range", (1, n))[0]
+    if n < lo:  # an engine built for a fixed batch: pad the last batch, drop the padding
+        x = np.concatenate([x, np.repeat(x[-1:], lo - n, axis=0)])
+    out = model(x)
+    return np.asarray(out["coords"])[:n], np.asarray(out["scores"])[:n]
 
 
 def collect_predictions(model: Callable, loader, progress: bool = True) -> dict[str, np.ndarray]:
@@ -283,12 +288,15 @@ def evaluate_model(
     """Run a torch model or backend over ``dataset`` and compute every metric that applies.
 
     ``model``: a PoseModel, or any callable mapping a float32 numpy (B, 3, H, W) batch to
-    ``{"coords": (B, K, 2) input px, "scores": (B, K)}``. COCO AP is computed when
+    ``{"coords": (B, K, 2) input px, "scores": (B, K)}`` (an engines Backend; its
+    ``batch_range`` is respected, padding the last batch if needed). COCO AP is computed when
     ``coco_ann`` (or ``dataset.ann_file`` for a COCO dataset) is given.
     """
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    hi = getattr(model, "batch_range", (1, batch_size))[1]
+    loader = DataLoader(dataset, batch_size=max(1, min(batch_size, hi)), shuffle=False,
+                        num_workers=workers)
     p = collect_predictions(model, loader, progress)
     metrics = metrics_from_predictions(p)
     if coco_ann is None and hasattr(dataset, "ann_file") \

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from edgepose.checkpoint import load_checkpoint, save_checkpoint
-from edgepose.config import DataConfig, OptimConfig, TrainConfig
+from edgepose.config import ConfigError, DataConfig, OptimConfig, TrainConfig
 from edgepose.distributed import (
     DistEnv, ShardSampler, all_reduce_sum, barrier, cleanup, init_distributed, pick_device,
     scaled_lr,
@@ -254,6 +254,9 @@ def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict
     if resume:
         _restore(resume, meta, model, optimizer, state)
     if cfg.sync_bn and env.enabled:
+        if device.type != "cuda":
+            raise ConfigError("sync_bn: SyncBatchNorm runs only on GPUs; set sync_bn: false "
+                              "for CPU (gloo) training")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     step_module: nn.Module = TrainStep(model)
     if env.enabled:
@@ -318,8 +321,8 @@ def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict
         record: dict[str, Any] = {"epoch": epoch + 1, "loss": total / max(count, 1),
                                   "lr": lr, "epoch_s": time.perf_counter() - t0}
         is_last = epoch + 1 == cfg.optim.epochs
-        if val_loader is not None and cfg.val_every and ((epoch + 1) % cfg.val_every == 0
-                                                         or is_last):
+        if val_loader is not None and (is_last or (cfg.val_every > 0
+                                                   and (epoch + 1) % cfg.val_every == 0)):
             record.update(validate(model_unwrapped(model), val_loader, env, device))
         score = record.get("pck@0.1", -record["loss"])
         improved = score > state.best

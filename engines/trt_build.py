@@ -76,11 +76,25 @@ def cuda_device_name(index: int = 0) -> str:
 
 
 def onnx_has_qdq(path) -> bool:
-    """True when the ONNX graph holds QuantizeLinear nodes (explicit quantization)."""
+    """True when the ONNX graph holds QuantizeLinear nodes (explicit quantization).
+    EngineError when a zero point is non-zero: TensorRT takes symmetric Q/DQ only."""
     import onnx
+    from onnx import numpy_helper
 
     g = onnx.load(str(path), load_external_data=False).graph
-    return any(n.op_type == "QuantizeLinear" for n in g.node)
+    inits = {t.name: t for t in g.initializer}
+    consts = {n.output[0]: n.attribute[0].t for n in g.node
+              if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    qdq = [n for n in g.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    for n in qdq:
+        name = n.input[2] if len(n.input) > 2 else ""
+        zp = inits[name] if name in inits else consts.get(name)
+        if zp is not None and numpy_helper.to_array(zp).any():
+            raise EngineError(
+                f"{path}: node {n.name or n.op_type!r} has a non-zero zero point; TensorRT "
+                "needs symmetric INT8 Q/DQ (zero point 0) - calibrate with symmetric "
+                "activations (the TensorRT preset of 'edgepose calibrate')")
+    return any(n.op_type == "QuantizeLinear" for n in qdq)
 
 
 def network_flag_bits(trt, names: tuple[str, ...]) -> int:
@@ -172,7 +186,12 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
         config = builder.create_builder_config()
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_mb << 20)
         batch_range, profile = _add_profile(builder, network, config, meta, opts)
+        if path == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+            config.clear_flag(trt.BuilderFlag.TF32)  # true fp32, comparable with ONNX Runtime
         if path == "builder_flag_fp16":
+            if getattr(builder, "platform_has_fast_fp16", True) is False:  # query gone in 11
+                raise EngineError(f"this GPU ({cuda_device_name()}) has no fast FP16 in "
+                                  f"TensorRT {version}; build with --precision fp32")
             config.set_flag(trt.BuilderFlag.FP16)
         elif path.startswith("int8"):
             configure_int8(trt, config, version, onnx_path, opts.int8_calibrator, profile)

@@ -47,7 +47,8 @@ class RunOptions:
 def check_output_path(path: str | None, what: str) -> None:
     """Fail before starting when an output file's folder does not exist."""
     if path and not Path(path).resolve().parent.is_dir():
-        raise EdgeposeError(f"cannot write {what} {path}: folder {Path(path).parent} does not exist")
+        raise EdgeposeError(
+            f"cannot write {what} {path}: folder {Path(path).parent} does not exist")
 
 
 def build_pipeline(opts: RunOptions, backend) -> Pipeline:
@@ -60,7 +61,7 @@ def build_pipeline(opts: RunOptions, backend) -> Pipeline:
         # An unpaced synthetic source would otherwise render frames only to drop them,
         # stealing CPU from inference: render each next frame while the current one is
         # being processed instead (still overlapped, never ahead by more than the queue).
-        cap_opts = dataclasses.replace(cap_opts, every_frame=True, queue_size=2)
+        cap_opts = dataclasses.replace(cap_opts, every_frame=True, queue_size=1)
     capture = CaptureThread(lambda: open_source(spec, opts.source_opts), cap_opts)
     tracker = PersonTracker(opts.track, opts.smooth)
     render_opts = opts.render
@@ -72,8 +73,7 @@ def build_pipeline(opts: RunOptions, backend) -> Pipeline:
     log = FpsLog(opts.log, info=info)
     sink = None
     if opts.save:
-        fps = opts.source_opts.demo_fps if spec.kind == "demo" else (opts.source_opts.fps or 30)
-        sink = VideoSink(opts.save, fps or 30.0)
+        sink = VideoSink(opts.save)  # at the source's frame rate once it is open
     display = Display(not opts.headless)
     return Pipeline(capture, backend, meta, tracker, renderer, log, display, sink, opts.pipeline)
 

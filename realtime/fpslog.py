@@ -60,6 +60,7 @@ class FpsLog:
         self.latency = array("d")  # ms per frame; 8 bytes a frame
         self.stage_sum = dict.fromkeys(STAGES, 0.0)
         self._recent = collections.deque(maxlen=window)
+        self._recent_stages: collections.deque = collections.deque(maxlen=window)
         self._file = None
         self._csv = None
         self.closed = False
@@ -81,7 +82,14 @@ class FpsLog:
         return (len(self._recent) - 1) / span if span > 0 else 0.0
 
     def stage_ms(self) -> dict[str, float]:
-        """Mean ms per stage so far."""
+        """Mean ms per stage over the last ``window`` frames (for the HUD)."""
+        if not self._recent_stages:
+            return dict.fromkeys(STAGES, 0.0)
+        n = len(self._recent_stages)
+        return {k: sum(r[i] for r in self._recent_stages) / n for i, k in enumerate(STAGES)}
+
+    def stage_ms_mean(self) -> dict[str, float]:
+        """Mean ms per stage over the whole run."""
         n = max(self.frames, 1)
         return {k: v / n for k, v in self.stage_sum.items()}
 
@@ -90,10 +98,13 @@ class FpsLog:
         inf_start, inf_end, post_start, post_end, render_start, render_end."""
         rel = {f"t_{k}": round(v - self.t0, 6) for k, v in t.items()}
         rec: dict[str, Any] = {"frame": int(frame_id), **rel}
+        stage = []
         for s in STAGES:
             ms = (t[f"{s}_end"] - t[f"{s}_start"]) * 1000.0
             rec[f"{s}_ms"] = round(ms, 3)
             self.stage_sum[s] += ms
+            stage.append(ms)
+        self._recent_stages.append(stage)
         lat = (t["render_end"] - t["capture"]) * 1000.0
         rec["latency_ms"] = round(lat, 3)
         rec["dropped"] = int(dropped)
@@ -126,7 +137,7 @@ class FpsLog:
             "latency_ms_p90": pct(90),
             "latency_ms_p99": pct(99),
             "dropped": self.dropped,
-            "stage_ms_mean": {k: round(v, 3) for k, v in self.stage_ms().items()},
+            "stage_ms_mean": {k: round(v, 3) for k, v in self.stage_ms_mean().items()},
             **self.info,
         }
 

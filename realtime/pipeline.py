@@ -104,9 +104,10 @@ class Pipeline:
     # ------------------------------------------------------------------ main thread
 
     def run(self) -> RunResult:
-        reason = "error"
         try:
             self.capture.start()
+            if self.sink is not None and self.sink.fps is None:
+                self.sink.fps = self.capture.fps or None
             self._render_thread = threading.Thread(
                 target=self._render_loop, name="edgepose-render", daemon=True)
             self._render_thread.start()
@@ -115,9 +116,9 @@ class Pipeline:
                 self._put(_DONE)
                 self._render_thread.join()  # drains what is queued
                 self._raise_stage_error()
-            return RunResult(reason, self.log.summary())
         finally:
             self._shutdown()
+        return RunResult(reason, self.log.summary())
 
     def _infer_loop(self) -> str:
         last_frame = time.monotonic()

@@ -140,16 +140,18 @@ class Display:
 class VideoSink:
     """mp4v video file writer, opened on the first frame (its size fixes the video's)."""
 
-    def __init__(self, path: str, fps: float):
+    def __init__(self, path: str, fps: float | None = None):
         self.path = str(path)
-        self.fps = float(fps) if fps and fps > 0 else 30.0
+        # None: the pipeline sets the source's rate when it knows it (30 if unknown)
+        self.fps = float(fps) if fps and fps > 0 else None
         self.writer = None
         self.frames = 0
 
     def write(self, image: np.ndarray) -> None:
         if self.writer is None:
             h, w = image.shape[:2]
-            writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            fps = self.fps or 30.0
+            writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
             if not writer.isOpened():
                 raise EdgeposeError(
                     f"cannot write video {self.path}; check the folder exists and is writable "

@@ -109,11 +109,13 @@ class CvSource:
     """A ``cv2.VideoCapture`` (camera, file, stream or GStreamer pipeline)."""
 
     def __init__(self, cap, name: str, live: bool):
+        import cv2
+
         self.cap = cap
         self.name = name
         self.live = live
         self.truth: dict | None = None
-        fps = float(cap.get(5) or 0.0)  # cv2.CAP_PROP_FPS
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.0 < fps < 1000.0 else 0.0
         self._frames = 0
 

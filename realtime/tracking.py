@@ -31,6 +31,10 @@ class TrackOptions:
     min_joints: int = 4
     expand: float = 1.25
     padding: float = 1.25
+    # A tracked box may shrink to at most this fraction of the previous one per frame, so
+    # a few joints missing for a frame (legs out of the crop, low scores) cannot collapse
+    # the crop onto part of the body.
+    max_shrink: float = 0.85
     multi: bool = False
     detect_every: int = 10
     max_people: int = 8
@@ -72,6 +76,17 @@ def keypoint_box(
     if x1 - x0 < 4.0 or y1 - y0 < 4.0:
         return None
     return np.array([x0, y0, x1 - x0, y1 - y0])
+
+
+def limit_shrink(prev: np.ndarray, box: np.ndarray, factor: float,
+                 frame_wh: tuple[int, int]) -> np.ndarray:
+    """``box`` (xywh) kept at least ``factor`` x ``prev``'s width and height, same centre,
+    clipped to the frame."""
+    size = np.maximum(box[2:], prev[2:] * factor)
+    centre = box[:2] + box[2:] / 2.0
+    lo = np.clip(centre - size / 2.0, 0.0, frame_wh)
+    hi = np.clip(centre + size / 2.0, 0.0, frame_wh)
+    return np.concatenate([lo, hi - lo])
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -182,6 +197,8 @@ class PersonTracker:
                 continue
             tr.keypoints = tr.smoother(c, t)
             tr.scores = s
+            if not tr.fresh:
+                box = limit_shrink(tr.box, box, self.opts.max_shrink, frame_wh)
             tr.box, tr.padding, tr.fresh = box, self.opts.padding, False
             kept.append(tr)
         if self.opts.multi:

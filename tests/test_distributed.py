@@ -8,6 +8,7 @@ rank), so the model here has no normalisation layers at all.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import socket
 
 import pytest
@@ -142,3 +143,58 @@ def test_lr_scaling_and_single_process_env(monkeypatch):
     assert env == DistEnv() and env.is_main and not env.enabled
     assert scaled_lr(1e-3, "linear", 4) == pytest.approx(4e-3)
     assert scaled_lr(1e-3, "none", 4) == pytest.approx(1e-3)
+
+
+def _train_worker(rank: int, world: int, port: int, cfg_dict: dict, out_dir: str) -> None:
+    import json
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from edgepose.config import config_from_dict
+    from edgepose.train import train
+
+    res = train(config_from_dict(cfg_dict))
+    with open(os.path.join(out_dir, f"result{rank}.json"), "w") as f:
+        json.dump({"checkpoints": res["checkpoints"], "history": res["history"],
+                   "world_size": res["world_size"]}, f)
+
+
+@pytest.mark.slow
+def test_torchrun_style_training_rank0_writes_and_resumes_on_one_process(synth_coco, tmp_path):
+    import json
+
+    from edgepose.checkpoint import load_checkpoint, load_model
+    from edgepose.config import TrainConfig
+    from edgepose.evaluate import evaluate_model
+    from edgepose.train import build_dataset, train
+
+    cfg = TrainConfig()
+    cfg.model.backbone, cfg.model.head, cfg.model.input_size = (
+        "mobilenetv3_small_100", "dsnt", (64, 64))
+    d = cfg.data
+    d.train_ann, d.train_images = str(synth_coco.train_json), str(synth_coco.image_root("train"))
+    d.val_ann, d.val_images = str(synth_coco.val_json), str(synth_coco.image_root("val"))
+    cfg.optim.epochs, cfg.optim.batch_size, cfg.max_steps_per_epoch = 1, 8, 2
+    cfg.out, cfg.progress, cfg.device = str(tmp_path / "run"), False, "cpu"
+    mp.spawn(_train_worker, args=(2, _free_port(), cfg.to_dict(), str(tmp_path)), nprocs=2)
+    r0, r1 = (json.loads((tmp_path / f"result{i}.json").read_text()) for i in range(2))
+    assert r0["world_size"] == r1["world_size"] == 2
+    assert r1["checkpoints"] == [], "rank 1 wrote a checkpoint"
+    assert sorted(Path(p).name for p in r0["checkpoints"]) == ["best.pt", "last.pt"]
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best.pt", "config.json", "last.pt", "log.jsonl"], list(run.iterdir())
+    assert len((run / "log.jsonl").read_text().splitlines()) == 1, "log written twice"
+    # validation metrics summed over the two shards == one process over the whole val set
+    model, meta = load_model(run / "last.pt")
+    whole = evaluate_model(model, build_dataset(cfg.data, meta, train=False), progress=False)
+    assert r0["history"][-1]["pck@0.1"] == pytest.approx(whole["pck@0.1"], abs=1e-9)
+    for k in ("loss", "pck@0.1", "mean_px_error"):  # reduced: every rank reports the same
+        assert r0["history"][-1][k] == r1["history"][-1][k], k
+    # resume the 2-rank checkpoint on 1 process
+    cfg.optim.epochs = 2
+    res = train(cfg, resume=run / "last.pt")
+    assert [h["epoch"] for h in res["history"]] == [1, 2]
+    ck = load_checkpoint(run / "last.pt")
+    assert ck["epoch"] == 1 and ck["world_size"] == 1

@@ -159,3 +159,26 @@ def test_profile_with_trained_checkpoint_fills_accuracy(tmp_path, synth_coco, ti
     assert int(row["eval_samples"]) >= 16, "every person of the 16 val images was evaluated"
     assert row["checkpoint"].endswith(tiny_trained_dsnt.name)
     assert "PCK@0.05" in (out / "results.md").read_text()
+
+
+def test_profile_int8_point_uses_a_qdq_model(tmp_path):
+    """fp32 and int8 (ONNX Runtime Q/DQ from the calibration package, synthetic calibration
+    images) of one network: both measured, the int8 artifact really is quantized."""
+    import onnx
+
+    out = tmp_path / "int8"
+    rc = main(["profile", "--sizes", "64", "--heads", "dsnt", "--backends", "onnxruntime",
+               "--precisions", "fp32,int8", "--calib-count", "16", "--keep-artifacts",
+               "--out", str(out), *FAST])
+    assert rc == 0, (out / "errors.log").read_text() if (out / "errors.log").exists() else rc
+    rows = {r["precision"]: r for r in read_csv(out / "results.csv")}
+    assert sorted(rows) == ["fp32", "int8"]
+    for r in rows.values():
+        assert r["status"] == "ok" and r["runtime"] == "onnxruntime-cpu", r["note"]
+        assert all(_is_number(r[c]) for c in REQUIRED_OK)
+    assert rows["int8"]["gflops"] == rows["fp32"]["gflops"], "same network, same FLOPs"
+    (qfile,) = (out / "artifacts").glob("*.int8.onnx")
+    ops = {n.op_type for n in onnx.load(str(qfile)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops, "int8 point ran a Q/DQ model"
+    meta = {p.key: p.value for p in onnx.load(str(qfile)).metadata_props}
+    assert json.loads(meta["edgepose"])["precision"] == "int8"

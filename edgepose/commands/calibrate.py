@@ -38,8 +38,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=256, help="calibration samples to use")
     p.add_argument("--batch", type=int, default=8, help="calibration batch size")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample selection")
+    p.add_argument("--quantize-neck", action="store_true",
+                   help="also quantize the head's upsampling neck / grid adapter (helps "
+                        "TensorRT; ONNX Runtime CPU has no INT8 ConvTranspose, so it only "
+                        "adds error there); the head's last conv and decoder stay float")
     p.add_argument("--quantize-head", action="store_true",
-                   help="also quantize the head (default: keep its decoder float)")
+                   help="quantize the whole head too (not recommended: the decoder's "
+                        "softmax / expectation loses accuracy in INT8)")
     p.add_argument("--eval-data", default=None,
                    help="held-out COCO keypoint .json to compare FP32 vs INT8 on")
     p.add_argument("--eval-images", default=None, help="image folder of --eval-data")
@@ -72,9 +77,11 @@ def run(args: argparse.Namespace) -> int:
     )
     base = cpu_config(args.method) if args.target == "cpu" else QuantConfig(method=args.method)
     qcfg = dataclasses.replace(base, percentile=args.percentile,
-                               exclude_head=not args.quantize_head)
+                               exclude_head=not args.quantize_head,
+                               quantize_neck=args.quantize_neck)
     summary = quantize_qdq(model, out, stream, meta, qcfg)
-    print(f"wrote {out}: INT8 Q/DQ for {args.target} ({args.method}, {len(stream)} samples from {args.data}, "
+    print(f"wrote {out}: INT8 Q/DQ for {args.target} ({args.method}, {len(stream)} samples "
+          f"from {args.data}, "
           f"{summary['quantize_linear_nodes']} quantizers, {len(summary['excluded_nodes'])} "
           "head nodes kept float)")
     if stream.skipped:

@@ -37,11 +37,8 @@ def _load(path: str, device: str):
 
         model, meta = load_model(path)
         return model.to(device), meta
-    try:
-        from engines import load_backend
-    except ImportError:
-        raise ModelError(f"{path}: only .pt checkpoints can be evaluated without the "
-                         "engines package") from None
+    from engines import load_backend  # ONNX Runtime / TensorRT, chosen by suffix
+
     backend = load_backend(path, device=device)
     return backend, backend.meta
 

@@ -29,10 +29,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "profile",
         help="speed/accuracy sweep over sizes, heads, backbones, backends, precisions",
         description=(
-            "Profile pose models: for every combination of input size, head, backbone, "
-            "backend and precision measure parameters, GFLOPs, batch-1 latency "
-            "(median/p90/p99), throughput, peak memory and (with trained checkpoints and "
-            "a dataset) PCK / mean error / COCO AP. Writes results.csv, results.md, "
+            "Profile pose models: for every combination of input size, head, backbone,\n"
+            "backend and precision measure parameters, GFLOPs, batch-1 latency\n"
+            "(median/p90/p99), throughput, peak memory and, with trained checkpoints and a\n"
+            "dataset, PCK / mean error / COCO AP. Writes results.csv, results.md,\n"
             "accuracy_vs_fps.png, latency_vs_resolution.png and system.json to --out."
         ),
         epilog=EPILOG,
@@ -55,7 +55,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     t.add_argument("--batch", type=int, help="batch size for the throughput column (default 8)")
     t.add_argument("--repeats", type=int, help="timed batch-1 calls per point (default 50)")
     t.add_argument("--warmup", type=int, help="untimed calls before timing (default 10)")
-    t.add_argument("--threads", type=int, help="CPU threads for every backend (default: all usable cores)")
+    t.add_argument("--threads", type=int,
+                   help="CPU threads for every backend (default: all usable cores)")
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="run on the CPU or a CUDA GPU (default auto)")
     a = p.add_argument_group("accuracy (optional)")
@@ -73,7 +74,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     o.add_argument("--parity", action="store_true",
                    help="check every ONNX export against PyTorch (slower)")
     o.add_argument("--keep-artifacts", action="store_true",
-                   help="keep exported .pt/.onnx/.engine files in OUT/artifacts")
+                   help="keep exported .pt/.onnx/.engine files in OUT/artifacts (and the "
+                        "synthetic INT8 calibration set in OUT/calibration)")
     o.add_argument("--fail-fast", action="store_true",
                    help="stop at the first failing point (default: record the error and go on)")
     o.add_argument("--quiet", action="store_true", help="no progress bar and no table on stdout")
@@ -106,7 +108,8 @@ def axes_from_checkpoints(settings: dict, args, entries) -> dict:
     if args.heads is None:
         heads = []
         for e in entries:
-            heads += ["nerpe-dense", "nerpe-progressive"] if e.meta.head == "nerpe" else [e.meta.head]
+            nerpe = e.meta.head == "nerpe"
+            heads += ["nerpe-dense", "nerpe-progressive"] if nerpe else [e.meta.head]
         s["heads"] = ",".join(dict.fromkeys(heads))
     return s
 
@@ -166,6 +169,10 @@ def run_sweep(axes, timing, threads: int, entries, args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     system = sysinfo.collect(threads)
     system["device"] = caps.device
+    busy = busy_warning(system, threads)
+    if busy:
+        system["warning"] = busy
+        print(f"edgepose profile: warning: {busy}", file=sys.stderr)
     sysinfo.write(out / "system.json", system)
     data = EvalData(args.data, args.images, args.eval_limit) if args.data else None
     opts = RunOptions(
@@ -173,7 +180,7 @@ def run_sweep(axes, timing, threads: int, entries, args) -> int:
         checkpoints=entries, data=data, calib_count=args.calib_count, parity=args.parity,
         ort_providers=caps.ort_providers, fail_fast=args.fail_fast,
         keep_artifacts=args.keep_artifacts,
-        work_dir=out / "artifacts" if args.keep_artifacts else None, progress=not args.quiet,
+        work_dir=out if args.keep_artifacts else None, progress=not args.quiet,
     )
     rows: list[dict] = []
     sweep = Sweep(opts)
@@ -185,8 +192,8 @@ def run_sweep(axes, timing, threads: int, entries, args) -> int:
     try:
         sweep.run(points, on_row=save)
     finally:
-        write_outputs(out, rows, system, plots=True, interrupted=getattr(sweep, "interrupted", False),
-                      quiet=args.quiet)
+        write_outputs(out, rows, system, plots=True,
+                      interrupted=getattr(sweep, "interrupted", False), quiet=args.quiet)
     if sweep.interrupted:
         print(f"edgepose profile: interrupted after {len(rows)} of {len(points)} points; "
               f"results so far in {out}", file=sys.stderr)
@@ -197,6 +204,18 @@ def run_sweep(axes, timing, threads: int, entries, args) -> int:
               f"{out / 'errors.log'}", file=sys.stderr)
         return 1
     return 0
+
+
+def busy_warning(system: dict, threads: int) -> str | None:
+    """A warning when other processes already load the CPU: multi-threaded runtimes (PyTorch
+    especially) then wait on each other and timings inflate by up to 50x."""
+    load = (system["machine"].get("loadavg") or [0.0])[0]
+    cores = system["machine"].get("cpus_usable") or 1
+    if load < cores * 0.75:
+        return None
+    hint = "; --threads 1 gives steadier numbers" if threads > 1 else ""
+    return (f"the CPU is busy (load average {load:.1f} on {cores} cores): timings will be "
+            f"noisy{hint}")
 
 
 def write_outputs(out: Path, rows: list[dict], system: dict, plots: bool,

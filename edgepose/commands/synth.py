@@ -29,6 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="fraction of images with more than one person")
     p.add_argument("--occluders", type=float, default=0.3,
                    help="probability that an object occludes part of a person")
+    p.add_argument("--side-shade", type=float, default=0.35, metavar="K",
+                   help="left limbs are drawn up to K lighter and right ones K darker "
+                        "(relative; 0 = same colour on both sides)")
     return p
 
 
@@ -43,10 +46,13 @@ def run(args) -> int:
         raise DataError(f"--num must be >= 1 and --val >= 0, got {args.num} and {args.val}")
     if not 0.0 <= args.multi_person <= 1.0 or not 0.0 <= args.occluders <= 1.0:
         raise DataError("--multi-person and --occluders are probabilities in [0, 1]")
+    if not 0.0 <= args.side_shade < 1.0:
+        raise DataError(f"--side-shade must be in [0, 1), got {args.side_shade}")
     if args.max_people < 1:
         raise DataError(f"--max-people must be >= 1, got {args.max_people}")
     cfg = SynthConfig(image_size=size, max_people=args.max_people,
-                      multi_person_prob=args.multi_person, occluder_prob=args.occluders)
+                      multi_person_prob=args.multi_person, occluder_prob=args.occluders,
+                      side_shade=(min(0.22, args.side_shade), args.side_shade))
     for split, n in (("train", args.num), ("val", args.val)):
         if n == 0:
             continue

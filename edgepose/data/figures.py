@@ -103,7 +103,8 @@ class Appearance:
 
 @dataclass
 class Geometry:
-    """Joint positions (17, 2) px on the drawing grid plus the helper points."""
+    """Joint positions (17, 2) px on the drawing grid plus the helper points (px) and the
+    body / head frame unit vectors; ``feet`` (2, 2) are the left and right toe points."""
 
     keypoints: np.ndarray
     neck: np.ndarray
@@ -179,9 +180,9 @@ def pose_geometry(pose: Pose, pelvis_xy, unit: float) -> Geometry:
         # from the front with the head turned by yaw.
         return quantize(head + rho * r * math.sin(alpha + yaw) * head_left + lift * r * head_up)
 
-    kp[NOSE] = face_point(0.0, 1.0, -0.22)
-    kp[L_EYE] = face_point(0.5, 0.9, 0.12)
-    kp[R_EYE] = face_point(-0.5, 0.9, 0.12)
+    kp[NOSE] = face_point(0.0, 1.0, -0.3)
+    kp[L_EYE] = face_point(0.5, 0.9, 0.0)
+    kp[R_EYE] = face_point(-0.5, 0.9, 0.0)
     kp[L_EAR] = face_point(math.pi / 2, 1.0, 0.02)
     kp[R_EAR] = face_point(-math.pi / 2, 1.0, 0.02)
     ear_hidden = (math.cos(math.pi / 2 + yaw) < -0.2, math.cos(-math.pi / 2 + yaw) < -0.2)
@@ -216,7 +217,8 @@ def shade(color, k: float) -> tuple[int, int, int]:
 
 
 def figure_prims(g: Geometry, app: Appearance) -> list[Prim]:
-    """Drawing order: torso, legs, arms, ears, head, face. Left = lighter, right = darker."""
+    """The figure as drawing primitives, back to front: neck, torso, legs (with feet), arms
+    (with hands), ears, head, hair, eyes, nose. Left limbs lighter, right ones darker."""
     T, kp = g.unit, g.keypoints
     k = app.side_shade
     prims: list[Prim] = []
@@ -259,9 +261,9 @@ def figure_prims(g: Geometry, app: Appearance) -> list[Prim]:
             prims.append(Prim("ellipse", shade(app.skin, -0.15), kp[i], r0=0.16 * r,
                               r1=0.26 * r, angle=head_angle, part=f"{side}_ear"))
     prims.append(Prim("disc", app.skin, g.head, r0=r, part="head"))
-    # Hair: a cap on the upper part of the head (drawn as an ellipse shifted up).
-    prims.append(Prim("ellipse", app.hair, g.head + 0.45 * r * g.head_up, r0=0.92 * r,
-                      r1=0.55 * r, angle=head_angle, part="hair"))
+    # Hair: a cap on the top of the head, ending above the eyes (which sit at mid-height).
+    prims.append(Prim("ellipse", app.hair, g.head + 0.6 * r * g.head_up, r0=0.95 * r,
+                      r1=0.42 * r, angle=head_angle, part="hair"))
     for i, side in ((L_EYE, "left"), (R_EYE, "right")):
         prims.append(Prim("disc", (25, 25, 25), kp[i], r0=max(0.11 * r, 0.5),
                           part=f"{side}_eye"))

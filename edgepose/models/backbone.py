@@ -181,6 +181,8 @@ def build_backbone(
         raise ModelError(f"backbone stride {stride} is not supported; use one of {SUPPORTED_STRIDES}")
     if not isinstance(pretrained, (bool, str, Path)):
         raise ModelError(f"pretrained must be True/False or a weights file, not {pretrained!r}")
+    if dilated and stride not in (8, 16):
+        raise ModelError(f"'+dilated' works at stride 8 or 16, not {stride}")
     _check_name(arch)
     kwargs = _timm_kwargs(arch, dilated, stride)
     weights_file = None if isinstance(pretrained, bool) else Path(pretrained)

@@ -24,8 +24,8 @@ from torch import nn
 
 from edgepose.coords import norm_to_pixel_xy, pixel_to_norm_xy
 from edgepose.models.neck import (
-    UpsampleNeck,
     NeckConfig,
+    UpsampleNeck,
     make_head_conv,
     output_size,
     split_config,

@@ -14,8 +14,8 @@ from torch import nn
 
 from edgepose.models.codecs import GaussianHeatmapCodec
 from edgepose.models.neck import (
-    UpsampleNeck,
     NeckConfig,
+    UpsampleNeck,
     make_head_conv,
     output_size,
     split_config,

@@ -143,14 +143,8 @@ class Artifacts:
             self._model = build_network(self.spec)
         return self._model
 
-    def path_for(self, backend: str, precision: str, device: str = "cpu") -> Path:
+    def path_for(self, backend: str, precision: str) -> Path:
         """The artifact file a backend opens for ``precision``, made on first use."""
-        key = f"{backend}-{precision}"
-        if key not in self._files:
-            self._files[key] = self._make(backend, precision, device)
-        return self._files[key]
-
-    def _make(self, backend: str, precision: str, device: str) -> Path:
         if backend == "torch":
             return self.checkpoint_file()
         if backend == "onnxruntime":
@@ -159,22 +153,25 @@ class Artifacts:
             return self.engine_file(precision)
         raise ProfileError(f"unknown backend {backend!r}")
 
+    def _once(self, name: str, make: Callable[[Path], object]) -> Path:
+        """``folder/stem+name``, made by ``make(path)`` the first time this run asks for it
+        (a file left by an earlier run is overwritten, never trusted)."""
+        if name not in self._files:
+            path = self.folder / f"{self.stem}{name}"
+            make(path)
+            self._files[name] = path
+        return self._files[name]
+
     def checkpoint_file(self) -> Path:
         from edgepose.checkpoint import save_checkpoint
 
-        path = self.folder / f"{self.stem}.pt"
-        if not path.exists():
-            save_checkpoint(path, self.model, self.meta)
-        return path
+        return self._once(".pt", lambda p: save_checkpoint(p, self.model, self.meta))
 
     def onnx_file(self) -> Path:
         from engines.export import ExportOptions, export_model
 
-        path = self.folder / f"{self.stem}.onnx"
-        if not path.exists():
-            export_model(self.model, self.meta, path, ExportOptions(parity=self.parity),
-                         progress=False)
-        return path
+        return self._once(".onnx", lambda p: export_model(
+            self.model, self.meta, p, ExportOptions(parity=self.parity), progress=False))
 
     def int8_onnx_file(self) -> Path:
         quantize = quantizer()
@@ -182,14 +179,14 @@ class Artifacts:
             raise ProfileError("int8 needs the calibration package, which failed to import")
         from calibration.stream import CalibrationStream, StreamConfig
 
-        path = self.folder / f"{self.stem}.int8.onnx"
-        if not path.exists():
+        def make(path: Path) -> None:
             cfg = StreamConfig(count=self.calib_count, batch=8, min_count=1, progress=False)
             stream = CalibrationStream(self.calibration_source(), self.meta, cfg,
                                        image_root=self.calib_images)
             with quiet_root_logger():  # ORT's quantizer logs a warning per fused Conv bias
                 quantize(self.onnx_file(), path, stream, self.meta)
-        return path
+
+        return self._once(".int8.onnx", make)
 
     def calibration_source(self) -> Path:
         """``calib_source`` or a small synthetic COCO set generated once in the folder."""
@@ -202,15 +199,15 @@ class Artifacts:
             from engines import trt_build
         except ImportError:
             raise ProfileError("engines/trt_build.py is not available in this edgepose") from None
-        path = self.folder / f"{self.stem}.{precision}.engine"
-        if path.exists():
-            return path
-        src = self.int8_onnx_file() if precision == "int8" else self.onnx_file()
-        trt_build.build_engine(src, path, trt_build.BuildOptions(
-            precision=precision, max_batch=max(self.max_batch, 1),
-            opt_batch=1, timing_cache=str(self.folder.parent / "trt_timing.cache")),
-            progress=False)
-        return path
+
+        def make(path: Path) -> None:
+            src = self.int8_onnx_file() if precision == "int8" else self.onnx_file()
+            opts = trt_build.BuildOptions(
+                precision=precision, opt_batch=1, max_batch=max(self.max_batch, 1),
+                timing_cache=str(self.folder.parent / "trt_timing.cache"))
+            trt_build.build_engine(src, path, opts, progress=False)
+
+        return self._once(f".{precision}.engine", make)
 
     def close(self, keep: bool = False) -> None:
         """Free the network; delete its files unless ``keep``."""

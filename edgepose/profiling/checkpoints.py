@@ -97,6 +97,12 @@ def match(entries: list[CheckpointEntry], point: SweepPoint) -> CheckpointEntry 
 
 
 def unused(entries: list[CheckpointEntry], points: list[SweepPoint]) -> list[CheckpointEntry]:
-    """Checkpoints no point of the sweep uses (reported so a typo in --sizes is noticed)."""
-    used = {id(match(entries, p)) for p in points}
-    return [e for e in entries if id(e) not in used]
+    """Checkpoints of a network no point of the sweep profiles (reported so a typo in
+    --sizes is noticed). A ``last.pt`` whose ``best.pt`` is used is not reported."""
+    used = [e for e in (match(entries, p) for p in points) if e is not None]
+    used_nets = {_net(e) for e in used}
+    return [e for e in entries if _net(e) not in used_nets]
+
+
+def _net(e: CheckpointEntry) -> tuple:
+    return (e.meta.head, e.meta.backbone, tuple(e.meta.input_size))

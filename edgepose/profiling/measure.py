@@ -82,7 +82,8 @@ def random_batch(batch: int, size: tuple[int, int], seed: int = 0) -> np.ndarray
     return rng.standard_normal((batch, 3, size[0], size[1]), dtype=np.float32)
 
 
-def measure_speed(run: Callable[[np.ndarray], object], size: tuple[int, int], cfg: TimingConfig) -> SpeedResult:
+def measure_speed(run: Callable[[np.ndarray], object], size: tuple[int, int],
+                  cfg: TimingConfig) -> SpeedResult:
     """Latency (batch 1) and throughput (batch 1 and ``cfg.batch``) of ``run(batch)``."""
     x1 = random_batch(1, size, seed=1)
     for _ in range(max(cfg.warmup, 1)):

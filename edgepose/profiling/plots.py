@@ -31,7 +31,10 @@ def _pixels(label: str) -> int:
     return int(h) * int(w or h)
 
 
-def series(rows: list[dict[str, Any]], y: str, x: str) -> dict[str, list[tuple[float, float, str, dict]]]:
+Point = tuple[float, float, str, dict]  # (x, y, input-size label, row)
+
+
+def series(rows: list[dict[str, Any]], y: str, x: str) -> dict[str, list[Point]]:
     """Group ok rows with numeric ``x`` and ``y`` into named lines sorted by input pixels.
 
     The name lists only the keys that vary across the rows (e.g. just the head)."""
@@ -42,6 +45,28 @@ def series(rows: list[dict[str, Any]], y: str, x: str) -> dict[str, list[tuple[f
     for r in sorted(ok, key=lambda r: _pixels(r["input"])):
         name = " / ".join(str(r[k]) for k in varying)
         out.setdefault(name, []).append((_num(r[x]), _num(r[y]), str(r["input"]), r))
+    return out
+
+
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = "osD^v<>ph*"
+
+
+def styles(lines: dict) -> dict[str, dict]:
+    """Line name -> matplotlib style: colour and marker by head (same head, same colour on
+    every plot), line style by backend / precision / backbone."""
+    def first(pts, key):
+        return str(pts[0][3].get(key, ""))
+
+    heads = sorted({first(p, "head") for p in lines.values()})
+    others = sorted({(first(p, "backend"), first(p, "precision"), first(p, "backbone"))
+                     for p in lines.values()})
+    out = {}
+    for name, pts in lines.items():
+        h = heads.index(first(pts, "head"))
+        o = others.index((first(pts, "backend"), first(pts, "precision"), first(pts, "backbone")))
+        out[name] = {"color": f"C{h % 10}", "marker": MARKERS[h % len(MARKERS)],
+                     "linestyle": LINESTYLES[o % len(LINESTYLES)]}
     return out
 
 
@@ -66,11 +91,11 @@ def _save(plt, fig, path: Path) -> Path:
 
 
 def _draw(ax, lines: dict, annotate: bool = True) -> None:
-    markers = "osD^v<>ph*"
-    for i, (name, pts) in enumerate(sorted(lines.items())):
+    st = styles(lines)
+    for name, pts in sorted(lines.items()):
         xs = [p[0] for p in pts]
         ys = [p[1] for p in pts]
-        ax.plot(xs, ys, marker=markers[i % len(markers)], label=name)
+        ax.plot(xs, ys, label=name, **st[name])
         if annotate:
             for x, y, lab, _ in pts:
                 ax.annotate(lab, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
@@ -96,6 +121,9 @@ def plot_accuracy_vs_fps(rows: list[dict[str, Any]], path: str | os.PathLike,
                  "median batch-1 latency vs GFLOPs; one marker per input size")
         ax.set_xlabel("GFLOPs per image (incl. decoding)")
         ax.set_ylabel("median latency at batch 1 (ms)")
+        ys = [p[1] for pts in lines.values() for p in pts]
+        if ys and min(ys) > 0 and max(ys) / min(ys) > 20:
+            ax.set_yscale("log")
     if not lines:
         title = "No point was measured"
     ax.set_title(title, fontsize=10)
@@ -111,14 +139,14 @@ def plot_latency_vs_resolution(rows: list[dict[str, Any]], path: str | os.PathLi
 
     plt, fig, ax = _figure()
     lines = series(rows, y="latency_ms", x="fps_b1")
-    markers = "osD^v<>ph*"
+    st = styles(lines)
     ticks: dict[int, str] = {}
-    for i, (name, pts) in enumerate(sorted(lines.items())):
+    for name, pts in sorted(lines.items()):
         px = [_pixels(p[2]) for p in pts]
         med = [p[1] for p in pts]
         p90 = [_num(p[3].get("p90_ms")) or p[1] for p in pts]
         err = [[0.0] * len(med), [max(a - b, 0.0) for a, b in zip(p90, med)]]
-        ax.errorbar(px, med, yerr=err, marker=markers[i % len(markers)], capsize=3, label=name)
+        ax.errorbar(px, med, yerr=err, capsize=3, label=name, **st[name])
         ticks.update({_pixels(p[2]): p[2] for p in pts})
     if lines:
         ax.set_xscale("log")

@@ -103,6 +103,8 @@ def to_markdown(rows: list[dict[str, Any]], system: dict[str, Any] | None = None
     out = [f"# {title}", ""]
     if system:
         out += [system_line(system), ""]
+        if system.get("warning"):
+            out += [f"**Warning:** {system['warning']}.", ""]
     ok = [r for r in rows if r.get("status") == "ok"]
     if ok:
         r0 = ok[0]

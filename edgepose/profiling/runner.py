@@ -60,7 +60,7 @@ class RunOptions:
     parity: bool = False
     fail_fast: bool = False
     ort_providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    work_dir: Path | None = None  # artifacts live here (temporary folder when None)
+    work_dir: Path | None = None  # artifacts/ + calibration/ go here (temporary when None)
     keep_artifacts: bool = False
     progress: bool = True
 
@@ -76,7 +76,8 @@ def empty_row(point: SweepPoint, opts: RunOptions) -> dict[str, Any]:
     return row
 
 
-def model_spec(point: SweepPoint, opts: RunOptions) -> tuple[ModelSpec, ckpts.CheckpointEntry | None]:
+def model_spec(point: SweepPoint,
+               opts: RunOptions) -> tuple[ModelSpec, ckpts.CheckpointEntry | None]:
     """The network for ``point``: a matching trained checkpoint (decoder overridden by the
     point's head choice for NerPE) or random weights at ``opts.stride``."""
     entry = ckpts.match(opts.checkpoints, point)
@@ -232,7 +233,7 @@ class Sweep:
             row.update(trained="yes", checkpoint=str(entry.path))
         else:
             notes.append("speed only: random weights (no trained checkpoint)")
-        path = art.path_for(point.backend, point.precision, self.opts.device)
+        path = art.path_for(point.backend, point.precision)
         row["device"] = runtime_device(point, self.opts)
         with PeakMemory(row["device"]) as mem:
             backend = open_backend(path, point, self.opts)
@@ -273,11 +274,12 @@ class Sweep:
 
     # ------------------------------------------------------------------ the sweep
 
-    def run(self, points: list[SweepPoint], on_row: Callable[[dict], None] | None = None) -> list[dict]:
+    def run(self, points: list[SweepPoint],
+            on_row: Callable[[dict], None] | None = None) -> list[dict]:
         """Run every point (tqdm bar); ``on_row`` sees each finished row (e.g. to save it).
 
-        Ctrl-C stops after the rows finished so far; they are returned with ``interrupted``
-        set on the last one's dict (``self.interrupted``)."""
+        Ctrl-C stops the sweep: the rows finished so far are returned and
+        ``self.interrupted`` is set."""
         from tqdm import tqdm
 
         rows: list[dict] = []

@@ -19,7 +19,9 @@ from edgepose.profiling import ProfileError
 
 MIN_SIDE = 16
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
-BACKEND_ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "trt": "tensorrt", "pytorch": "torch"}
+BACKEND_ALIASES = {
+    "ort": "onnxruntime", "onnx": "onnxruntime", "trt": "tensorrt", "pytorch": "torch",
+}
 PRECISIONS = ("fp32", "fp16", "int8")
 
 # NerPE decoder defaults. Progressive (coarse 32, r 4, 1 step) reaches the effective
@@ -151,7 +153,8 @@ def parse_head(text: str) -> HeadSpec:
 
 def split_heads(text) -> list[str]:
     """Split a --heads list on commas, keeping the commas of a head's own options:
-    "dsnt,nerpe-progressive:32,4,2,1,heatmap" -> ["dsnt", "nerpe-progressive:32,4,2,1", "heatmap"]."""
+    "dsnt,nerpe-progressive:32,4,2,1,heatmap"
+    -> ["dsnt", "nerpe-progressive:32,4,2,1", "heatmap"]."""
     out: list[str] = []
     for tok in split_list(text):
         if out and ":" in out[-1] and tok.isdigit():
@@ -221,7 +224,8 @@ def unsupported_reason(backend: str, precision: str, caps: Capabilities) -> str 
     on_gpu = caps.device == "cuda" and caps.cuda
     if backend == "tensorrt":
         if not caps.tensorrt:
-            return "TensorRT is not installed (pip install 'edgepose[trt]'; on Jetson it comes with JetPack)"
+            return ("TensorRT is not installed (pip install 'edgepose[trt]'; on Jetson it "
+                    "comes with JetPack)")
         if not on_gpu:
             return "TensorRT needs a CUDA GPU (run with --device cuda on a machine with one)"
         if precision == "int8" and not caps.int8_qdq:
@@ -237,7 +241,8 @@ def unsupported_reason(backend: str, precision: str, caps: Capabilities) -> str 
         if backend == "torch":
             return "int8 is not supported by the torch backend; use onnxruntime (Q/DQ) or tensorrt"
         if not caps.int8_qdq:
-            return "int8 in ONNX Runtime needs the calibration package (Q/DQ), which failed to import"
+            return ("int8 in ONNX Runtime needs the calibration package (Q/DQ), which failed "
+                    "to import")
         return None
     return f"unknown precision {precision!r}"
 
@@ -254,7 +259,9 @@ def detect_capabilities(device: str = "auto") -> Capabilities:
     if device not in ("cpu", "cuda"):
         raise ProfileError(f"unknown device {device!r}; choose auto, cpu or cuda")
     if device == "cuda" and not cuda:
-        raise ProfileError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu")
+        raise ProfileError(
+            "--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu"
+        )
     trt_version = ""
     if importlib.util.find_spec("tensorrt") is not None:
         try:
@@ -322,9 +329,11 @@ def plan_points(axes: SweepAxes, caps: Capabilities) -> list[SweepPoint]:
     """All points, grouped so one network is built once: backbone > head > size > backend
     > precision. Unsupported combinations stay in the list with ``skip`` set."""
     points = []
-    combos = itertools.product(axes.backbones, axes.heads, axes.sizes, axes.backends, axes.precisions)
+    combos = itertools.product(axes.backbones, axes.heads, axes.sizes, axes.backends,
+                               axes.precisions)
     for i, (bb, head, size, backend, prec) in enumerate(combos):
-        points.append(SweepPoint(i, bb, head, size, backend, prec, unsupported_reason(backend, prec, caps)))
+        skip = unsupported_reason(backend, prec, caps)
+        points.append(SweepPoint(i, bb, head, size, backend, prec, skip))
     return points
 
 

@@ -12,7 +12,8 @@ from calibration.stream import CalibrationStream, StreamConfig
 from calibration.trt_calibrator import stream_fingerprint
 
 # What TensorRT writes: a text header line then "tensor: hex scale" lines (any bytes work).
-TRT_CACHE = b"TRT-8601-EntropyCalibration2\nimage: 3c010a14\n/backbone/Relu_output_0: 3d7f5e6a\n\x00\xff"
+TRT_CACHE = (b"TRT-8601-EntropyCalibration2\nimage: 3c010a14\n"
+             b"/backbone/Relu_output_0: 3d7f5e6a\n\x00\xff")
 
 
 def _details(onnx_path, **stream):

@@ -85,5 +85,21 @@ def test_head_nodes_fallback_without_module_names():
     w2 = numpy_helper.from_array(np.ones((4, 4, 1, 1), np.float32), "w2")
     g = helper.make_graph(nodes, "g", [x], [y], [w, w2])
     assert head_nodes(g) == ["c2", "s"]
-    g.node[2].name, g.node[3].name = "/head/conv/Conv", "/head/Softmax"
-    assert head_nodes(g) == ["/head/conv/Conv", "/head/Softmax"]
+    g.node[1].name = "/head/neck/neck.1/Relu"
+    g.node[2].name, g.node[3].name = "/head/final/Conv", "/head/Softmax"
+    assert head_nodes(g) == ["/head/neck/neck.1/Relu", "/head/final/Conv", "/head/Softmax"]
+    assert head_nodes(g, keep_neck=True) == ["/head/final/Conv", "/head/Softmax"]
+
+
+def test_module_path_from_dynamo_metadata():
+    """The dynamo exporter names nodes node_conv2d_3 and keeps the module path in metadata."""
+    from calibration.qdq import is_head_node, module_path
+
+    node = helper.make_node("Conv", ["a", "w"], ["b"], name="node_conv2d_3")
+    entry = node.metadata_props.add()
+    entry.key = "pkg.torch.onnx.name_scopes"
+    entry.value = "['', 'head', 'head.neck', 'head.neck.0', 'conv2d_3']"
+    assert module_path(node) == ["head", "neck", "0"]
+    assert is_head_node(node) and not is_head_node(node, keep_neck=True)
+    entry.value = "['', 'backbone', 'backbone.body', 'conv2d_3']"
+    assert not is_head_node(node)

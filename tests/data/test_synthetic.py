@@ -150,14 +150,24 @@ def test_rendered_joint_pixels_belong_to_the_figure():
     """On a blank canvas every keypoint pixel is painted, with the colour of its part."""
     rng = np.random.default_rng(2)
     pose = Pose(shoulder=(90.0, 90.0), elbow=(0.0, 0.0), hip=(20.0, 20.0), knee=(0.0, 0.0))
-    g = pose_geometry(pose, (100.0, 110.0), 40.0)
+    g = pose_geometry(pose, (150.0, 165.0), 80.0)
     app = sample_appearance(rng)
     prims = figure_prims(g, app)
-    img = np.zeros((240, 200, 3), np.uint8)
+    img = np.zeros((420, 300, 3), np.uint8)
     for pr in prims:
         draw_prim(img, pr)
     for j, (x, y) in enumerate(g.keypoints):
         assert img[int(round(y)), int(round(x))].any(), f"{COCO.joints[j]} pixel is empty"
+    # Face parts drawn on top of the plain skin of the head: the pixels each one changes
+    # are centred on its keypoint.
+    for j, part in ((0, "nose"), (1, "left_eye"), (2, "right_eye")):
+        without = np.zeros_like(img)
+        for pr in prims:
+            if pr.part != part:
+                draw_prim(without, pr)
+        diff = np.abs(img.astype(np.int32) - without.astype(np.int32)).sum(axis=2)
+        err = np.abs(centroid(diff) - g.keypoints[j]).max()
+        assert err < 0.1, f"{part}: drawn centre is {err:.3f} px from its keypoint"
     hand = next(pr for pr in prims if pr.part == "left_hand")
     x, y = np.round(g.keypoints[9]).astype(int)
     assert tuple(img[y, x]) == hand.color, "the left wrist pixel has the left hand's colour"

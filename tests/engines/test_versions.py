@@ -80,3 +80,25 @@ def test_trt_modules_import_without_tensorrt():
     for name in ("engines.trt_build", "engines.trt_backend", "engines.plan_format",
                  "engines.trt_compat", "edgepose.commands.build"):
         importlib.import_module(name)
+
+
+def _qdq_model(path, zero_point: int):
+    import onnx
+    from onnx import TensorProto, helper
+
+    inits = [helper.make_tensor("s", TensorProto.FLOAT, [], [0.1]),
+             helper.make_tensor("z", TensorProto.INT8, [], [zero_point])]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], name="q0"),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"], name="dq0")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_qdq_detection_and_symmetry(tmp_path):
+    from engines.trt_build import onnx_has_qdq
+
+    assert onnx_has_qdq(_qdq_model(tmp_path / "sym.onnx", 0)) is True
+    with pytest.raises(EngineError, match=r"asym.onnx: node 'q0' has a non-zero zero point"):
+        onnx_has_qdq(_qdq_model(tmp_path / "asym.onnx", 3))

@@ -68,6 +68,10 @@ def test_unknown_name_and_stride_raise_model_error():
         build_backbone("resnet18", stride=12)
     with pytest.raises(ModelError, match="dilated"):
         build_backbone("hrnet_w32+dilated", stride=8)
+    with pytest.raises(ModelError, match="dilated"):
+        build_backbone("resnet18+dilated", stride=4)
+    with pytest.raises(ModelError, match="no feature map at stride"):
+        build_backbone("vit_tiny_patch16_224", 8)  # a ViT has stride 16 only
 
 
 def test_local_weights_file_loads_and_errors(tmp_path):

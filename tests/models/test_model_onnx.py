@@ -23,6 +23,7 @@ def _export(model, x, path):
     )
 
 
+@pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
 @pytest.mark.parametrize("head", ["heatmap", "dsnt"])
 def test_onnx_runtime_matches_pytorch(head, tmp_path):
     model = build_model(tiny_meta(head, "mobilenetv3_large_100", size=(64, 48), stride=16)).eval()

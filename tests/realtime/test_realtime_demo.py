@@ -75,3 +75,14 @@ def test_demo_bundled_model_video_log_and_accuracy(tmp_path):
         total += int(vis.sum())
     pck = hits / max(total, 1)
     assert pck >= 0.7, f"PCK@0.2 of the bundled model on the demo scene is {pck:.2f} < 0.7"
+
+
+def test_bad_output_folder_and_missing_model_are_one_line_errors(tmp_path, template_onnx,
+                                                                  capsys):
+    rc = edgepose.cli.main(["demo", "--model", str(template_onnx), "--headless",
+                            "--frames", "2", "--save", str(tmp_path / "nope" / "o.mp4")])
+    assert rc == 2 and "folder" in capsys.readouterr().err
+    rc = edgepose.cli.main(["run", "--model", str(tmp_path / "missing.onnx"),
+                            "--source", "demo", "--headless"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "missing.onnx" in err and "Traceback" not in err

@@ -102,3 +102,19 @@ def test_multi_uses_hog_or_says_it_is_missing():
         return
     det = HogDetector()
     assert det(np.zeros((240, 320, 3), np.uint8)) == [], "no people in a black frame"
+
+
+def test_tracked_box_shrinks_at_most_15_percent_per_frame():
+    tr = PersonTracker(TrackOptions(conf=0.3, min_joints=4, max_shrink=0.85))
+    img = np.zeros((240, 320, 3), np.uint8)
+    big = np.array([[100.0 + 6 * j, 20.0 + 12 * j] for j in range(17)])
+    (t,) = tr.boxes(img)
+    tr.update([t], big[None], np.full((1, 17), 0.9), FRAME, 0.0)
+    w0, h0 = t.box[2:]
+    small = (big - big.mean(0)) * 0.3 + big.mean(0)  # joints suddenly 70 % closer together
+    tr.update([t], small[None], np.full((1, 17), 0.9), FRAME, 0.033)
+    assert t.box[2] == pytest.approx(0.85 * w0) and t.box[3] == pytest.approx(0.85 * h0)
+    for i in range(30):  # a persistent change is followed within a few frames
+        tr.update([t], small[None], np.full((1, 17), 0.9), FRAME, 0.066 + 0.033 * i)
+    want = keypoint_box(small, np.full(17, 0.9), FRAME, tr.opts)
+    assert np.allclose(t.box, want), "the box must reach the new size"
