@@ -158,6 +158,9 @@ def main(argv=None) -> int:
             "dropped": int(med(x["dropped"] for x in summaries)),
             "stage_ms": {k: med(x["stage_ms_mean"][k] for x in summaries)
                          for k in summaries[0]["stage_ms_mean"]},
+            # fraction of wall time the inference thread spent in the model: 1.0 means the
+            # pipeline never made the model wait (it is the bottleneck stage)
+            "inf_busy": med(x["fps_mean"] * x["stage_ms_mean"]["inf"] / 1e3 for x in summaries),
             "rounds": [{"fps": x["fps_mean"], "backend_fps": ref} for x, ref in results],
         })
     backend.close()
@@ -221,12 +224,13 @@ def to_markdown(r: dict) -> str:
         f"pipeline run compared with backend-only runs right before and after it; "
         f"{r['machine']['note']}.",
         "",
-        "| run | FPS | ratio to backend | latency p50 ms | latency p99 ms | dropped | "
-        "stage ms pre/inf/post/render |",
-        "|---|---|---|---|---|---|---|",
+        "| run | FPS | ratio to backend | model busy | latency p50 ms | latency p99 ms | "
+        "dropped | stage ms pre/inf/post/render |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
         lines.append(f"| {row['row']} | {f(row['fps'])} | {f(row['ratio'], 3)} | "
+                     f"{f(row.get('inf_busy'), 2)} | "
                      f"{f(row.get('latency_p50'))} | {f(row.get('latency_p99'))} | "
                      f"{row.get('dropped', '-')} | {stages(row)} |")
     s = r["soak"]

@@ -92,6 +92,8 @@ class TrainConfig:
     ``val_every``: validate every N epochs (0 = only after the last epoch);
     ``save_every``: write ``last.pt`` every N epochs (and always after the last);
     ``max_steps_per_epoch``: cap on steps per epoch (0 = the whole dataset; for smoke tests).
+    ``threads``: torch CPU threads per process (0 = torch's default). On a small, busy CPU
+    1 thread can be many times faster than 2 (threads wait on each other at every op).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -104,6 +106,7 @@ class TrainConfig:
     amp: bool = False
     sync_bn: bool = False
     device: str = "auto"
+    threads: int = 0
     max_steps_per_epoch: int = 0
     progress: bool = True
 
@@ -166,7 +169,10 @@ def _coerce(value: Any, type_name: str, where: str) -> Any:
                 raise ValueError
             return int(float(value))
     except ValueError:
-        raise ConfigError(f"{where}: expected a {type_name}, got {value!r}") from None
+        kind = "an integer" if type_name == "int" else "a number"
+        raise ConfigError(f"{where}: expected {kind}, got {value!r}") from None
+    if type_name == "str" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # e.g. --out 2024
     if type_name == "bool" and not isinstance(value, bool):
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
     return value

@@ -38,36 +38,35 @@ def norm_to_pixel(u, size):
     return ((u + 1) * size - 1) / 2
 
 
+def _pair(like, x: float, y: float):
+    """A length-2 vector of ``like``'s kind (torch tensor or numpy), for broadcasting over (..., 2).
+
+    Broadcasting (instead of writing x and y into slices) keeps exported ONNX graphs free of
+    ScatterND nodes, which TensorRT handles poorly.
+    """
+    if hasattr(like, "new_tensor"):
+        return like.new_tensor([x, y])
+    return np.array([x, y], dtype=np.result_type(like, np.float32))
+
+
 def pixel_to_norm_xy(xy, width: int, height: int):
     """(..., 2) xy pixels -> (..., 2) normalised, x by width and y by height."""
-    out = xy * 1.0
-    out[..., 0] = pixel_to_norm(xy[..., 0], width)
-    out[..., 1] = pixel_to_norm(xy[..., 1], height)
-    return out
+    return (2 * xy + 1) / _pair(xy, width, height) - 1
 
 
 def norm_to_pixel_xy(uv, width: int, height: int):
     """(..., 2) normalised -> (..., 2) xy pixels. Inverse of :func:`pixel_to_norm_xy`."""
-    out = uv * 1.0
-    out[..., 0] = norm_to_pixel(uv[..., 0], width)
-    out[..., 1] = norm_to_pixel(uv[..., 1], height)
-    return out
+    return ((uv + 1) * _pair(uv, width, height) - 1) / 2
 
 
 def heatmap_to_input(xy_hm, stride_x: float, stride_y: float):
     """(..., 2) heatmap pixels -> input pixels (same normalised space)."""
-    out = xy_hm * 1.0
-    out[..., 0] = (xy_hm[..., 0] + 0.5) * stride_x - 0.5
-    out[..., 1] = (xy_hm[..., 1] + 0.5) * stride_y - 0.5
-    return out
+    return (xy_hm + 0.5) * _pair(xy_hm, stride_x, stride_y) - 0.5
 
 
 def input_to_heatmap(xy_in, stride_x: float, stride_y: float):
     """(..., 2) input pixels -> heatmap pixels. Inverse of :func:`heatmap_to_input`."""
-    out = xy_in * 1.0
-    out[..., 0] = (xy_in[..., 0] + 0.5) / stride_x - 0.5
-    out[..., 1] = (xy_in[..., 1] + 0.5) / stride_y - 0.5
-    return out
+    return (xy_in + 0.5) / _pair(xy_in, stride_x, stride_y) - 0.5
 
 
 # ----------------------------------------------------------------------------- boxes and crops

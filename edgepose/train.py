@@ -210,6 +210,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     Under torchrun each process calls this; only rank 0 logs and writes files.
     """
     cfg.validate()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device, DistEnv())
     env = init_distributed(device)
     device = pick_device(cfg.device, env)

@@ -59,24 +59,36 @@ class PoseResult:
     t_inf: tuple[float, float]
 
 
-def estimate(backend, meta, image_bgr: np.ndarray, boxes, paddings) -> PoseResult:
-    """Crop every (box xywh, padding) from ``image_bgr``, run the backend once (or per
-    static-batch chunk) and map the keypoints back to frame pixels."""
+def prepare(meta, image_bgr: np.ndarray, boxes, paddings) -> tuple[np.ndarray, list]:
+    """Crop every (box xywh, padding) from ``image_bgr`` -> ((N, 3, H, W) float32 batch,
+    N image->crop 2x3 matrices)."""
     h, w = meta.input_size
-    t0 = time.perf_counter()
     mats, inputs = [], []
     for box, pad in zip(boxes, paddings):
         m = box_affine(box, meta, padding=pad)
         mats.append(m)
         inputs.append(normalize(crop(image_bgr, m, (w, h)), meta))
-    batch = np.stack(inputs).astype(np.float32, copy=False)
-    t1 = time.perf_counter()
+    return np.stack(inputs).astype(np.float32, copy=False), mats
+
+
+def infer(backend, batch: np.ndarray, mats) -> tuple[np.ndarray, np.ndarray]:
+    """Run the batch (chunked to the backend's batch size) and map ``coords`` back through
+    each crop's inverse affine -> (N, K, 2) frame px (float64), (N, K) scores."""
     coords, scores = run_batched(backend, batch)
-    t2 = time.perf_counter()
     if coords.shape[:1] != (len(mats),) or coords.shape[-1] != 2:
         raise EngineError(
             f"backend returned coords of shape {coords.shape} for a batch of {len(mats)}; "
             "expected (N, K, 2)"
         )
     frame_xy = np.stack([apply_affine(c, invert_affine(m)) for c, m in zip(coords, mats)])
-    return PoseResult(frame_xy, scores.astype(np.float64), (t0, t1), (t1, t2))
+    return frame_xy, scores.astype(np.float64)
+
+
+def estimate(backend, meta, image_bgr: np.ndarray, boxes, paddings) -> PoseResult:
+    """:func:`prepare` then :func:`infer`, timed: one frame, every person in one call."""
+    t0 = time.perf_counter()
+    batch, mats = prepare(meta, image_bgr, boxes, paddings)
+    t1 = time.perf_counter()
+    coords, scores = infer(backend, batch, mats)
+    t2 = time.perf_counter()
+    return PoseResult(coords, scores, (t0, t1), (t1, t2))

@@ -1,14 +1,21 @@
-"""The live loop as three overlapping stages::
+"""The live loop as four overlapping stages::
 
-    capture thread --(newest frame)--> inference (calling thread) --(queue of 2)--> render thread
-    source.read()                      box, crop, backend, smooth      draw, write, show, log
+    capture thread -> prep thread --(1)--> inference (calling thread) --(2)--> render thread
+    source.read()     box, crop,           backend, inverse affine,            draw, write,
+    newest frame      normalize            smoothing, next box                 show, log
 
-While the render thread draws frame i and the capture thread reads frame i+2, the calling
-thread runs the model on frame i+1, so throughput is set by the slowest stage rather than
-the sum of all three. Inference stays in the calling (main) thread so Ctrl-C lands there.
+While the render thread draws frame i, the calling thread runs the model on frame i+1, the
+prep thread crops frame i+2 and the capture thread reads the next one, so throughput is
+set by the slowest stage (normally the model) rather than the sum of all of them.
+Inference stays in the calling (main) thread so Ctrl-C lands there.
+
+The crop box for a frame comes from the newest pose available when that frame is
+prepared: the previous frame's when the model keeps up with the source (a 30 FPS camera
+and a faster model), the one before when the pipeline runs flat out. Boxes are expanded
+generously (see ``realtime/tracking.py``), so one frame of staleness costs nothing visible.
 
 Shutdown: every exit path (end of stream, ``frames`` reached, q pressed, an exception in
-any stage, Ctrl-C) stops all stages, joins both threads within ``stop_timeout_s`` and
+any stage, Ctrl-C) stops all stages, joins every thread within ``stop_timeout_s`` and
 closes the FPS log (summary written). A stage's exception is re-raised in the calling
 thread as one clear :class:`PipelineError` (user errors keep their own type).
 """
@@ -26,7 +33,7 @@ import numpy as np
 from edgepose.errors import EdgeposeError, SourceError
 from realtime.capture import CaptureThread, EndOfStream, Frame
 from realtime.fpslog import FpsLog
-from realtime.infer import estimate
+from realtime.infer import infer, prepare
 from realtime.render import Display, Renderer, VideoSink, hud_lines
 from realtime.tracking import PersonTracker
 
@@ -40,7 +47,8 @@ class PipelineError(EdgeposeError):
 @dataclass
 class PipelineOptions:
     """``frames``: stop after this many rendered frames (None = until the source ends);
-    ``stall_timeout_s``: a live source that delivers nothing this long is an error."""
+    ``stall_timeout_s``: a source that delivers nothing this long is an error;
+    ``on_frame(frame, people)``: called in the render thread after each frame is drawn."""
 
     frames: int | None = None
     render_queue: int = 2
@@ -63,6 +71,17 @@ class Person:
 
 
 @dataclass
+class _Prepared:
+    frame: Frame
+    tracks: list
+    boxes: list
+    batch: np.ndarray | None
+    mats: list
+    t_pre: tuple[float, float]
+    dropped: int
+
+
+@dataclass
 class _Work:
     frame: Frame
     people: list[Person]
@@ -79,7 +98,7 @@ class RunResult:
 
 
 class Pipeline:
-    """Wires capture -> inference -> render for one run. Call :meth:`run` once."""
+    """Wires capture -> prep -> inference -> render for one run. Call :meth:`run` once."""
 
     def __init__(self, capture: CaptureThread, backend, meta, tracker: PersonTracker,
                  renderer: Renderer, log: FpsLog, display: Display | None = None,
@@ -93,11 +112,13 @@ class Pipeline:
         self.display = display or Display(False)
         self.sink = sink
         self.opts = opts or PipelineOptions()
-        self._q: queue.Queue = queue.Queue(maxsize=max(1, self.opts.render_queue))
+        self._prep_q: queue.Queue = queue.Queue(maxsize=1)
+        self._render_q: queue.Queue = queue.Queue(maxsize=max(1, self.opts.render_queue))
+        self._track_lock = threading.Lock()  # tracker: read by prep, updated by inference
         self._abort = threading.Event()  # stop now, drop queued work
         self._quit = threading.Event()  # the user closed the window / pressed q
         self._errors: list[BaseException] = []
-        self._render_thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.rendered = 0
         self.sent = 0
 
@@ -108,20 +129,21 @@ class Pipeline:
             self.capture.start()
             if self.sink is not None and self.sink.fps is None:
                 self.sink.fps = self.capture.fps or None
-            self._render_thread = threading.Thread(
-                target=self._render_loop, name="edgepose-render", daemon=True)
-            self._render_thread.start()
+            for name, target in (("edgepose-prep", self._prep_loop),
+                                 ("edgepose-render", self._render_loop)):
+                t = threading.Thread(target=target, name=name, daemon=True)
+                self._threads.append(t)
+                t.start()
             reason = self._infer_loop()
             if reason != "quit":
-                self._put(_DONE)
-                self._render_thread.join()  # drains what is queued
+                self._put(self._render_q, _DONE, self._threads[1])
+                self._threads[1].join()  # drains what is queued
                 self._raise_stage_error()
         finally:
             self._shutdown()
         return RunResult(reason, self.log.summary())
 
     def _infer_loop(self) -> str:
-        last_frame = time.monotonic()
         limit = self.opts.frames
         while True:
             self._raise_stage_error()
@@ -130,64 +152,57 @@ class Pipeline:
             if limit is not None and self.sent >= limit:
                 return "frames"
             try:
-                frame = self.capture.get(timeout=self.opts.poll_s)
-            except TimeoutError:
-                stall = self.opts.stall_timeout_s
-                if stall is not None and time.monotonic() - last_frame > stall:
-                    raise SourceError(
-                        f"{self.capture.name}: no frame for {stall:.0f} s; the source stalled"
-                    ) from None
+                item = self._prep_q.get(timeout=self.opts.poll_s)
+            except queue.Empty:
+                if not self._threads[0].is_alive():
+                    self._raise_stage_error()
+                    raise PipelineError("prep stage stopped unexpectedly") from None
                 continue
-            except EndOfStream:
+            if item is _DONE:
                 return "eos"
-            last_frame = time.monotonic()
-            work = self._process(frame)
-            self._put(work)
+            self._put(self._render_q, self._infer(item), self._threads[1])
             self.sent += 1
 
-    def _process(self, frame: Frame) -> _Work:
-        dropped = self.capture.dropped
-        image = frame.image
-        h, w = image.shape[:2]
+    def _infer(self, p: _Prepared) -> _Work:
+        h, w = p.frame.image.shape[:2]
         try:
-            tracks = list(self.tracker.boxes(image))
-            boxes = [tr.box.copy() for tr in tracks]
-            if tracks:
-                res = estimate(self.backend, self.meta, image, boxes,
-                               [tr.padding for tr in tracks])
-                t_pre, t_inf = res.t_pre, res.t_inf
-            else:
-                now = time.perf_counter()
-                t_pre = t_inf = (now, now)
-            t_post0 = time.perf_counter()
+            t_inf0 = time.perf_counter()
+            if p.tracks:
+                coords, scores = infer(self.backend, p.batch, p.mats)
+            t_inf1 = time.perf_counter()
             people: list[Person] = []
-            if tracks:
-                used = {id(tr): (b, c) for tr, b, c in zip(tracks, boxes, res.coords)}
-                for tr in self.tracker.update(tracks, res.coords, res.scores, (w, h),
-                                              frame.t_capture):
+            if p.tracks:
+                used = {id(tr): (b, c) for tr, b, c in zip(p.tracks, p.boxes, coords)}
+                with self._track_lock:
+                    kept = self.tracker.update(p.tracks, coords, scores, (w, h),
+                                               p.frame.t_capture)
+                for tr in kept:
                     box, raw = used[id(tr)]
                     people.append(Person(tr.keypoints, tr.scores, box, raw, tr.id))
             t_post1 = time.perf_counter()
         except EdgeposeError:
             raise
         except Exception as e:
-            raise PipelineError(f"inference stage failed on frame {frame.id} "
+            raise PipelineError(f"inference stage failed on frame {p.frame.id} "
                                 f"({type(e).__name__}: {e})") from e
-        t = {"capture": frame.t_capture, "pre_start": t_pre[0], "pre_end": t_pre[1],
-             "inf_start": t_inf[0], "inf_end": t_inf[1], "post_start": t_post0,
+        t = {"capture": p.frame.t_capture, "pre_start": p.t_pre[0], "pre_end": p.t_pre[1],
+             "inf_start": t_inf0, "inf_end": t_inf1, "post_start": t_inf1,
              "post_end": t_post1}
-        return _Work(frame, people, t, dropped)
+        return _Work(p.frame, people, t, p.dropped)
 
-    def _put(self, item) -> None:
+    def _put(self, q: queue.Queue, item, consumer: threading.Thread) -> None:
+        """Blocking put that gives up when the pipeline aborts or ``consumer`` died."""
         while True:
             self._raise_stage_error()
+            if self._abort.is_set():
+                raise _Aborted()
             try:
-                self._q.put(item, timeout=self.opts.poll_s)
+                q.put(item, timeout=self.opts.poll_s)
                 return
             except queue.Full:
-                if self._render_thread is None or not self._render_thread.is_alive():
+                if not consumer.is_alive():
                     self._raise_stage_error()  # it may have failed since the check above
-                    raise PipelineError("render stage stopped unexpectedly") from None
+                    raise PipelineError(f"{consumer.name} stage stopped unexpectedly") from None
 
     def _raise_stage_error(self) -> None:
         if not self._errors:
@@ -195,7 +210,12 @@ class Pipeline:
         e = self._errors[0]
         if isinstance(e, EdgeposeError):
             raise e
-        raise PipelineError(f"render stage failed ({type(e).__name__}: {e})") from e
+        raise PipelineError(f"pipeline stage failed ({type(e).__name__}: {e})") from e
+
+    def _fail(self, e: BaseException) -> None:
+        """Record a worker thread's exception for the main thread and stop the others."""
+        if not isinstance(e, _Aborted):
+            self._errors.append(e)
 
     def _shutdown(self) -> None:
         """Stop every stage; bounded by ``stop_timeout_s`` in total; close the log."""
@@ -203,8 +223,8 @@ class Pipeline:
         self._abort.set()
         try:
             self.capture.request_stop()
-            if self._render_thread is not None:
-                self._render_thread.join(max(0.0, deadline - time.monotonic()))
+            for t in self._threads:
+                t.join(max(0.0, deadline - time.monotonic()))
             self.capture.opts.join_timeout_s = max(0.05, deadline - time.monotonic())
             self.capture.stop()
         finally:
@@ -213,12 +233,48 @@ class Pipeline:
 
     def leftover_threads(self) -> list[str]:
         """Names of this pipeline's threads still alive (should be empty after run)."""
-        alive = []
-        if self._render_thread is not None and self._render_thread.is_alive():
-            alive.append(self._render_thread.name)
+        alive = [t.name for t in self._threads if t.is_alive()]
         if self.capture.alive:
             alive.append("edgepose-capture")
         return alive
+
+    # ------------------------------------------------------------------ prep thread
+
+    def _prep_loop(self) -> None:
+        last_frame = time.monotonic()
+        stall = self.opts.stall_timeout_s
+        try:
+            while not self._abort.is_set():
+                try:
+                    frame = self.capture.get(timeout=self.opts.poll_s)
+                except TimeoutError:
+                    if stall is not None and time.monotonic() - last_frame > stall:
+                        raise SourceError(f"{self.capture.name}: no frame for {stall:.0f} s; "
+                                          "the source stalled") from None
+                    continue
+                except EndOfStream:
+                    self._put(self._prep_q, _DONE, threading.main_thread())
+                    return
+                last_frame = time.monotonic()
+                self._put(self._prep_q, self._prepare(frame), threading.main_thread())
+        except BaseException as e:  # noqa: BLE001 - reported in the main thread
+            self._fail(e)
+
+    def _prepare(self, frame: Frame) -> _Prepared:
+        dropped = self.capture.dropped
+        t0 = time.perf_counter()
+        try:
+            with self._track_lock:
+                tracks = list(self.tracker.boxes(frame.image))
+                boxes = [tr.box.copy() for tr in tracks]
+                pads = [tr.padding for tr in tracks]
+            batch, mats = prepare(self.meta, frame.image, boxes, pads) if tracks else (None, [])
+        except EdgeposeError:
+            raise
+        except Exception as e:
+            raise PipelineError(f"preprocessing failed on frame {frame.id} "
+                                f"({type(e).__name__}: {e})") from e
+        return _Prepared(frame, tracks, boxes, batch, mats, (t0, time.perf_counter()), dropped)
 
     # ------------------------------------------------------------------ render thread
 
@@ -226,7 +282,7 @@ class Pipeline:
         try:
             while True:
                 try:
-                    item = self._q.get(timeout=self.opts.poll_s)
+                    item = self._render_q.get(timeout=self.opts.poll_s)
                 except queue.Empty:
                     if self._abort.is_set():
                         return
@@ -235,7 +291,7 @@ class Pipeline:
                     return
                 self._render(item)
         except BaseException as e:  # noqa: BLE001 - reported in the main thread
-            self._errors.append(e)
+            self._fail(e)
         finally:
             try:
                 if self.sink is not None:
@@ -264,3 +320,7 @@ class Pipeline:
         t = dict(work.t, render_start=t0, render_end=time.perf_counter())
         self.log.record(work.frame.id, t, work.dropped, len(work.people))
         self.rendered += 1
+
+
+class _Aborted(Exception):
+    """Internal: a blocked hand-over gave up because the pipeline is stopping."""

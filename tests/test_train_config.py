@@ -36,8 +36,10 @@ def test_yaml_round_trip_and_overrides(tmp_path):
     save_config(cfg, tmp_path / "c.yaml")
     back = load_config(tmp_path / "c.yaml")
     assert back.to_dict() == cfg.to_dict()
-    new = apply_overrides(back, ["optim.lr=3e-4", "model.input_size=[128, 96]", "seed=5"])
+    new = apply_overrides(back, ["optim.lr=3e-4", "model.input_size=[128, 96]", "seed=5",
+                                 "out=2024", "optim.epochs=7.0"])
     assert new.optim.lr == pytest.approx(3e-4) and new.seed == 5
+    assert new.out == "2024" and new.optim.epochs == 7 and isinstance(new.optim.epochs, int)
     assert new.model.input_size == (128, 96)
 
 
@@ -56,6 +58,10 @@ def test_config_mistakes_are_clear(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="unknown key"):
         apply_overrides(TrainConfig(), ["optim.nope=1"])
+    with pytest.raises(ConfigError, match="expected an integer"):
+        apply_overrides(TrainConfig(), ["optim.epochs=2.5"])
+    with pytest.raises(ConfigError, match="true or false"):
+        apply_overrides(TrainConfig(), ["sync_bn=maybe"])
 
 
 def test_lr_schedule_golden():

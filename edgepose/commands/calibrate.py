@@ -17,7 +17,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "--eval-data, FP32 and INT8 are compared on a held-out set (PCK, mean error, "
             "batch-1 latency)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("model", help="FP32 ONNX written by 'edgepose export'")
     p.add_argument("--data", required=True,
@@ -26,22 +25,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data-images", default=None,
                    help="image folder of a COCO --data file (default: found next to it)")
     p.add_argument("--out", default=None, help="INT8 ONNX to write (default: MODEL.int8.onnx)")
-    p.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax",
-                   help="activation range estimate")
+    p.add_argument("--method", choices=("minmax", "entropy", "percentile"),
+                   default="minmax", help="activation range estimate (default: %(default)s)")
     p.add_argument("--percentile", type=float, default=99.999,
-                   help="kept share of |activation| values for --method percentile")
+                   help="kept share of |activation| values for --method percentile "
+                        "(default: %(default)s)")
     p.add_argument("--target", choices=("tensorrt", "cpu"), default="tensorrt",
                    help="tensorrt: symmetric int8 activations (zero-point 0), the file "
                         "TensorRT 10/11 builds INT8 from; it also runs on ONNX Runtime CPU. "
                         "cpu: asymmetric uint8 activations, which ONNX Runtime's x86 "
-                        "kernels run faster, but TensorRT cannot use")
-    p.add_argument("--count", type=int, default=256, help="calibration samples to use")
-    p.add_argument("--batch", type=int, default=8, help="calibration batch size")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sample selection")
+                        "kernels run faster, but TensorRT cannot use (default: %(default)s)")
+    p.add_argument("--count", type=int, default=256,
+                   help="calibration samples to use (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=8,
+                   help="calibration batch size (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the sample selection (default: %(default)s)")
     p.add_argument("--quantize-neck", action="store_true",
-                   help="also quantize the head's upsampling neck / grid adapter (helps "
-                        "TensorRT; ONNX Runtime CPU has no INT8 ConvTranspose, so it only "
-                        "adds error there); the head's last conv and decoder stay float")
+                   help="also quantize the head's upsampling neck / grid adapter (so "
+                        "TensorRT may run it in INT8; ONNX Runtime CPU has no INT8 "
+                        "ConvTranspose, so there it only adds error); the head's last conv "
+                        "and decoder stay float")
     p.add_argument("--quantize-head", action="store_true",
                    help="quantize the whole head too (not recommended: the decoder's "
                         "softmax / expectation loses accuracy in INT8)")
@@ -50,7 +54,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--eval-images", default=None, help="image folder of --eval-data")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for the comparison (default: all cores, at most 8)")
-    p.add_argument("--runs", type=int, default=50, help="timed batch-1 calls per model")
+    p.add_argument("--runs", type=int, default=50,
+                   help="timed batch-1 calls per model (default: %(default)s)")
     p.add_argument("--report", default=None, help="write the comparison as JSON here")
     p.add_argument("--no-compare", action="store_true", help="skip the FP32 vs INT8 comparison")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -24,6 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder for last.pt, best.pt, log.jsonl")
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int,
+                   help="torch CPU threads per process (on a busy 2-core CPU, 1 is fastest)")
     p.add_argument("--resume", metavar="CKPT", help="continue from a last.pt of the same model")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="use SyncBatchNorm across ranks under torchrun")
@@ -43,7 +45,8 @@ def run(args) -> int:
     flags = {
         "optim.epochs": args.epochs, "optim.batch_size": args.batch_size, "optim.lr": args.lr,
         "data.workers": args.workers, "out": args.out, "seed": args.seed,
-        "device": args.device, "sync_bn": args.sync_bn, "optim.lr_scaling": args.lr_scaling,
+        "device": args.device, "threads": args.threads, "sync_bn": args.sync_bn,
+        "optim.lr_scaling": args.lr_scaling,
         "progress": False if args.no_progress else None,
     }
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(args.set)

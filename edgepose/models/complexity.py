@@ -8,8 +8,9 @@ usual convention of papers that quote GFLOPs). ``count_flops`` returns GFLOPs fo
 batch of one image; halve it for GMACs.
 
 A head whose decoder does work outside such ops (e.g. a NerPE search written with
-gathers) can add its own analytic count through :data:`extra_flops` hooks: a module that
-defines ``extra_flops(input_size) -> float`` (FLOPs for one image) has it added in.
+gathers) adds its own analytic count: any submodule that defines a method
+``extra_flops(input_size: tuple[int, int]) -> float`` (FLOPs for one image of (H, W)
+pixels) has it added to the totals.
 """
 
 from __future__ import annotations

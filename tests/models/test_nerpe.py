@@ -176,3 +176,18 @@ def test_posemodel_onnx_export_matches_torch(tmp_path, decoder):
             tc, ts = model(xb)
         assert np.abs(coords - tc.numpy()).max() < 1e-3, "ORT coords differ from torch"
         assert np.abs(scores - ts.numpy()).max() < 1e-4, "ORT scores differ from torch"
+
+
+def test_nearest_cell_variant_and_laplace_target_train():
+    head = tiny_head(local_ensemble=False, target="laplace", sampling="random",
+                     samples_per_cell=5)
+    feats = torch.randn(2, 8, 8, 8)
+    batch = {"keypoints": torch.full((2, 17, 2), 31.5), "visible": torch.ones(2, 17)}
+    out = head.train().forward_train(feats, batch)
+    assert out["preds"].shape == (2, 1, 64 * 5, 17)
+    loss, _ = head.loss(out, batch)
+    loss.backward()
+    t = head.targets(torch.tensor([[[0.09, 0.0]]]), batch)  # 0.09 from the keypoint at 0
+    torch.testing.assert_close(t[0, 0, 0], torch.exp(torch.tensor(-1.0)))
+    coords, _ = head.eval()(feats)
+    assert coords.shape == (2, 17, 2)
