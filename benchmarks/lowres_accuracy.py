@@ -122,7 +122,8 @@ def main(argv=None) -> int:
             print(markdown(rows[-1:]), flush=True)
     print(f"\nbackbone {args.backbone} stride {args.stride}, {args.train_images} train / "
           f"{args.val_images} val synthetic images of {args.image_size}px, {args.epochs} "
-          f"epochs, batch {args.batch_size}, lr {args.lr}, total {time.perf_counter() - t0:.0f} s\n")
+          f"epochs, batch {args.batch_size}, lr {args.lr}, "
+          f"total {time.perf_counter() - t0:.0f} s\n")
     print(markdown(rows))
     return 0
 

@@ -120,7 +120,8 @@ class TrainConfig:
         o, m, d = self.optim, self.model, self.data
         checks = [
             (o.optimizer in ("adamw", "sgd"), f"optim.optimizer {o.optimizer!r}: use adamw or sgd"),
-            (o.schedule in ("cosine", "step"), f"optim.schedule {o.schedule!r}: use cosine or step"),
+            (o.schedule in ("cosine", "step"),
+             f"optim.schedule {o.schedule!r}: use cosine or step"),
             (o.lr_scaling in ("none", "linear"),
              f"optim.lr_scaling {o.lr_scaling!r}: use none or linear"),
             (o.epochs >= 1, f"optim.epochs must be >= 1, got {o.epochs}"),

@@ -224,7 +224,8 @@ def collect_predictions(model: Callable, loader, progress: bool = True) -> dict[
     """Run ``model`` over a DataLoader of dataset samples; returns stacked numpy arrays.
 
     Keys: ``pred`` / ``gt`` (N, K, 2) image pixels (``gt`` from the sample's
-    ``keypoints_image`` when present, else its crop keypoints mapped back), ``pred_crop`` (N, K, 2) input pixels,
+    ``keypoints_image`` when present, else its crop keypoints mapped back),
+    ``pred_crop`` (N, K, 2) input pixels,
     ``scores``, ``visible`` (N, K), ``bbox`` (N, 4), ``image_id``, ``area``, ``head_size``
     (N,) (head_size NaN when the dataset has none).
     """

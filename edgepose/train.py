@@ -152,11 +152,12 @@ def seed_everything(seed: int) -> None:
 def has_unused_parameters(step: nn.Module, batch: dict[str, Any]) -> bool:
     """One probe forward/backward: does the training loss leave any parameter without a grad?
     (DDP needs ``find_unused_parameters=True`` only then; it costs a graph walk per step.)"""
-    loss, _ = step(batch)
+    import copy
+
+    probe = copy.deepcopy(step)  # leaves the real model's BN statistics untouched
+    loss, _ = probe(batch)
     loss.backward()
-    unused = any(p.requires_grad and p.grad is None for p in step.parameters())
-    step.zero_grad(set_to_none=True)
-    return unused
+    return any(p.requires_grad and p.grad is None for p in probe.parameters())
 
 
 def validate(model: nn.Module, loader, env: DistEnv, device: torch.device,
@@ -262,7 +263,11 @@ def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     step_module: nn.Module = TrainStep(model)
     if env.enabled:
-        first = to_device(next(iter(loader)), device)
+        # Different augmentation draws per rank (weights are identical: DDP broadcasts
+        # rank 0's at wrap time). A single process keeps its RNG stream, so it resumes exactly.
+        torch.manual_seed(cfg.seed + 7919 * env.rank + state.epoch)
+        with torch.random.fork_rng(devices=[]):
+            first = to_device(next(iter(loader)), device)
         unused = has_unused_parameters(step_module, first)
         unused = all_reduce_sum([float(unused)], env, device)[0] > 0
         ids = [env.local_rank] if device.type == "cuda" else None
@@ -326,8 +331,9 @@ def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict
         if val_loader is not None and (is_last or (cfg.val_every > 0
                                                    and (epoch + 1) % cfg.val_every == 0)):
             record.update(validate(model_unwrapped(model), val_loader, env, device))
-        score = record.get("pck@0.1", -record["loss"])
-        improved = score > state.best
+        # best = highest val PCK@0.1 (lowest train loss when there is no val set)
+        score = record.get("pck@0.1") if val_loader is not None else -record["loss"]
+        improved = score is not None and score > state.best
         if improved:
             state.best = score
         state.history.append(record)

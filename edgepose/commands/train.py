@@ -16,7 +16,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train a model from a YAML config",
                               description=HELP,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="training YAML (e.g. configs/synth_heatmap_64.yaml)")
+    p.add_argument("--config", required=True,
+                   help="training YAML (e.g. configs/synth_heatmap_64.yaml)")
     p.add_argument("--epochs", type=int, help="number of epochs")
     p.add_argument("--batch-size", type=int, help="batch size per process")
     p.add_argument("--lr", type=float, help="base learning rate")
