@@ -1,10 +1,12 @@
-"""The calibration package's user-facing error (an :class:`EdgeposeError`, so the CLI prints
-it as one line without a traceback)."""
+"""The calibration package's user-facing error.
+
+:class:`CalibrationError` lives in :mod:`edgepose.errors` (an :class:`EdgeposeError`, so the
+CLI prints it as one line without a traceback); it is re-exported here so
+``from calibration.errors import CalibrationError`` keeps working.
+"""
 
 from __future__ import annotations
 
-from edgepose.errors import EdgeposeError
+from edgepose.errors import CalibrationError
 
-
-class CalibrationError(EdgeposeError):
-    """A calibration set that is too small, or a calibration cache made for another model."""
+__all__ = ["CalibrationError"]

@@ -27,3 +27,7 @@ class EngineError(EdgeposeError):
 
 class SourceError(EdgeposeError):
     """A camera, video file or stream that cannot be opened or read."""
+
+
+class CalibrationError(EdgeposeError):
+    """A calibration set that is too small, or a calibration cache made for another model."""

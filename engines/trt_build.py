@@ -8,12 +8,20 @@ Engine file = edgepose header (model metadata, TensorRT version, device, batch r
 plan (:mod:`engines.plan_format`), written atomically. The timing cache, when given, is read
 before and written after every build, so rebuilding (another precision, batch range ...) on
 the same device skips most kernel timing.
+
+INT8 takes one of three sources (:func:`int8_source`): an ONNX that already holds Q/DQ nodes
+(``edgepose calibrate``), calibration data (``calib_data``: images, a video or a COCO file,
+handed to :func:`calibration.trt_calibrator.int8_build_inputs`, which returns a Q/DQ ONNX to
+parse on 10.x/11.x or an entropy calibrator on 8.5-9.x), or a ready ``int8_calibrator``.
+Which ONNX is parsed and which calibration profile is used are pure functions
+(:func:`parse_target`, :func:`calibration_profile_shapes`) tested without TensorRT.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +37,13 @@ from engines.plan_format import write_plan
 @dataclass
 class BuildOptions:
     """``precision``: fp32 | fp16 | int8. Batch range for the optimisation profile (ignored
-    for a static-batch ONNX). ``int8_calibrator``: an ``IInt8Calibrator`` (8.5-10.x only);
-    without one, INT8 needs a Q/DQ ONNX (from ``edgepose calibrate``)."""
+    for a static-batch ONNX).
+
+    INT8 sources (int8 only; a Q/DQ ONNX needs none of them): ``calib_data`` - an image
+    folder, video or COCO keypoint .json to calibrate on; ``calib_cache`` - the entropy
+    calibrator's cache file (default ``<onnx>.calib``; TensorRT 8.5-9.x route only);
+    ``int8_calibrator`` - a ready ``IInt8Calibrator`` (8.5-10.x; the caller closes it).
+    """
 
     precision: str = "fp32"
     workspace_mb: int = 1024
@@ -39,6 +52,8 @@ class BuildOptions:
     max_batch: int = 4
     timing_cache: str | None = None
     int8_calibrator: Any = None
+    calib_data: str | None = None
+    calib_cache: str | None = None
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -52,6 +67,21 @@ class BuildOptions:
                 f"opt={self.opt_batch} max={self.max_batch}")
         if self.workspace_mb < 16:
             raise EngineError(f"--workspace-mb {self.workspace_mb} is too small (>= 16)")
+        check_calib_options(self.precision, self.calib_data, self.calib_cache,
+                            self.int8_calibrator is not None)
+
+
+def check_calib_options(precision: str, calib_data, calib_cache, has_calibrator: bool) -> None:
+    """EngineError for calibration options that would be silently ignored."""
+    if precision != "int8" and (calib_data or calib_cache or has_calibrator):
+        raise EngineError(f"--calib-data / --calib-cache / an INT8 calibrator only apply to "
+                          f"--precision int8, not {precision}; drop them or build int8")
+    if calib_cache and not calib_data:
+        raise EngineError(f"--calib-cache {calib_cache} needs --calib-data (the images it "
+                          "was calibrated on: the cache is checked against them)")
+    if calib_data and has_calibrator:
+        raise EngineError("give either calibration data (--calib-data) or a ready INT8 "
+                          "calibrator, not both")
 
 
 def import_tensorrt():
@@ -138,19 +168,160 @@ def _save_timing_cache(config, path: str | None) -> None:
         atomic_write_bytes(path, lambda f: f.write(blob))
 
 
-def configure_int8(trt, config, version, onnx_path, calibrator, profile=None) -> str:
-    """INT8 hook for the calibration tools: ``onnx_path`` is a Q/DQ ONNX (explicit
-    quantization, every version) or ``calibrator`` an ``IInt8Calibrator`` (8.5-10.x, implicit
-    quantization; with a dynamic batch it calibrates on ``profile``). Returns the route."""
+def configure_int8(trt, config, version, onnx_path, calibrator, calib_profile=None) -> str:
+    """INT8 hook for the calibration tools: ``onnx_path`` (the ONNX that was *parsed*) is a
+    Q/DQ ONNX (explicit quantization, every version) or ``calibrator`` an ``IInt8Calibrator``
+    (8.5-10.x, implicit quantization). ``calib_profile``: for a dynamic-batch network, an
+    optimisation profile with min = opt = max = the calibrator's input shape (see
+    :func:`calibration_profile_shapes`), not the main batch profile. Returns the route."""
     route = versions.check_int8_source(version, onnx_has_qdq(onnx_path), calibrator is not None)
     if versions.has_precision_flags(version):
         config.set_flag(trt.BuilderFlag.INT8)
         config.set_flag(trt.BuilderFlag.FP16)  # layers left unquantized may use fp16
         if route == "calibrator":
             config.int8_calibrator = calibrator
-            if profile is not None:
-                config.set_calibration_profile(profile)
+            if calib_profile is not None:
+                config.set_calibration_profile(calib_profile)
     return route
+
+
+# ----------------------------------------------------------------------------- INT8 decisions
+
+
+def int8_source(onnx_path, has_qdq: bool, calib_data, has_calibrator: bool) -> str:
+    """Where INT8 ranges come from: ``"qdq_onnx"`` (the ONNX has Q/DQ nodes; wins over the
+    rest), ``"calib_data"`` or ``"calibrator"``. EngineError when there is none."""
+    if has_qdq:
+        return "qdq_onnx"
+    if calib_data:
+        return "calib_data"
+    if has_calibrator:
+        return "calibrator"
+    raise EngineError(
+        f"{onnx_path}: --precision int8 needs calibration and this ONNX has no Q/DQ nodes; "
+        "pass --calib-data (an image folder, video or COCO .json) or run 'edgepose "
+        "calibrate' first and build the .int8.onnx it writes")
+
+
+def onnx_static_batch(path) -> int | None:
+    """Batch size of the ONNX input when it is fixed, None when it is dynamic."""
+    import onnx
+
+    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
+        return int(dims[0].dim_value)
+    return None
+
+
+def calib_stream_config(static_batch: int | None, progress: bool = True):
+    """The :class:`calibration.stream.StreamConfig` for ``calib_data``: the defaults, but
+    with the ONNX's own batch size when it is fixed (an entropy calibrator must feed exactly
+    the network's input shape)."""
+    from calibration.stream import StreamConfig
+
+    cfg = StreamConfig(progress=progress)
+    if static_batch is not None:
+        cfg.batch = static_batch
+    return cfg
+
+
+@dataclass
+class Int8Inputs:
+    """What the builder needs for INT8: the ONNX to parse, and for the calibrator route the
+    calibrator, its (B, 3, H, W) input shape and whether this build made it (then it is
+    closed after the build)."""
+
+    parse_path: Path
+    calibrator: Any = None
+    calib_shape: tuple[int, ...] | None = None
+    owned: bool = False
+
+    def close(self) -> None:
+        if self.owned and self.calibrator is not None:
+            self.calibrator.close()
+
+
+def calibrator_shape(calibrator, input_hw: tuple[int, int]) -> tuple[int, ...]:
+    """(B, 3, H, W) a calibrator feeds: its ``input_shape`` (edgepose calibrators), else
+    ``get_batch_size()`` x the model input size."""
+    shape = getattr(calibrator, "input_shape", None)
+    if shape is None:
+        shape = (calibrator.get_batch_size(), 3, *input_hw)
+    return tuple(int(d) for d in shape)
+
+
+def int8_inputs_from(kind: str, value, onnx_path, input_hw: tuple[int, int],
+                     owned: bool = True) -> Int8Inputs:
+    """``int8_build_inputs``' answer -> :class:`Int8Inputs`: ``("qdq", path)`` parses
+    ``path``; ``("calibrator", obj)`` parses ``onnx_path`` and calibrates with ``obj``."""
+    if kind == "qdq":
+        return Int8Inputs(Path(value))
+    if kind == "calibrator":
+        return Int8Inputs(Path(onnx_path), value, calibrator_shape(value, input_hw), owned)
+    raise ValueError(f"unknown INT8 input kind {kind!r}")
+
+
+def parse_target(precision_path: str, onnx_path, tmp, int8: Int8Inputs | None = None) -> Path:
+    """The ONNX file TensorRT parses: an FP16 copy in ``tmp`` (11.x fp16), the INT8 input's
+    ``parse_path`` (a Q/DQ ONNX, or the original for the calibrator route), else the
+    original."""
+    if precision_path == "fp16_onnx":
+        return Path(tmp) / "model_fp16.onnx"
+    if precision_path.startswith("int8"):
+        if int8 is None:
+            raise ValueError("an INT8 build needs its Int8Inputs")
+        return int8.parse_path
+    return Path(onnx_path)
+
+
+def calibration_profile_shapes(calib_shape, network_shape) -> tuple | None:
+    """(min, opt, max) of the calibration profile: all equal to the calibrator's
+    ``calib_shape`` for a dynamic-batch network; None when there is no calibrator or the
+    network shape is fixed (EngineError if the calibrator's shape differs from it)."""
+    if calib_shape is None:
+        return None
+    calib_shape, network_shape = tuple(calib_shape), tuple(network_shape)
+    fits = len(calib_shape) == len(network_shape) and all(
+        n in (-1, c) for c, n in zip(calib_shape, network_shape))
+    if not fits:
+        raise EngineError(f"the INT8 calibrator feeds {list(calib_shape)} but the network "
+                          f"input is {list(network_shape)}; calibrate with the model's input "
+                          "size and batch")
+    if -1 not in network_shape:
+        return None
+    return (1,) + calib_shape[1:], calib_shape, calib_shape
+
+
+def prepare_int8(onnx_path, trt_version: str, opts: BuildOptions, meta: ModelMeta, tmp,
+                 progress: bool = True) -> Int8Inputs:
+    """The INT8 inputs of a build (see :func:`int8_source`); with ``calib_data`` this
+    calibrates now (a Q/DQ ONNX in ``tmp`` on 10.x/11.x, an entropy calibrator on 8.5-9.x,
+    which needs TensorRT and pycuda). Nothing here imports TensorRT itself."""
+    onnx_path = Path(onnx_path)
+    source = int8_source(onnx_path, onnx_has_qdq(onnx_path), opts.calib_data,
+                         opts.int8_calibrator is not None)
+    if source == "qdq_onnx":
+        if opts.calib_data:
+            warnings.warn(f"{onnx_path} is already quantized (Q/DQ); --calib-data "
+                          f"{opts.calib_data} is not used", stacklevel=2)
+        return Int8Inputs(onnx_path)
+    if source == "calibrator":
+        return int8_inputs_from("calibrator", opts.int8_calibrator, onnx_path,
+                                meta.input_size, owned=False)
+    from calibration.stream import CalibrationStream
+    from calibration.trt_calibrator import int8_build_inputs
+
+    cfg = calib_stream_config(onnx_static_batch(onnx_path), progress)
+    kind, value = int8_build_inputs(
+        onnx_path, trt_version, lambda: CalibrationStream(opts.calib_data, meta, cfg),
+        opts.calib_cache, qdq_path=Path(tmp) / "model.int8.onnx")
+    if kind == "qdq" and opts.calib_cache:
+        warnings.warn(f"TensorRT {trt_version} builds INT8 from a Q/DQ ONNX; --calib-cache "
+                      f"{opts.calib_cache} is not used", stacklevel=2)
+    return int8_inputs_from(kind, value, onnx_path, meta.input_size)
+
+
+# ----------------------------------------------------------------------------- build
 
 
 def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
@@ -161,6 +332,9 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
     if not onnx_path.is_file():
         raise EngineError(f"{onnx_path}: ONNX file not found")
     meta = read_metadata(onnx_path)
+    if opts.precision == "int8":  # a missing INT8 source is reported before TensorRT is needed
+        int8_source(onnx_path, onnx_has_qdq(onnx_path), opts.calib_data,
+                    opts.int8_calibrator is not None)
     trt = import_tensorrt()
     version = versions.parse_version(trt.__version__)
     path = versions.precision_path(version, opts.precision)
@@ -175,36 +349,62 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
                           "GPU with a working driver")
 
     with tempfile.TemporaryDirectory() as tmp:
-        parse_path = onnx_path
-        if path == "fp16_onnx":  # 11.x: precision lives in the graph (strongly typed)
-            parse_path = Path(tmp) / "model_fp16.onnx"
-            to_fp16_onnx(onnx_path, parse_path)
-        network = builder.create_network(network_flag_bits(trt, versions.network_flags(version)))
-        parser = trt.OnnxParser(network, logger)
-        if not parser.parse_from_file(str(parse_path)):
-            raise EngineError(parser_errors(parser, onnx_path))
-        config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_mb << 20)
-        batch_range, profile = _add_profile(builder, network, config, meta, opts)
-        if path == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
-            config.clear_flag(trt.BuilderFlag.TF32)  # true fp32, comparable with ONNX Runtime
-        if path == "builder_flag_fp16":
-            if getattr(builder, "platform_has_fast_fp16", True) is False:  # query gone in 11
-                raise EngineError(f"this GPU ({cuda_device_name()}) has no fast FP16 in "
-                                  f"TensorRT {version}; build with --precision fp32")
-            config.set_flag(trt.BuilderFlag.FP16)
-        elif path.startswith("int8"):
-            configure_int8(trt, config, version, onnx_path, opts.int8_calibrator, profile)
-        _load_timing_cache(config, opts.timing_cache)
-        plan = _build_with_progress(builder, network, config, progress, out_path.name)
+        int8 = None
+        if path.startswith("int8"):
+            int8 = prepare_int8(onnx_path, trt.__version__, opts, meta, tmp, progress)
+        try:
+            parse_path = parse_target(path, onnx_path, tmp, int8)
+            if path == "fp16_onnx":  # 11.x: precision lives in the graph (strongly typed)
+                to_fp16_onnx(onnx_path, parse_path)
+            label = str(onnx_path) if parse_path == onnx_path else \
+                f"{onnx_path} (as {parse_path.name})"
+            plan, batch_range = _build_plan(trt, builder, logger, version, path, parse_path,
+                                            label, meta, opts, int8, progress, out_path.name)
+        finally:
+            if int8 is not None:
+                int8.close()
         if plan is None:
             raise EngineError(f"{onnx_path}: TensorRT failed to build an engine (see the "
                               "TensorRT log above; try a larger --workspace-mb)")
-        _save_timing_cache(config, opts.timing_cache)
     info = {"tensorrt": str(version), "device": cuda_device_name(), "batch_range": batch_range,
             "precision_path": path}
+    if int8 is not None:
+        info["int8_route"] = "calibrator" if int8.calibrator is not None else "qdq"
     write_plan(out_path, dataclasses.replace(meta, precision=opts.precision), bytes(plan), info)
     return info
+
+
+def _build_plan(trt, builder, logger, version, path: str, parse_path: Path, source: str,
+                meta: ModelMeta, opts: BuildOptions, int8: Int8Inputs | None, progress: bool,
+                label: str):
+    """Parse ``parse_path`` (``source`` names it in errors), configure precision / profiles /
+    timing cache and build. Returns (serialized plan or None, [min, max] batch)."""
+    network = builder.create_network(network_flag_bits(trt, versions.network_flags(version)))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(parse_path)):
+        raise EngineError(parser_errors(parser, source))
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_mb << 20)
+    batch_range, _ = _add_profile(builder, network, config, meta, opts)
+    if path == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # true fp32, comparable with ONNX Runtime
+    if path == "builder_flag_fp16":
+        if getattr(builder, "platform_has_fast_fp16", True) is False:  # query gone in 11
+            raise EngineError(f"this GPU ({cuda_device_name()}) has no fast FP16 in "
+                              f"TensorRT {version}; build with --precision fp32")
+        config.set_flag(trt.BuilderFlag.FP16)
+    elif int8 is not None:
+        shapes = calibration_profile_shapes(int8.calib_shape, tuple(network.get_input(0).shape))
+        calib_profile = None
+        if shapes is not None:
+            calib_profile = builder.create_optimization_profile()
+            calib_profile.set_shape(INPUT_NAME, *shapes)
+        configure_int8(trt, config, version, parse_path, int8.calibrator, calib_profile)
+    _load_timing_cache(config, opts.timing_cache)
+    plan = _build_with_progress(builder, network, config, progress, label)
+    if plan is not None:
+        _save_timing_cache(config, opts.timing_cache)
+    return plan, batch_range
 
 
 def _add_profile(builder, network, config, meta: ModelMeta, opts: BuildOptions):

@@ -13,8 +13,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "Build a TensorRT engine (TensorRT 8.5 - 11) from an ONNX written by "
             "'edgepose export'. The engine file carries the model metadata in a header, and "
             "only runs on the TensorRT version and GPU it was built on. fp16 uses the builder "
-            "flag on TensorRT 8.5-10.x and an FP16 ONNX (strongly typed) on 11.x; int8 needs "
-            "a Q/DQ ONNX from 'edgepose calibrate'. Needs: pip install 'edgepose[trt]'."
+            "flag on TensorRT 8.5-10.x and an FP16 ONNX (strongly typed) on 11.x. int8 needs "
+            "either a Q/DQ ONNX from 'edgepose calibrate' or --calib-data: TensorRT 8.5-9.x "
+            "then calibrates with an entropy calibrator (cached in --calib-cache), 10.x/11.x "
+            "build from a Q/DQ ONNX made on the fly. Needs: pip install 'edgepose[trt]'."
         ),
     )
     p.add_argument("onnx", help="ONNX model from 'edgepose export'")
@@ -27,6 +29,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=4)
     p.add_argument("--timing-cache", default=None, metavar="PATH",
                    help="timing cache file, read before and updated after the build")
+    p.add_argument("--calib-data", default=None, metavar="PATH",
+                   help="int8 only: calibration images - a folder of images, a video file or "
+                        "a COCO keypoint .json (person crops), passed through the model's own "
+                        "preprocessing; not needed when ONNX is already a Q/DQ ONNX from "
+                        "'edgepose calibrate'")
+    p.add_argument("--calib-cache", default=None, metavar="PATH",
+                   help="int8 with --calib-data on TensorRT 8.5-9.x: entropy calibration "
+                        "cache, reused when it matches the model and data, else an error "
+                        "(default: ONNX name + .calib)")
     p.add_argument("--verbose", action="store_true", help="verbose TensorRT log")
     p.add_argument("--no-progress", action="store_true", help="hide the progress display")
     return p
@@ -40,11 +51,13 @@ def run(args) -> int:
     opts = BuildOptions(
         precision=args.precision, workspace_mb=args.workspace_mb, min_batch=args.min_batch,
         opt_batch=args.opt_batch, max_batch=args.max_batch, timing_cache=args.timing_cache,
-        verbose=args.verbose,
+        calib_data=args.calib_data, calib_cache=args.calib_cache, verbose=args.verbose,
     )
     src = Path(args.onnx)
     out = Path(args.out) if args.out else src.with_suffix(f".{opts.precision}.engine")
     info = build_engine(src, out, opts, progress=not args.no_progress)
+    route = f" ({info['int8_route']})" if "int8_route" in info else ""
     print(f"wrote {out} (TensorRT {info['tensorrt']} on {info['device']}, {opts.precision} "
-          f"via {info['precision_path']}, batch {info['batch_range'][0]}-{info['batch_range'][1]})")
+          f"via {info['precision_path']}{route}, batch {info['batch_range'][0]}-"
+          f"{info['batch_range'][1]})")
     return 0
