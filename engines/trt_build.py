@@ -207,7 +207,8 @@ def onnx_static_batch(path) -> int | None:
     """Batch size of the ONNX input when it is fixed, None when it is dynamic."""
     import onnx
 
-    dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dims = graph.input[0].type.tensor_type.shape.dim
     if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
         return int(dims[0].dim_value)
     return None
@@ -289,7 +290,7 @@ def calibration_profile_shapes(calib_shape, network_shape) -> tuple | None:
                           "size and batch")
     if -1 not in network_shape:
         return None
-    return (1,) + calib_shape[1:], calib_shape, calib_shape
+    return calib_shape, calib_shape, calib_shape
 
 
 def prepare_int8(onnx_path, trt_version: str, opts: BuildOptions, meta: ModelMeta, tmp,
