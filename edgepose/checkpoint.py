@@ -19,6 +19,20 @@ from edgepose.metadata import ModelMeta
 CHECKPOINT_FORMAT = "edgepose-checkpoint"
 
 
+def _default_mode() -> int:
+    """rw for everyone the umask allows (what ``open()`` would give a new file)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Give a finished temp file (``mkstemp`` makes them 0600) normal permissions and
+    rename it over ``path`` in one atomic step."""
+    os.chmod(tmp, _default_mode())
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: str | os.PathLike, writer) -> None:
     """Call ``writer(fileobj)`` on a temp file next to ``path``, then rename over ``path``."""
     path = Path(path)
@@ -29,7 +43,7 @@ def atomic_write_bytes(path: str | os.PathLike, writer) -> None:
             writer(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepose.checkpoint import publish
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
 
@@ -318,7 +319,7 @@ def export_model(model, meta: ModelMeta, out, opts: ExportOptions | None = None,
                 simplify_onnx(tmp, meta)
                 report.simplified = True
         report.nodes = len(onnx.load(tmp).graph.node)
-        os.replace(tmp, out)
+        publish(tmp, out)
     finally:
         bar.close()
         if os.path.exists(tmp):
