@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from calibration.errors import CalibrationError
-from edgepose.checkpoint import atomic_write_bytes
+from edgepose.fileio import atomic_write_bytes
 from edgepose.metadata import ModelMeta
 
 MAGIC = b"EPCALIB\x01"

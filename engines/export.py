@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.checkpoint import publish
+from edgepose.fileio import publish
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgepose.checkpoint import atomic_write_bytes
+from edgepose.fileio import atomic_write_bytes
 from edgepose.errors import EngineError, ModelError
 from edgepose.metadata import ModelMeta
 

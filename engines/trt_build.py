@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgepose.checkpoint import atomic_write_bytes
+from edgepose.fileio import atomic_write_bytes
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
 from engines import versions

@@ -3,7 +3,7 @@
 import os
 import stat
 
-from edgepose.checkpoint import atomic_write_bytes
+from edgepose.fileio import atomic_write_bytes
 
 
 def test_atomic_write_respects_umask(tmp_path):
