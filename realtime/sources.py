@@ -186,10 +186,20 @@ class DemoSource:
         pass
 
 
+def _quiet_opencv(cv2) -> None:
+    """OpenCV prints its own WARN lines when a camera or file will not open; our SourceError
+    says it once and clearly, so keep OpenCV to real errors unless the user asked for more."""
+    import os
+
+    if "OPENCV_LOG_LEVEL" not in os.environ and hasattr(cv2, "utils"):
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def open_source(spec: SourceSpec, opts: SourceOptions | None = None):
     """Open what ``spec`` names; raises :class:`SourceError` naming it when it cannot."""
     import cv2
 
+    _quiet_opencv(cv2)
     opts = opts or SourceOptions()
     if spec.kind == "demo":
         return DemoSource(opts)
