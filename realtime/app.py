@@ -8,7 +8,9 @@ as ``KeyboardInterrupt`` *after* everything is stopped and the log is flushed.
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +80,20 @@ def build_pipeline(opts: RunOptions, backend) -> Pipeline:
     return Pipeline(capture, backend, meta, tracker, renderer, log, display, sink, opts.pipeline)
 
 
+def _install_sigint(pipe: Pipeline):
+    """First Ctrl-C: a clean, ordered stop (``pipe.interrupt``); a second one raises
+    KeyboardInterrupt at once. Returns the previous handler (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        if pipe.interrupted:
+            raise KeyboardInterrupt
+        pipe.interrupt()
+
+    return signal.signal(signal.SIGINT, handler)
+
+
 def run_app(opts: RunOptions, backend=None) -> RunResult:
     """Open the model (unless ``backend`` is given) and source, run until the end."""
     check_output_path(opts.save, "video")
@@ -92,7 +108,15 @@ def run_app(opts: RunOptions, backend=None) -> RunResult:
         if hasattr(backend, "warmup"):
             backend.warmup(2)
         pipe = build_pipeline(opts, backend)
-        return pipe.run()
+        previous = _install_sigint(pipe)
+        try:
+            result = pipe.run()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if result.reason == "interrupt":
+            raise KeyboardInterrupt  # after the stop, the flushed log and the summary
+        return result
     finally:
         if pipe is not None and not opts.quiet:
             s = pipe.log.summary()

@@ -91,7 +91,7 @@ class _Work:
 
 @dataclass
 class RunResult:
-    """How the run ended (``reason``: eos | frames | quit) and the FPS-log summary."""
+    """How the run ended (``reason``: eos | frames | quit | interrupt) and the FPS-log summary."""
 
     reason: str
     summary: dict[str, Any]
@@ -117,12 +117,21 @@ class Pipeline:
         self._track_lock = threading.Lock()  # tracker: read by prep, updated by inference
         self._abort = threading.Event()  # stop now, drop queued work
         self._quit = threading.Event()  # the user closed the window / pressed q
+        self.interrupted = False  # Ctrl-C asked for a stop (see interrupt())
         self._errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
         self.rendered = 0
         self.sent = 0
 
     # ------------------------------------------------------------------ main thread
+
+    def interrupt(self) -> None:
+        """Ask for a clean stop from a signal handler (Ctrl-C): no exception is thrown into
+        whatever the main thread is doing (a KeyboardInterrupt raised inside a queue's or a
+        condition's lock handling can leave that lock held and wedge the shutdown); the
+        inference loop sees the flag within one poll interval and everything stops in order."""
+        self.interrupted = True
+        self._quit.set()
 
     def run(self) -> RunResult:
         try:
@@ -141,6 +150,8 @@ class Pipeline:
                 self._raise_stage_error()
         finally:
             self._shutdown()
+        if self.interrupted:
+            reason = "interrupt"
         return RunResult(reason, self.log.summary())
 
     def _infer_loop(self) -> str:

@@ -161,9 +161,9 @@ def test_ctrl_c_stops_within_2s_flushes_and_exits_130(tmp_path, template_onnx):
     log = tmp_path / "live.jsonl"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgepose", "run", "--model", str(template_onnx),
-         "--source", "demo", "--demo-size", "160x120", "--headless", "--threads", "1",
-         "--log", str(log)],
+        [sys.executable, "-X", "faulthandler", "-m", "edgepose", "run", "--model",
+         str(template_onnx), "--source", "demo", "--demo-size", "160x120", "--headless",
+         "--threads", "1", "--log", str(log)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60
@@ -172,7 +172,12 @@ def test_ctrl_c_stops_within_2s_flushes_and_exits_130(tmp_path, template_onnx):
         assert log.exists() and log.stat().st_size > 2000, "the app never started logging"
         t0 = time.perf_counter()
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler dumps every thread's stack
+            _, err = proc.communicate(timeout=10)
+            pytest.fail(f"edgepose run ignored Ctrl-C for 10 s; its threads:\n{err[-6000:]}")
         took = time.perf_counter() - t0
     finally:
         if proc.poll() is None:
