@@ -140,6 +140,9 @@ def make_entropy_calibrator(stream, cache_path: str | os.PathLike, details: dict
             self.cache_path = Path(cache_path)
             self.batches_used = 0
             self._ctx = _cuda_context()
+            # the context our buffers live in; TensorRT calls get_batch from the thread
+            # that runs the build (edgepose builds in a worker thread for the progress bar)
+            self._owner = cuda.Context.get_current()
             self._device = cuda.mem_alloc(int(np.prod(shape)) * 4)
             self._host = cuda.pagelocked_empty(shape, np.float32)
             self._it = None
@@ -154,7 +157,14 @@ def make_entropy_calibrator(stream, cache_path: str | os.PathLike, details: dict
             if batch is None or batch.shape != shape:
                 return None
             self._host[...] = batch
-            cuda.memcpy_htod(self._device, self._host)
+            pushed = cuda.Context.get_current() is None  # pycuda's stack is per thread
+            if pushed:
+                self._owner.push()
+            try:
+                cuda.memcpy_htod(self._device, self._host)
+            finally:
+                if pushed:
+                    cuda.Context.pop()
             self.batches_used += 1
             return [int(self._device)]
 
@@ -168,8 +178,11 @@ def make_entropy_calibrator(stream, cache_path: str | os.PathLike, details: dict
             if self._device is not None:
                 self._device.free()
                 self._device = None
-            if self._ctx is not None:
+            self._owner = None
+            self._host = None  # pinned memory: free it while its context is still current
+            if self._ctx is not None:  # the primary context _cuda_context retained
                 self._ctx.pop()
+                self._ctx.detach()
                 self._ctx = None
 
     return EntropyCalibrator()

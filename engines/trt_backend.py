@@ -50,6 +50,17 @@ def batch_range_from_profile(engine_shape, profile_shapes) -> tuple[int, int]:
     return int(lo[0]), int(hi[0])
 
 
+def check_io_shapes(path, engine_shapes: dict, expected: dict) -> None:
+    """EngineError unless every engine tensor shape matches the header's: same rank, and
+    each fixed dim (not -1) equal to the expected one. Guards the fixed-size buffers."""
+    for n, want in expected.items():
+        got = tuple(int(d) for d in engine_shapes[n])
+        if len(got) != len(want) or any(g not in (-1, e) for g, e in zip(got, want)):
+            raise EngineError(f"{path}: engine tensor {n!r} has shape {list(got)} but the "
+                              f"file header says {list(want)}; the header does not match the "
+                              "plan - rebuild with 'edgepose build'")
+
+
 class TensorRTBackend(Backend):
     """Runs a TensorRT plan with pycuda; outputs copied out of pinned buffers per call."""
 
@@ -113,7 +124,11 @@ class TensorRTBackend(Backend):
             raise EngineError(f"{path}: engine tensors are {names}; expected input 'image' and "
                               "outputs 'coords', 'scores'; rebuild from an edgepose ONNX")
         shape = tuple(engine.get_tensor_shape("image"))
-        profile = engine.get_tensor_profile_shape("image", 0) if shape[0] == -1 else None
+        profile = None
+        if shape[0] == -1:  # name-based query (8.5+); the binding-based one is 8.x only
+            profile = engine.get_tensor_profile_shape("image", 0) \
+                if hasattr(engine, "get_tensor_profile_shape") \
+                else engine.get_profile_shape(0, "image")
         self.batch_range = batch_range_from_profile(shape, profile)
         self._dynamic = shape[0] == -1
         self._context = engine.create_execution_context()
@@ -121,6 +136,7 @@ class TensorRTBackend(Backend):
         h, w = self.meta.input_size
         bmax, k = self.batch_range[1], self.meta.num_joints
         full = {"image": (bmax, 3, h, w), "coords": (bmax, k, 2), "scores": (bmax, k)}
+        check_io_shapes(path, {n: tuple(engine.get_tensor_shape(n)) for n in full}, full)
         self._host, self._dev = {}, {}
         for n in ("image", *OUTPUTS):
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(n)))
@@ -137,7 +153,15 @@ class TensorRTBackend(Backend):
             self._ctx.push()
             try:
                 if self._dynamic:
-                    self._context.set_input_shape("image", tuple(batch.shape))
+                    if not self._context.set_input_shape("image", tuple(batch.shape)):
+                        raise EngineError(f"{self.source}: TensorRT rejected input shape "
+                                          f"{tuple(batch.shape)}; the engine's batch range "
+                                          f"is {list(self.batch_range)}")
+                    for n in OUTPUTS:  # outputs follow the batch; buffers hold bmax rows
+                        got = tuple(self._context.get_tensor_shape(n))
+                        if got[:1] != (b,):
+                            raise EngineError(f"{self.source}: output {n!r} has shape {got} "
+                                              f"for batch {b}; rebuild from an edgepose ONNX")
                 host_in = self._host["image"][:b]
                 np.copyto(host_in, batch, casting="same_kind")
                 cuda.memcpy_htod_async(self._dev["image"], host_in, self._stream)

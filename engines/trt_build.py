@@ -143,23 +143,37 @@ def parser_errors(parser, onnx_path) -> str:
     msgs = []
     for i in range(parser.num_errors):
         err = parser.get_error(i)
-        where = f"node #{err.node()}"
-        if hasattr(err, "node_name"):
-            where = f"node {err.node_name()!r} ({err.node_operator()})"
+        name = err.node_name() if hasattr(err, "node_name") else ""  # 8.6+
+        if name:
+            where = f"node {name!r} ({err.node_operator()})"
+        elif err.node() >= 0:
+            where = f"node #{err.node()}"
+        else:  # -1: not tied to a node (bad file, graph-level check)
+            where = "graph"
         msgs.append(f"{where}: {err.desc()}")
     return f"{onnx_path}: TensorRT cannot parse the ONNX graph: " + "; ".join(msgs) + \
         " (run 'edgepose export --check-trt' for a CPU-side report)"
 
 
-def _load_timing_cache(config, path: str | None):
+def _load_timing_cache(config, path: str | None) -> bool:
+    """Attach the timing cache read from ``path`` (a fresh one when absent). A blob TensorRT
+    rejects - ``create_timing_cache`` returns None for a corrupt one, ``set_timing_cache``
+    False for another device / version - is replaced by an empty cache, so the build still
+    runs and overwrites the file. Returns True when the file's cache was used."""
     data = b""
     if path and Path(path).is_file():
         data = Path(path).read_bytes()
     cache = config.create_timing_cache(data)
-    if not config.set_timing_cache(cache, ignore_mismatch=False) and data:
-        # cache from another device / TensorRT version: start a fresh one
-        cache = config.create_timing_cache(b"")
-        config.set_timing_cache(cache, ignore_mismatch=False)
+    if cache is not None and config.set_timing_cache(cache, False):
+        return bool(data)
+    if data:
+        warnings.warn(f"timing cache {path} was made by another TensorRT version or GPU (or "
+                      "is damaged); building without it and overwriting it", stacklevel=2)
+    cache = config.create_timing_cache(b"")
+    if cache is None or not config.set_timing_cache(cache, False):
+        raise EngineError("TensorRT cannot create an empty timing cache; build without "
+                          "--timing-cache")
+    return False
 
 
 def _save_timing_cache(config, path: str | None) -> None:

@@ -9,8 +9,8 @@ JetPack 6.1/6.2 = 10.3, desktop 10.x / 11.x):
 =========  ==============================  ===========================  =====================
 version    network creation flags          FP16                         INT8
 =========  ==============================  ===========================  =====================
-8.5-8.6    EXPLICIT_BATCH (required)       BuilderFlag.FP16             calibrator or Q/DQ
-9.x-10.x   none (explicit batch implied;   BuilderFlag.FP16             calibrator or Q/DQ
+8.5-9.x    EXPLICIT_BATCH (required)       BuilderFlag.FP16             calibrator or Q/DQ
+10.x       none (explicit batch implied;   BuilderFlag.FP16             calibrator or Q/DQ
            EXPLICIT_BATCH is deprecated)                                (calibrators deprecated
                                                                          since 10.1)
 11.x       STRONGLY_TYPED (always on;      an FP16 ONNX (types in the   Q/DQ ONNX only
@@ -76,8 +76,12 @@ def has_calibrators(v: TrtVersion) -> bool:
 
 
 def network_flags(v: TrtVersion) -> tuple[str, ...]:
-    """Names of ``trt.NetworkDefinitionCreationFlag`` members to set for this version."""
-    if v.major < 9:
+    """Names of ``trt.NetworkDefinitionCreationFlag`` members to set for this version.
+
+    Implicit batch was removed (and EXPLICIT_BATCH made a no-op) only in 10.0, so 9.x still
+    needs the flag; 11.x drops EXPLICIT_BATCH from the enum and renumbers STRONGLY_TYPED to
+    0 (always set the bit from ``int(flag)``, never a hard-coded shift)."""
+    if v.major < 10:
         return ("EXPLICIT_BATCH",)
     if v.major < 11:
         return ()

@@ -28,6 +28,7 @@ def test_versions_order_numerically():
 @pytest.mark.parametrize("text,fp16,int8,flags", [
     ("8.5.2", "builder_flag_fp16", "int8_flag", ("EXPLICIT_BATCH",)),
     ("8.6.1", "builder_flag_fp16", "int8_flag", ("EXPLICIT_BATCH",)),
+    ("9.3.0", "builder_flag_fp16", "int8_flag", ("EXPLICIT_BATCH",)),  # implicit batch until 10
     ("10.3.0", "builder_flag_fp16", "int8_flag", ()),
     ("10.13", "builder_flag_fp16", "int8_flag", ()),
     ("11.0", "fp16_onnx", "int8_qdq", ("STRONGLY_TYPED",)),
