@@ -97,6 +97,20 @@ def hud_lines(fps: float, stage_ms: dict[str, float], dropped: int, backend: str
     ]
 
 
+def gui_available() -> bool:
+    """Whether an OpenCV window can be shown: a GUI backend compiled in, and on Linux a
+    display to draw on."""
+    import os
+    import re
+
+    m = re.search(r"GUI:\s*(\S+)", cv2.getBuildInformation())
+    if m is None or m.group(1).upper() == "NONE":
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
 class Display:
     """An OpenCV window when the build has a GUI; otherwise headless, said once."""
 

@@ -86,3 +86,24 @@ def test_bad_output_folder_and_missing_model_are_one_line_errors(tmp_path, templ
                             "--source", "demo", "--headless"])
     err = capsys.readouterr().err
     assert rc == 2 and "missing.onnx" in err and "Traceback" not in err
+
+
+def test_plain_demo_without_a_display_makes_a_bounded_video(tmp_path, monkeypatch):
+    """`edgepose demo` with no options on a machine without a GUI must not loop silently
+    forever: it runs a fixed number of frames and leaves a video to look at."""
+    import realtime.render as render
+    from edgepose.cli import main
+    from edgepose.commands import demo
+
+    if not DEMO_MODEL.is_file():
+        pytest.skip(f"bundled demo model {DEMO_MODEL} not built")
+    monkeypatch.setattr(render, "gui_available", lambda: False)
+    monkeypatch.setattr(demo, "DEFAULT_HEADLESS_FRAMES", 12)
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--threads", "1", "--quiet"]) == 0
+    cap = cv2.VideoCapture(str(tmp_path / demo.DEFAULT_HEADLESS_SAVE))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    assert n == 12, f"expected a 12-frame video, read {n}"
