@@ -56,11 +56,17 @@ def load_model(path, expect: ModelMeta | None = None):
     if expect is not None:
         expect.check_matches(meta, what=str(path))
     model = build_model(meta)
+    load_weights(model, payload, path)
+    model.eval()
+    return model, meta
+
+
+def load_weights(model: torch.nn.Module, payload: dict[str, Any], path) -> None:
+    """Load a checkpoint payload's weights into ``model`` (ModelError naming ``path`` if
+    they do not fit)."""
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as e:
         raise ModelError(
             f"{path}: weights do not fit the model its metadata describes ({str(e)[:160]})"
         ) from None
-    model.eval()
-    return model, meta

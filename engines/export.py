@@ -191,15 +191,20 @@ def set_metadata(model_proto, meta: ModelMeta) -> None:
     model_proto.doc_string = f"edgepose {meta.name} ({meta.precision})"
 
 
-def read_metadata(path) -> ModelMeta:
-    """ModelMeta stored in an ONNX file's ``metadata_props`` (EngineError if absent)."""
+def load_onnx(path):
+    """The ModelProto in ``path`` (weights not loaded); EngineError if it is not ONNX."""
     import onnx
 
     try:
-        proto = onnx.load(str(path), load_external_data=False)
+        return onnx.load(str(path), load_external_data=False)
     except Exception as e:
         raise EngineError(f"{path}: not a readable ONNX file ({type(e).__name__}); "
                           "re-export it with 'edgepose export'") from None
+
+
+def read_metadata(path) -> ModelMeta:
+    """ModelMeta stored in an ONNX file's ``metadata_props`` (EngineError if absent)."""
+    proto = load_onnx(path)
     props = {p.key: p.value for p in proto.metadata_props}
     if METADATA_KEY not in props:
         raise EngineError(f"{path}: ONNX file has no edgepose metadata; export it with "

@@ -147,11 +147,6 @@ def check_graph(model_proto) -> CompatReport:
 
 def check_onnx_file(path) -> CompatReport:
     """Load ``path`` (EngineError if unreadable) and run :func:`check_graph`."""
-    import onnx
+    from engines.export import load_onnx
 
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise EngineError(f"{path}: not a readable ONNX file ({type(e).__name__}); "
-                          "re-export it with 'edgepose export'") from None
-    return check_graph(proto)
+    return check_graph(load_onnx(path))

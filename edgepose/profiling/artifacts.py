@@ -98,19 +98,13 @@ def build_network(spec: ModelSpec):
     """ModelSpec -> eval-mode PoseModel (random weights with a fixed seed, or the checkpoint's)."""
     import torch
 
-    from edgepose.checkpoint import load_checkpoint
+    from edgepose.checkpoint import load_checkpoint, load_weights
     from edgepose.models import build_model
 
     torch.manual_seed(0)
-    model = build_model(spec.meta)
+    model = build_model(spec.meta)  # the checkpoint's network with this point's decoder
     if spec.checkpoint is not None:
-        payload = load_checkpoint(spec.checkpoint)
-        try:
-            model.load_state_dict(payload["model"])
-        except RuntimeError as e:
-            raise ProfileError(
-                f"{spec.checkpoint}: weights do not fit {spec.meta.name} ({str(e)[:160]})"
-            ) from None
+        load_weights(model, load_checkpoint(spec.checkpoint), spec.checkpoint)
     return model.eval()
 
 
