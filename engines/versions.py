@@ -135,3 +135,22 @@ def check_int8_source(v: TrtVersion, has_qdq: bool, has_calibrator: bool) -> str
         "INT8 needs a Q/DQ ONNX or a calibrator; run 'edgepose calibrate' first and build "
         "from the ONNX it writes"
     )
+
+
+def tensorrt_unavailable_reason() -> str | None:
+    """None when TensorRT, pycuda and a CUDA device are all usable here; otherwise why not
+    (one sentence). Imports tensorrt/pycuda only to probe; never raises."""
+    import importlib.util
+
+    missing = [m for m in ("tensorrt", "pycuda") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"needs CUDA, TensorRT and pycuda ({' and '.join(missing)} not installed)"
+    try:
+        import pycuda.driver as cuda
+
+        cuda.init()
+        if cuda.Device.count() == 0:
+            return "needs CUDA, TensorRT and pycuda (no CUDA device)"
+    except Exception as e:  # driver missing, no GPU, broken install
+        return f"needs CUDA, TensorRT and pycuda (CUDA unavailable: {type(e).__name__}: {e})"
+    return None

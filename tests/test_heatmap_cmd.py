@@ -48,7 +48,7 @@ def test_render_matches_the_models_own_dense_decoding(tmp_path, image_file):
     py, px = np.unravel_index(int(np.argmax(heat)), heat.shape)
     k = meta.joints.index("left_wrist")
     # a 64-px map on a 64-px input: heatmap pixel == input pixel
-    assert (px, py) == tuple(int(v) for v in coords[0, k].round().tolist())
+    assert (px, py) == tuple(int(v) for v in coords[0, k].round().tolist()), "heatmap peak is not at the decoded joint"
     every = render_heatmap(model, img, box, None, 64)
     one_each = np.stack([render_heatmap(model, img, box, j, 64) for j in range(17)])
     np.testing.assert_allclose(every, one_each.max(0), atol=1e-6)

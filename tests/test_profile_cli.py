@@ -149,7 +149,7 @@ def test_profile_with_trained_checkpoint_fills_accuracy(tmp_path, synth_coco, ti
     assert rc == 0
     _check_outputs(out)
     (row,) = read_csv(out / "results.csv")  # sizes/heads/backbones taken from the checkpoint
-    assert (row["head"], row["input"], row["backbone"]) == ("dsnt", "64", "resnet18")
+    assert (row["head"], row["input"], row["backbone"]) == ("dsnt", "64", "resnet18"), row
     assert row["status"] == "ok" and row["trained"] == "yes", row["note"]
     for c in REQUIRED_OK + ACCURACY:
         assert _is_number(row[c]), f"column {c} = {row[c]!r}"

@@ -7,6 +7,8 @@ import importlib.util
 import numpy as np
 import pytest
 
+from engines.versions import tensorrt_unavailable_reason
+
 from calib_helpers import tiny_meta
 from calibration.errors import CalibrationError
 from calibration.stream import CalibrationStream, StreamConfig
@@ -41,7 +43,7 @@ def _factory(image_dir):
 def test_qdq_route_writes_int8_onnx(tiny_onnx, image_dir, tmp_path):
     out = tmp_path / "tiny.int8.onnx"
     kind, path = int8_build_inputs(tiny_onnx, "10.3.0", _factory(image_dir), qdq_path=out)
-    assert (kind, path) == ("qdq", out) and is_qdq_onnx(out)
+    assert (kind, path) == ("qdq", out) and is_qdq_onnx(out), f"route {kind} -> {path}"
     # an ONNX that is already Q/DQ goes to TensorRT as it is, on any version
     calls = []
     kind, path = int8_build_inputs(out, "8.6.1", lambda: calls.append(1))
@@ -56,20 +58,11 @@ def test_calibrator_route_without_tensorrt(tiny_onnx, image_dir, tmp_path):
         int8_build_inputs(tiny_onnx, "8.6.1", _factory(image_dir), tmp_path / "c.calib")
 
 
-def _has_trt_cuda() -> bool:
-    if not all(importlib.util.find_spec(m) for m in ("tensorrt", "pycuda")):
-        return False
-    try:
-        import pycuda.driver as cuda
-
-        cuda.init()
-        return cuda.Device.count() > 0
-    except Exception:
-        return False
+_TRT_SKIP = tensorrt_unavailable_reason()
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _has_trt_cuda(), reason="needs CUDA, TensorRT and pycuda")
+@pytest.mark.skipif(bool(_TRT_SKIP), reason=_TRT_SKIP or "")
 def test_entropy_calibrator_builds_and_caches(tiny_onnx, image_dir, tmp_path):
     import tensorrt as trt
 

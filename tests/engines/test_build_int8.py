@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from engines.versions import tensorrt_unavailable_reason
+
 from calibration.trt_calibrator import int8_route
 from edgepose.cli import main
 from edgepose.errors import CalibrationError, EdgeposeError, EngineError
@@ -159,7 +161,7 @@ def test_build_options_reject_unused_calibration():
 def test_calib_stream_batch_follows_static_onnx():
     assert calib_stream_config(None).batch == 8
     cfg = calib_stream_config(1, progress=False)
-    assert (cfg.batch, cfg.count, cfg.progress) == (1, 256, False)
+    assert (cfg.batch, cfg.count, cfg.progress) == (1, 256, False), cfg
 
 
 def test_calibration_error_moved_and_reexported():
@@ -288,20 +290,11 @@ def test_cli_int8_with_sources_reaches_tensorrt(qdq_onnx, exported, calib_images
 # ----------------------------------------------------------------------------- GPU
 
 
-def _trt_cuda() -> bool:
-    if not (HAS_TRT and importlib.util.find_spec("pycuda")):
-        return False
-    try:
-        import pycuda.driver as cuda
-
-        cuda.init()
-        return cuda.Device.count() > 0
-    except Exception:
-        return False
+_TRT_SKIP = tensorrt_unavailable_reason()
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not _trt_cuda(), reason="needs CUDA, TensorRT and pycuda")
+@pytest.mark.skipif(bool(_TRT_SKIP), reason=_TRT_SKIP or "")
 def test_int8_engine_from_calib_data(exported, calib_images, tmp_path):
     """The version's default route end to end; the engine predicts like ONNX Runtime FP32."""
     import tensorrt as trt

@@ -4,20 +4,16 @@ import numpy as np
 import pytest
 
 from engine_helpers import HEADS
+from engines.versions import tensorrt_unavailable_reason
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture(scope="module")
 def trt_ready():
-    pytest.importorskip("tensorrt")
-    cuda = pytest.importorskip("pycuda.driver")
-    try:
-        cuda.init()
-        if cuda.Device.count() == 0:
-            pytest.skip("no CUDA device")
-    except Exception as e:  # no driver
-        pytest.skip(f"CUDA unavailable: {e}")
+    reason = tensorrt_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.mark.parametrize("head", HEADS)

@@ -103,3 +103,16 @@ def test_qdq_detection_and_symmetry(tmp_path):
     assert onnx_has_qdq(_qdq_model(tmp_path / "sym.onnx", 0)) is True
     with pytest.raises(EngineError, match=r"asym.onnx: node 'q0' has a non-zero zero point"):
         onnx_has_qdq(_qdq_model(tmp_path / "asym.onnx", 3))
+
+
+def test_tensorrt_probe_says_why_it_is_unavailable():
+    from engines.versions import tensorrt_unavailable_reason
+
+    reason = tensorrt_unavailable_reason()
+    try:
+        import pycuda.driver  # noqa: F401
+        import tensorrt  # noqa: F401
+    except ImportError:
+        assert reason is not None and "not installed" in reason, reason
+    else:
+        assert reason is None or "CUDA" in reason, reason

@@ -24,7 +24,7 @@ from realtime.sources import (
 ])
 def test_parse_source(text, kind, target):
     spec = parse_source(text)
-    assert (spec.kind, spec.target) == (kind, target)
+    assert (spec.kind, spec.target) == (kind, target), spec
 
 
 def test_jetson_csi_pipeline_string():
