@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from edgepose.errors import ModelError
-from edgepose.fileio import atomic_write_bytes, publish  # noqa: F401 (re-exported)
+from edgepose.fileio import atomic_write_bytes
 from edgepose.metadata import ModelMeta
 
 CHECKPOINT_FORMAT = "edgepose-checkpoint"
