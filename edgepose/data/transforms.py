@@ -33,6 +33,13 @@ class AugConfig:
     half_body_prob: crop only the upper or lower body (needs ``half_body_min_joints``
                    labelled joints); off by default
     color_jitter:  brightness/contrast change of up to this fraction (0 = off)
+
+    Webcam conditions (all off by default; the real-people configs switch them on):
+    dark_prob:     darken with a gamma in [1.5, 3] and a gain in [0.4, 0.9] (low light)
+    blur_prob:     Gaussian blur, sigma U(0.5, 1.5) crop px (defocus, motion)
+    downsample_prob: shrink the crop to ``downsample_min`` .. full size and back (a person
+                   seen at 64-128 px, or a low-resolution camera)
+    occluder_prob: paint one random grey/colour rectangle of 10-40 % of the crop side
     """
 
     scale: float = 0.3
@@ -43,6 +50,11 @@ class AugConfig:
     half_body_prob: float = 0.0
     half_body_min_joints: int = 8
     color_jitter: float = 0.0
+    dark_prob: float = 0.0
+    blur_prob: float = 0.0
+    downsample_prob: float = 0.0
+    downsample_min: float = 0.4
+    occluder_prob: float = 0.0
 
 
 def grow_to_aspect(size_wh, aspect_wh: float) -> np.ndarray:
@@ -125,3 +137,28 @@ def color_jitter(img: np.ndarray, amount: float, rng: np.random.Generator) -> np
     mean = float(img.mean())
     out = (img.astype(np.float32) - mean) * alpha + mean + beta
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def webcam_degrade(img: np.ndarray, aug: AugConfig, rng: np.random.Generator) -> np.ndarray:
+    """Low light, blur, down-sampling and one occluder, each with its probability in
+    ``aug``. (H, W, 3) uint8 in and out; geometry (and so the keypoints) is unchanged."""
+    import cv2
+
+    h, w = img.shape[:2]
+    if aug.dark_prob > 0 and rng.random() < aug.dark_prob:
+        gamma, gain = rng.uniform(1.5, 3.0), rng.uniform(0.4, 0.9)
+        lut = (255.0 * gain * (np.arange(256) / 255.0) ** gamma).clip(0, 255).astype(np.uint8)
+        img = lut[img]
+    if aug.blur_prob > 0 and rng.random() < aug.blur_prob:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.5))
+    if aug.downsample_prob > 0 and rng.random() < aug.downsample_prob:
+        f = rng.uniform(aug.downsample_min, 1.0)
+        small = cv2.resize(img, (max(int(w * f), 8), max(int(h * f), 8)),
+                           interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if aug.occluder_prob > 0 and rng.random() < aug.occluder_prob:
+        ow, oh = (rng.uniform(0.1, 0.4, size=2) * (w, h)).astype(int)
+        x0, y0 = rng.integers(0, max(w - ow, 1)), rng.integers(0, max(h - oh, 1))
+        img = img.copy()
+        img[y0:y0 + oh, x0:x0 + ow] = rng.integers(0, 256, size=3, dtype=np.uint8)
+    return img

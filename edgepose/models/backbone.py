@@ -255,6 +255,15 @@ def load_weights_file(body: nn.Module, path: Path, label: str) -> dict[str, int]
             f"{path}: none of its {len(state)} tensors fit backbone {label!r}; "
             "is it a weights file for this architecture?"
         )
+    learned = [k for k in own if not k.endswith("num_batches_tracked")]
+    fit = sum(k in matched for k in learned)
+    if fit < len(learned) / 2:
+        # a few generic names (bn1.weight, ...) can match by chance; most must
+        raise ModelError(
+            f"{path}: only {fit} of backbone {label!r}'s {len(learned)} weight tensors are "
+            "in it (none of its other tensors fit); is it a weights file for another "
+            "architecture?"
+        )
     body.load_state_dict(matched, strict=False)
     counts = {
         "loaded": len(matched),

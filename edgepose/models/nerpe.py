@@ -207,11 +207,17 @@ class NerPEHead(nn.Module):
         return t * vis.unsqueeze(1)
 
     def loss(self, train_out: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        """0.5 * MSE of every neighbour's prediction against the target (not only the blend)."""
+        """0.5 * MSE of every neighbour's prediction against the target (not only the blend),
+        over the visible joints only: an unlabelled joint's queries are masked out (its
+        confidence map is not pushed to 0), averaged per visible (person, joint)."""
         target = self.targets(train_out["queries"], batch).unsqueeze(1)  # (B, 1, N, K)
         preds = train_out["preds"]
-        loss = 0.5 * ((preds - target) ** 2).mean()
+        vis = (batch["visible"] > 0).to(preds.dtype)[:, None, None, :]  # (B, 1, 1, K)
+        per = preds[..., :1].numel() / preds.shape[0]  # E * N query evaluations per joint
+        denom = (vis.sum() * per).clamp_min(1.0)
+        loss = 0.5 * (((preds - target) ** 2) * vis).sum() / denom
         with torch.no_grad():
             blend = (preds * train_out["weights"].unsqueeze(-1)).sum(1)
-            blend_mse = ((blend - target[:, 0]) ** 2).mean().item()
+            blend_mse = ((((blend - target[:, 0]) ** 2) * vis[:, 0]).sum()
+                         / (vis.sum() * blend.shape[1]).clamp_min(1.0)).item()
         return loss, {"nerpe_mse": float(loss.item()), "blend_mse": blend_mse}

