@@ -88,7 +88,7 @@ def make_artifacts(head: str, hw: tuple[int, int], args, workdir: Path):
     from edgepose.checkpoint import save_checkpoint
     from edgepose.metadata import ModelMeta
     from edgepose.models import build_model
-    from engines.export import ExportOptions, export_model
+    from edgepose.engines.export import ExportOptions, export_model
 
     torch.manual_seed(0)
     meta = ModelMeta(head=head, backbone=args.backbone, input_size=hw, stride=args.stride)
@@ -101,7 +101,7 @@ def make_artifacts(head: str, hw: tuple[int, int], args, workdir: Path):
     if args.no_trt:
         return files, notes
     try:
-        from engines.trt_build import BuildOptions, build_engine
+        from edgepose.engines.trt_build import BuildOptions, build_engine
 
         for prec in ("fp32", "fp16"):
             eng = stem.with_suffix(f".{prec}.engine")
@@ -115,7 +115,7 @@ def make_artifacts(head: str, hw: tuple[int, int], args, workdir: Path):
 
 
 def bench_one(label: str, path: Path, hw, args) -> dict:
-    from engines.backend import load_backend
+    from edgepose.engines.backend import load_backend
 
     with load_backend(path, device="auto", threads=args.threads) as b:
         one = np.random.default_rng(0).standard_normal((1, 3, *hw)).astype(np.float32)
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     import torch
     from tqdm import tqdm
 
-    from engines.backend import BACKENDS  # noqa: F401  (fails early if engines is missing)
+    from edgepose.engines.backend import BACKENDS  # noqa: F401  (fails early if engines is missing)
 
     torch.set_num_threads(args.threads)
     info = machine_info(args.threads)

@@ -97,10 +97,11 @@ def train_head(head: str, args, train_json: Path, out: Path) -> Path:
 def bench_head(head: str, args, train_json: Path, val_json: Path) -> dict:
     import dataclasses
 
-    from calibration.qdq import QuantConfig, cpu_config, quantize_qdq
-    from calibration.report import ReportConfig, evaluate_artifact, latency_stats
-    from calibration.stream import CalibrationStream, StreamConfig, read_meta
-    from engines.export import ExportOptions, export_checkpoint
+    from edgepose.calibration.qdq import QuantConfig, cpu_config, quantize_qdq
+    from edgepose.calibration.report import ReportConfig, evaluate_artifact, latency_stats
+    from edgepose.calibration.stream import CalibrationStream, StreamConfig
+    from edgepose.engines.meta_io import read_meta
+    from edgepose.engines.export import ExportOptions, export_checkpoint
 
     work = args.out / head
     ckpt = Path(getattr(args, f"ckpt_{head}") or train_head(head, args, train_json, work / "run"))

@@ -35,9 +35,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgepose.preprocess import preprocess  # noqa: E402
-from realtime.app import DEMO_MODEL, RunOptions, build_pipeline  # noqa: E402
-from realtime.pipeline import PipelineOptions  # noqa: E402
-from realtime.sources import SourceOptions  # noqa: E402
+from edgepose.realtime.app import DEMO_MODEL, RunOptions, build_pipeline  # noqa: E402
+from edgepose.realtime.pipeline import PipelineOptions  # noqa: E402
+from edgepose.realtime.sources import SourceOptions  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -56,7 +56,7 @@ def rss_mb() -> float:
 def export_untrained(backbone: str, size: tuple[int, int], stride: int, out: Path) -> Path:
     from edgepose.metadata import ModelMeta
     from edgepose.models import build_model
-    from engines.export import ExportOptions, export_model
+    from edgepose.engines.export import ExportOptions, export_model
 
     meta = ModelMeta(head="dsnt", backbone=backbone, input_size=size, stride=stride)
     export_model(build_model(meta), meta, out, ExportOptions(), progress=False)
@@ -106,8 +106,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="out/benchmarks", help="folder for realtime.json/.md")
     args = ap.parse_args(argv)
 
-    from engines.backend import load_backend
-    from realtime.sources import DemoSource
+    from edgepose.engines.backend import load_backend
+    from edgepose.realtime.sources import DemoSource
 
     w, h = (int(v) for v in args.demo_size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="edgepose-bench-"))
@@ -201,9 +201,9 @@ def main(argv=None) -> int:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "realtime.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "edgepose.realtime.json").write_text(json.dumps(result, indent=2) + "\n")
     md = to_markdown(result)
-    (out / "realtime.md").write_text(md)
+    (out / "edgepose.realtime.md").write_text(md)
     print(md)
     return 0
 

@@ -25,7 +25,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from calibration.errors import CalibrationError
+from edgepose.errors import CalibrationError
 from edgepose.fileio import atomic_write_bytes
 from edgepose.metadata import ModelMeta
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.errors import CalibrationError
-from edgepose.errors import DataError
+from edgepose.engines.int8 import has_qdq, qdq_problems
+from edgepose.engines.meta_io import set_onnx_meta
+from edgepose.errors import CalibrationError, DataError
 from edgepose.metadata import ModelMeta
 
-METADATA_KEY = "edgepose"  # same key as engines/ort_backend.py
 METHODS = ("minmax", "entropy", "percentile")
 QUANT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 # Head submodules that are feature necks (quantized with the backbone when asked).
@@ -180,14 +180,6 @@ def _static_batch(model) -> int | None:
     return int(dim.dim_value) if dim.HasField("dim_value") and dim.dim_value > 0 else None
 
 
-def _set_meta(model, meta: ModelMeta) -> None:
-    for p in list(model.metadata_props):
-        if p.key == METADATA_KEY:
-            model.metadata_props.remove(p)
-    entry = model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, meta.to_json()
-
-
 def cpu_config(method: str = "minmax") -> QuantConfig:
     """The ONNX Runtime CPU preset: uint8 activations, elementwise ops quantized too."""
     return QuantConfig(method=method, symmetric=False, op_types=QUANT_OPS + EXTRA_OPS)
@@ -218,7 +210,7 @@ def quantize_qdq(
     if onnx_in.resolve() == onnx_out.resolve():
         raise CalibrationError(f"{onnx_out}: the INT8 output would overwrite its FP32 input")
     model = onnx.load(str(onnx_in))
-    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
+    if has_qdq(model):
         raise CalibrationError(f"{onnx_in}: already quantized (has Q/DQ nodes); give the FP32 ONNX")
     _ensure_node_names(model)
     exclude = (head_nodes(model.graph, cfg.quantize_neck) if cfg.exclude_head else [])
@@ -233,6 +225,10 @@ def quantize_qdq(
         # Q with a single DQ; a shared pair leaves that Conv running float.
         "DedicatedQDQPair": cfg.dedicated_pairs,
         "CalibTensorRangeSymmetric": cfg.symmetric,
+        # ORT quantizes Conv biases to INT32 behind a DequantizeLinear by default;
+        # TensorRT's DequantizeLinear takes INT8 only (onnx-tensorrt #850), so the
+        # TensorRT (symmetric) preset keeps biases float. ORT's CPU kernels want them INT32.
+        "QuantizeBias": not cfg.symmetric,
     }
     if cfg.method == "percentile":
         extra["CalibPercentile"] = cfg.percentile
@@ -262,27 +258,14 @@ def quantize_qdq(
         )
         qmodel = onnx.load(str(Path(tmp) / "q.onnx"))
     int8_meta = ModelMeta.from_dict({**meta.to_dict(), "precision": "int8"})
-    _set_meta(qmodel, int8_meta)
+    set_onnx_meta(qmodel, int8_meta)
     onnx.save(qmodel, str(onnx_out))
-    nonzero = nonzero_zero_points(qmodel)
-    if nonzero and cfg.symmetric:
-        raise CalibrationError(f"{onnx_out}: asymmetric quantizers {nonzero[:3]} (internal error)")
+    if cfg.symmetric:
+        problems = qdq_problems(qmodel)
+        if problems:
+            raise CalibrationError(f"{onnx_out}: not usable by TensorRT: {problems[:2]} "
+                                   "(internal error)")
     n_q = sum(n.op_type == "QuantizeLinear" for n in qmodel.graph.node)
     return {"excluded_nodes": exclude, "quantize_linear_nodes": n_q, "method": cfg.method}
 
 
-def nonzero_zero_points(model) -> list[str]:
-    """Names of Q/DQ nodes whose zero-point is not all 0 (TensorRT needs symmetric)."""
-    from onnx import numpy_helper
-
-    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    consts = {n.output[0]: numpy_helper.to_array(n.attribute[0].t)
-              for n in model.graph.node if n.op_type == "Constant" and n.attribute
-              and n.attribute[0].HasField("t")}
-    bad = []
-    for n in model.graph.node:
-        if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2:
-            zp = inits.get(n.input[2], consts.get(n.input[2]))
-            if zp is None or np.any(zp != 0):
-                bad.append(n.name)
-    return bad

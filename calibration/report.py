@@ -36,10 +36,10 @@ class ReportConfig:
 def evaluate_artifact(path: str | os.PathLike, ann: str | os.PathLike,
                       images: str | os.PathLike | None, cfg: ReportConfig) -> dict[str, float]:
     """PCK@0.05/0.1 and mean pixel error of an ONNX/checkpoint/engine on a COCO file."""
-    from calibration.stream import guess_image_root
+    from edgepose.calibration.stream import guess_image_root
     from edgepose.data.coco import CocoKeypoints
     from edgepose.evaluate import evaluate_model
-    from engines.backend import load_backend
+    from edgepose.engines.backend import load_backend
 
     if not images:
         images = guess_image_root(Path(ann), _first_file_name(Path(ann)))
@@ -64,7 +64,7 @@ def _first_file_name(ann: Path) -> str | None:
 def latency_stats(paths: list[str | os.PathLike], cfg: ReportConfig) -> list[dict[str, float]]:
     """Batch-1 latency (ms) of each model: median and 10th percentile (the p10 is the
     steadier number on a shared machine), timed interleaved on one backend kind."""
-    from engines.backend import load_backend
+    from edgepose.engines.backend import load_backend
 
     backends = [load_backend(p, device=cfg.device, threads=cfg.threads) for p in paths]
     try:
@@ -90,7 +90,7 @@ def compare(fp32: str | os.PathLike, int8: str | os.PathLike, cfg: ReportConfig,
             ann: str | os.PathLike | None = None,
             images: str | os.PathLike | None = None) -> dict[str, Any]:
     """FP32 vs INT8 report dict: per-model metrics + latency, and the deltas."""
-    from engines.backend import load_backend
+    from edgepose.engines.backend import load_backend
 
     with load_backend(fp32, device=cfg.device, threads=cfg.threads) as b:
         backend_name = b.name

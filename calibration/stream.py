@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calibration.errors import CalibrationError
+from edgepose.errors import CalibrationError
 from edgepose.errors import DataError
 from edgepose.metadata import ModelMeta
 
@@ -83,53 +83,6 @@ class CalibrationSet:
 
 
 # ----------------------------------------------------------------------------- meta
-
-
-def read_meta(artifact: str | os.PathLike) -> ModelMeta:
-    """ModelMeta of an ONNX file (``metadata_props``), checkpoint (.pt/.pth) or plan."""
-    path = Path(artifact)
-    if not path.is_file():
-        raise DataError(f"{path}: model file not found")
-    suffix = path.suffix.lower()
-    if suffix in (".pt", ".pth", ".ckpt"):
-        from edgepose.checkpoint import load_checkpoint
-
-        return load_checkpoint(path)["meta"]
-    if suffix == ".onnx":
-        return read_onnx_meta(path)
-    if suffix in (".engine", ".plan"):
-        try:
-            from engines.plan_format import read_plan  # type: ignore[attr-defined]
-        except ImportError:
-            raise DataError(f"{path}: reading TensorRT plans needs engines.plan_format") from None
-        return read_plan(path).meta
-    raise DataError(f"{path}: unknown model file type {suffix!r}; use .onnx or a .pt checkpoint")
-
-
-def read_onnx_meta(path: str | os.PathLike) -> ModelMeta:
-    """The edgepose ModelMeta stored in an ONNX file's ``metadata_props``.
-
-    Any property whose value is edgepose metadata JSON is accepted (the exporter's key name
-    is not hard-coded here), preferring a key that contains "edgepose".
-    """
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # protobuf decode errors have many types
-        raise DataError(f"{path}: not a readable ONNX file ({type(e).__name__})") from None
-    props = sorted(model.metadata_props, key=lambda p: "edgepose" not in p.key.lower())
-    for prop in props:
-        try:
-            d = json.loads(prop.value)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(d, dict) and "head" in d and "backbone" in d:
-            return ModelMeta.from_dict(d, source=str(path))
-    raise DataError(
-        f"{path}: no edgepose model metadata in the ONNX metadata_props; "
-        "export it with 'edgepose export'"
-    )
 
 
 # ----------------------------------------------------------------------------- sources

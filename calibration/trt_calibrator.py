@@ -1,63 +1,121 @@
-"""TensorRT INT8 inputs: an entropy calibrator (8.5-10.x) or a Q/DQ ONNX (10.x/11.x).
+"""TensorRT INT8 plans: calibration data -> a Q/DQ ONNX (10.x/11.x) or an entropy
+calibrator (8.5-9.x), handed to the builder as a plain :class:`Int8Plan`.
 
 This module imports without TensorRT or pycuda; the calibrator class is defined inside
-:func:`make_entropy_calibrator`, only when it is asked for.
+:func:`make_entropy_calibrator`, only when it is asked for. ``edgepose build`` makes one
+call and the builder (``engines/trt_build.py``) never sees calibration code::
 
-The builder (``engines/trt_build.py``) makes one call::
+    plan = plan_int8(onnx_path, trt.__version__, meta, calib_data="images/")
+    try:
+        build_engine(onnx_path, out, BuildOptions(precision="int8", int8=plan))
+    finally:
+        plan.close()
 
-    kind, value = int8_build_inputs(onnx_path, trt.__version__, stream_factory, cache_path)
-    # kind == "qdq":        parse ``value`` (a Q/DQ ONNX path) instead of onnx_path;
-    #                       8.5-10.x also set BuilderFlag.INT8, 11.x needs nothing else.
-    # kind == "calibrator": set BuilderFlag.INT8, config.int8_calibrator = value, and
-    #                       config.set_calibration_profile(profile with min = opt = max =
-    #                       value.input_shape) for a dynamic-batch network.
-
-Route (:func:`int8_route`, pure): 8.5-9.x -> calibrator; 10.x -> Q/DQ (calibrators are
-deprecated since 10.1 but still available on request); 11.x -> Q/DQ only.
+The route is decided once, by :func:`edgepose.engines.versions.int8_route`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import shutil
+import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from calibration.cache import fingerprint_details, read_cache, write_cache
-from calibration.errors import CalibrationError
-from engines.versions import check_supported, has_calibrators, parse_version
+from edgepose.calibration.cache import fingerprint_details, read_cache, write_cache
+from edgepose.engines import versions
+from edgepose.engines.int8 import (
+    Int8Plan, calibrator_shape, check_qdq_for_tensorrt, has_qdq, load_graph, static_batch,
+)
+from edgepose.errors import CalibrationError
+from edgepose.metadata import ModelMeta
 
-ROUTES = ("qdq", "calibrator")
+
+def check_calib_options(precision: str, calib_data, calib_cache, has_calibrator: bool) -> None:
+    """CalibrationError for calibration options that would be silently ignored."""
+    if precision != "int8" and (calib_data or calib_cache or has_calibrator):
+        raise CalibrationError(f"--calib-data / --calib-cache / an INT8 calibrator only apply "
+                               f"to --precision int8, not {precision}; drop them or build int8")
+    if calib_cache and not calib_data:
+        raise CalibrationError(f"--calib-cache {calib_cache} needs --calib-data (the images "
+                               "it was calibrated on: the cache is checked against them)")
+    if calib_data and has_calibrator:
+        raise CalibrationError("give either calibration data (--calib-data) or a ready INT8 "
+                               "calibrator, not both")
 
 
-def int8_route(trt_version: str, prefer: str | None = None) -> str:
-    """Which INT8 input to give TensorRT ``trt_version``: ``"calibrator"`` or ``"qdq"``.
+def calib_stream_config(static: int | None, progress: bool = True):
+    """The :class:`StreamConfig` for calibration data: the defaults, but with the ONNX's own
+    batch size when it is fixed (an entropy calibrator must feed exactly the network's
+    input shape)."""
+    from edgepose.calibration.stream import StreamConfig
 
-    ``prefer`` forces a route where the version supports it (a calibrator on 11.x is an
-    error). Pure function on a version string.
+    cfg = StreamConfig(progress=progress)
+    if static is not None:
+        cfg.batch = static
+    return cfg
+
+
+def plan_int8(onnx_path, trt_version: str, meta: ModelMeta, calib_data=None,
+              calib_cache=None, calibrator=None, prefer: str | None = None,
+              progress: bool = True, quant_cfg=None, stream_factory=None) -> Int8Plan:
+    """The :class:`Int8Plan` for building ``onnx_path`` on TensorRT ``trt_version``.
+
+    An ONNX with Q/DQ nodes is parsed as it is (checked for what TensorRT accepts);
+    ``calibrator`` (a ready ``IInt8Calibrator``, 8.5-10.x) is used as given and not
+    closed; ``calib_data`` (images, a video or a COCO .json) is calibrated now: into a
+    Q/DQ ONNX in a temporary folder (removed by ``plan.close()``), or into an entropy
+    calibrator whose cache ``calib_cache`` (default ``<onnx>.calib``) is checked *before*
+    the build. ``stream_factory(cfg)`` replaces the calibration stream (tests).
     """
-    v = parse_version(trt_version)
-    check_supported(v)
-    if prefer is None:
-        return "calibrator" if v.major < 10 else "qdq"
-    if prefer not in ROUTES:
-        raise CalibrationError(f"unknown INT8 route {prefer!r}; choose one of {list(ROUTES)}")
-    if prefer == "calibrator" and not has_calibrators(v):
-        raise CalibrationError(
-            f"TensorRT {v} has no INT8 calibrators (networks are strongly typed); use the "
-            "Q/DQ ONNX from 'edgepose calibrate' instead"
-        )
-    return prefer
+    check_calib_options("int8", calib_data, calib_cache, calibrator is not None)
+    onnx_path = Path(onnx_path)
+    model = load_graph(onnx_path)  # read once: Q/DQ nodes and the batch dimension
+    qdq = has_qdq(model)
+    if calibrator is not None and prefer is None:
+        prefer = "calibrator"
+    route = versions.int8_route(trt_version, qdq, bool(calib_data) or calibrator is not None,
+                                prefer)
+    if route == "qdq":
+        if calib_data:
+            warnings.warn(f"{onnx_path} is already quantized (Q/DQ); --calib-data "
+                          f"{calib_data} is not used", stacklevel=2)
+        check_qdq_for_tensorrt(model, onnx_path)
+        return Int8Plan("qdq", onnx_path)
+    if calibrator is not None:
+        return Int8Plan("calibrator", onnx_path, calibrator,
+                        calibrator_shape(calibrator, meta.input_size))
+    cfg = calib_stream_config(static_batch(model), progress)
+    if stream_factory is None:
+        from edgepose.calibration.stream import CalibrationStream
 
+        def stream_factory(c):
+            return CalibrationStream(calib_data, meta, c)
 
-def is_qdq_onnx(onnx_path: str | os.PathLike) -> bool:
-    """True if the ONNX file already has QuantizeLinear/DequantizeLinear nodes."""
-    import onnx
+    if route == "quantize":
+        if calib_cache:
+            warnings.warn(f"TensorRT {trt_version} builds INT8 from a Q/DQ ONNX; --calib-cache "
+                          f"{calib_cache} is not used", stacklevel=2)
+        from edgepose.calibration.qdq import quantize_qdq
 
-    model = onnx.load(str(onnx_path), load_external_data=False)
-    return any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+        work = tempfile.mkdtemp(prefix="edgepose-int8-")
+        try:
+            out = Path(work) / "model.int8.onnx"
+            quantize_qdq(onnx_path, out, stream_factory(cfg), meta, quant_cfg)
+            check_qdq_for_tensorrt(out, out)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return Int8Plan("qdq", out, cleanup=[lambda: shutil.rmtree(work, ignore_errors=True)])
+    stream = stream_factory(cfg)
+    cache_path = Path(calib_cache) if calib_cache else onnx_path.with_suffix(".calib")
+    details = stream_fingerprint(onnx_path, stream)
+    read_cache(cache_path, details)  # raises now if the cache is for another model
+    cal = make_entropy_calibrator(stream, cache_path, details)
+    return Int8Plan("calibrator", onnx_path, cal, tuple(cal.input_shape), cleanup=[cal.close])
 
 
 def stream_fingerprint(onnx_path: str | os.PathLike, stream) -> dict[str, Any]:
@@ -67,39 +125,6 @@ def stream_fingerprint(onnx_path: str | os.PathLike, stream) -> dict[str, Any]:
     settings = {"source": str(Path(stream.set.source).resolve()),
                 **stream.cfg.fingerprint_dict()}
     return fingerprint_details(onnx_path, (stream.cfg.batch, 3, h, w), stream.meta, settings)
-
-
-def int8_build_inputs(
-    onnx_path: str | os.PathLike,
-    trt_version: str,
-    stream_factory: Callable[[], Any],
-    cache_path: str | os.PathLike | None = None,
-    prefer: str | None = None,
-    qdq_path: str | os.PathLike | None = None,
-    quant_cfg=None,
-) -> tuple[str, Any]:
-    """What the TensorRT builder needs for INT8: ``("qdq", path)`` or ``("calibrator", obj)``.
-
-    ``stream_factory()`` returns a :class:`calibration.stream.CalibrationStream` (called
-    only when calibration data is needed). An ONNX that already has Q/DQ nodes is used as
-    is. ``cache_path`` (calibrator route; default ``<onnx>.calib``) is checked *before* the
-    build: a cache for another model raises CalibrationError instead of being reused.
-    """
-    onnx_path = Path(onnx_path)
-    if is_qdq_onnx(onnx_path):
-        return "qdq", onnx_path
-    route = int8_route(trt_version, prefer)
-    stream = stream_factory()
-    if route == "qdq":
-        from calibration.qdq import quantize_qdq
-
-        out = Path(qdq_path) if qdq_path else onnx_path.with_suffix(".int8.onnx")
-        quantize_qdq(onnx_path, out, stream, stream.meta, quant_cfg)
-        return "qdq", out
-    cache_path = Path(cache_path) if cache_path else onnx_path.with_suffix(".calib")
-    details = stream_fingerprint(onnx_path, stream)
-    read_cache(cache_path, details)  # raises now if the cache is for another model
-    return "calibrator", make_entropy_calibrator(stream, cache_path, details)
 
 
 def _cuda_context():

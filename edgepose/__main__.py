@@ -1,5 +1,5 @@
 import sys
 
-from edgepose.cli import main
+from edgepose.app.cli import main
 
 sys.exit(main())

@@ -19,12 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgepose.errors import EdgeposeError
+from edgepose.errors import ConfigError
 from edgepose.metadata import ModelMeta
-
-
-class ConfigError(EdgeposeError):
-    """A training configuration file or override that cannot be used."""
 
 
 @dataclass

@@ -35,3 +35,15 @@ class CalibrationError(EdgeposeError):
 
 class TeacherError(EdgeposeError):
     """The labelling teacher (MediaPipe BlazePose, in its own venv) is missing or failed."""
+
+
+class ConfigError(EdgeposeError):
+    """A training configuration file or override that cannot be used."""
+
+
+class ProfileError(EdgeposeError):
+    """A profile option that cannot be used (bad size, unknown head, unmatched checkpoint)."""
+
+
+class PipelineError(EdgeposeError):
+    """A stage of the live pipeline failed; the message names the stage and the cause."""

@@ -25,12 +25,12 @@ import torch
 from torch import nn
 
 from edgepose.checkpoint import load_checkpoint, save_checkpoint
-from edgepose.config import ConfigError, DataConfig, OptimConfig, TrainConfig
+from edgepose.config import DataConfig, OptimConfig, TrainConfig
 from edgepose.distributed import (
     DistEnv, ShardSampler, WeightedEpochSampler, all_reduce_sum, barrier, cleanup,
     init_distributed, pick_device, scaled_lr,
 )
-from edgepose.errors import DataError, ModelError
+from edgepose.errors import ConfigError, DataError, ModelError
 from edgepose.metadata import ModelMeta
 
 # ----------------------------------------------------------------------------- lr schedule

@@ -13,7 +13,6 @@ Every backend takes a float32 batch (B, 3, H, W), already preprocessed with
 
 from __future__ import annotations
 
-import importlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -24,15 +23,33 @@ import numpy as np
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
 
-# suffix -> (runtime name, "module:Class"); imported lazily so a missing optional
-# runtime only matters when a file of that kind is opened.
+def _torch_backend():
+    from edgepose.engines.torch_backend import TorchBackend
+
+    return TorchBackend
+
+
+def _ort_backend():
+    from edgepose.engines.ort_backend import OrtBackend
+
+    return OrtBackend
+
+
+def _trt_backend():
+    from edgepose.engines.trt_backend import TensorRTBackend
+
+    return TensorRTBackend
+
+
+# suffix -> (runtime name, loader of the backend class); the loaders import lazily so a
+# missing optional runtime only matters when a file of that kind is opened.
 BACKENDS = {
-    ".pt": ("torch", "engines.torch_backend:TorchBackend"),
-    ".pth": ("torch", "engines.torch_backend:TorchBackend"),
-    ".ckpt": ("torch", "engines.torch_backend:TorchBackend"),
-    ".onnx": ("onnxruntime", "engines.ort_backend:OrtBackend"),
-    ".engine": ("tensorrt", "engines.trt_backend:TensorRTBackend"),
-    ".plan": ("tensorrt", "engines.trt_backend:TensorRTBackend"),
+    ".pt": ("torch", _torch_backend),
+    ".pth": ("torch", _torch_backend),
+    ".ckpt": ("torch", _torch_backend),
+    ".onnx": ("onnxruntime", _ort_backend),
+    ".engine": ("tensorrt", _trt_backend),
+    ".plan": ("tensorrt", _trt_backend),
 }
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 
@@ -145,14 +162,13 @@ def backend_class(path: str | os.PathLike):
     """Suffix -> backend class (imported lazily)."""
     suffix = Path(path).suffix.lower()
     try:
-        _, target = BACKENDS[suffix]
+        _, loader = BACKENDS[suffix]
     except KeyError:
         raise EngineError(
             f"{path}: unknown model file type {suffix or '(no suffix)'!r}; expected one of "
             f"{sorted(BACKENDS)} (checkpoint, ONNX or TensorRT engine)"
         ) from None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    return loader()
 
 
 def load_backend(

@@ -28,8 +28,8 @@ import numpy as np
 from edgepose.fileio import publish
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
+from edgepose.engines.meta_io import read_meta, set_onnx_meta
 
-METADATA_KEY = "edgepose"
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("coords", "scores")
 MIN_OPSET = 17
@@ -181,16 +181,6 @@ def check_parity(path, model, meta: ModelMeta, opts: ExportOptions) -> list[Pari
 # ----------------------------------------------------------------------------- ONNX helpers
 
 
-def set_metadata(model_proto, meta: ModelMeta) -> None:
-    """Store ``meta`` JSON in ``metadata_props[edgepose]`` (replacing an existing entry)."""
-    keep = [p for p in model_proto.metadata_props if p.key != METADATA_KEY]
-    del model_proto.metadata_props[:]
-    model_proto.metadata_props.extend(keep)
-    entry = model_proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, meta.to_json()
-    model_proto.doc_string = f"edgepose {meta.name} ({meta.precision})"
-
-
 def load_onnx(path):
     """The ModelProto in ``path`` (weights not loaded); EngineError if it is not ONNX."""
     import onnx
@@ -202,16 +192,6 @@ def load_onnx(path):
                           "re-export it with 'edgepose export'") from None
 
 
-def read_metadata(path) -> ModelMeta:
-    """ModelMeta stored in an ONNX file's ``metadata_props`` (EngineError if absent)."""
-    proto = load_onnx(path)
-    props = {p.key: p.value for p in proto.metadata_props}
-    if METADATA_KEY not in props:
-        raise EngineError(f"{path}: ONNX file has no edgepose metadata; export it with "
-                          "'edgepose export CKPT --out model.onnx'")
-    return ModelMeta.from_json(props[METADATA_KEY], source=str(path))
-
-
 def simplify_onnx(path, meta: ModelMeta) -> int:
     """Simplify ``path`` in place with onnxslim; returns the node count after."""
     try:
@@ -221,7 +201,7 @@ def simplify_onnx(path, meta: ModelMeta) -> int:
     import onnx
 
     slim = onnxslim.slim(onnx.load(str(path)))
-    set_metadata(slim, meta)
+    set_onnx_meta(slim, meta)
     onnx.save(slim, str(path))
     return len(slim.graph.node)
 
@@ -257,13 +237,13 @@ def to_fp16_onnx(src, dst) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    meta = read_metadata(src)
+    meta = read_meta(src)
     proto = onnx.load(str(src))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         half = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=False)
     topo_sort(half.graph)
-    set_metadata(half, dataclasses.replace(meta, precision="fp16"))
+    set_onnx_meta(half, dataclasses.replace(meta, precision="fp16"))
     onnx.checker.check_model(half)
     onnx.save(half, str(dst))
 
@@ -311,7 +291,7 @@ def export_model(model, meta: ModelMeta, out, opts: ExportOptions | None = None,
             if step == "export":
                 _torch_export(model, meta, tmp, opts)
                 proto = onnx.load(tmp)
-                set_metadata(proto, meta)
+                set_onnx_meta(proto, meta)
                 onnx.save(proto, tmp)
             elif step == "check":
                 try:

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import EngineError, ModelError
-from edgepose.metadata import ModelMeta
-from engines.backend import Backend, BackendOptions, default_threads
+from edgepose.errors import EngineError
+from edgepose.engines.meta_io import meta_from_props
+from edgepose.engines.backend import Backend, BackendOptions, default_threads
 
-METADATA_KEY = "edgepose"
 PROVIDER_NAMES = {
     "TensorrtExecutionProvider": "tensorrt",
     "CUDAExecutionProvider": "cuda",
@@ -40,20 +39,6 @@ def choose_providers(device: str, available: list[str]) -> list[str]:
     return [p for p in wanted if p in available]
 
 
-def read_onnx_meta(session, source: str) -> ModelMeta:
-    """ModelMeta from an InferenceSession's ``metadata_props`` (key ``edgepose``)."""
-    props = session.get_modelmeta().custom_metadata_map
-    if METADATA_KEY not in props:
-        raise EngineError(
-            f"{source}: ONNX file has no edgepose metadata; export it with "
-            "'edgepose export CKPT --out model.onnx'"
-        )
-    try:
-        return ModelMeta.from_json(props[METADATA_KEY], source=source)
-    except ModelError as e:
-        raise EngineError(str(e)) from None
-
-
 class OrtBackend(Backend):
     """An ``onnxruntime.InferenceSession`` with inputs ``image`` and outputs coords/scores."""
 
@@ -76,7 +61,7 @@ class OrtBackend(Backend):
                 f"{str(e)[:160]}); it may be truncated or not an ONNX model — re-export it "
                 "with 'edgepose export'"
             ) from None
-        self.meta = read_onnx_meta(self.session, self.source)
+        self.meta = meta_from_props(self.session.get_modelmeta().custom_metadata_map, self.source)
         self.precision = self.meta.precision
         names = [i.name for i in self.session.get_inputs()]
         outs = [o.name for o in self.session.get_outputs()]

@@ -13,7 +13,7 @@ import torch
 
 from edgepose.checkpoint import load_model
 from edgepose.errors import EngineError
-from engines.backend import Backend, BackendOptions
+from edgepose.engines.backend import Backend, BackendOptions
 
 
 class TorchBackend(Backend):

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import EngineError
-from engines import versions
-from engines.backend import Backend, BackendOptions
-from engines.plan_format import read_plan
+from edgepose.engines import versions
+from edgepose.engines.backend import Backend, BackendOptions
+from edgepose.engines.plan_format import read_plan
 
 OUTPUTS = ("coords", "scores")
 

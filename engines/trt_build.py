@@ -9,10 +9,10 @@ plan (:mod:`engines.plan_format`), written atomically. The timing cache, when gi
 before and written after every build, so rebuilding (another precision, batch range ...) on
 the same device skips most kernel timing.
 
-INT8 takes one of three sources (:func:`int8_source`): an ONNX that already holds Q/DQ nodes
-(``edgepose calibrate``), calibration data (``calib_data``: images, a video or a COCO file,
-handed to :func:`calibration.trt_calibrator.int8_build_inputs`, which returns a Q/DQ ONNX to
-parse on 10.x/11.x or an entropy calibrator on 8.5-9.x), or a ready ``int8_calibrator``.
+INT8 comes as an :class:`~edgepose.engines.int8.Int8Plan` (``BuildOptions.int8``), a plain
+value made by the calibration layer (``edgepose.calibration.trt_calibrator.plan_int8``:
+calibration data -> a Q/DQ ONNX or an entropy calibrator) or by the caller; this module
+never calibrates and never imports the calibration layer. A Q/DQ ONNX needs no plan.
 Which ONNX is parsed and which calibration profile is used are pure functions
 (:func:`parse_target`, :func:`calibration_profile_shapes`) tested without TensorRT.
 """
@@ -29,20 +29,18 @@ from typing import Any
 from edgepose.fileio import atomic_write_bytes
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
-from engines import versions
-from engines.export import INPUT_NAME, read_metadata, to_fp16_onnx
-from engines.plan_format import write_plan
+from edgepose.engines import versions
+from edgepose.engines.int8 import Int8Plan, check_qdq_for_tensorrt, has_qdq, load_graph
+from edgepose.engines.export import INPUT_NAME, to_fp16_onnx
+from edgepose.engines.meta_io import read_meta
+from edgepose.engines.plan_format import write_plan
 
 
 @dataclass
 class BuildOptions:
     """``precision``: fp32 | fp16 | int8. Batch range for the optimisation profile (ignored
-    for a static-batch ONNX).
-
-    INT8 sources (int8 only; a Q/DQ ONNX needs none of them): ``calib_data`` - an image
-    folder, video or COCO keypoint .json to calibrate on; ``calib_cache`` - the entropy
-    calibrator's cache file (default ``<onnx>.calib``; TensorRT 8.5-9.x route only);
-    ``int8_calibrator`` - a ready ``IInt8Calibrator`` (8.5-10.x; the caller closes it).
+    for a static-batch ONNX). ``int8``: the :class:`Int8Plan` of an INT8 build (not needed
+    for an ONNX that already holds Q/DQ nodes; ``edgepose build --calib-data`` makes one).
     """
 
     precision: str = "fp32"
@@ -51,9 +49,7 @@ class BuildOptions:
     opt_batch: int = 1
     max_batch: int = 4
     timing_cache: str | None = None
-    int8_calibrator: Any = None
-    calib_data: str | None = None
-    calib_cache: str | None = None
+    int8: Int8Plan | None = None
     verbose: bool = False
 
     def __post_init__(self) -> None:
@@ -67,21 +63,9 @@ class BuildOptions:
                 f"opt={self.opt_batch} max={self.max_batch}")
         if self.workspace_mb < 16:
             raise EngineError(f"--workspace-mb {self.workspace_mb} is too small (>= 16)")
-        check_calib_options(self.precision, self.calib_data, self.calib_cache,
-                            self.int8_calibrator is not None)
-
-
-def check_calib_options(precision: str, calib_data, calib_cache, has_calibrator: bool) -> None:
-    """EngineError for calibration options that would be silently ignored."""
-    if precision != "int8" and (calib_data or calib_cache or has_calibrator):
-        raise EngineError(f"--calib-data / --calib-cache / an INT8 calibrator only apply to "
-                          f"--precision int8, not {precision}; drop them or build int8")
-    if calib_cache and not calib_data:
-        raise EngineError(f"--calib-cache {calib_cache} needs --calib-data (the images it "
-                          "was calibrated on: the cache is checked against them)")
-    if calib_data and has_calibrator:
-        raise EngineError("give either calibration data (--calib-data) or a ready INT8 "
-                          "calibrator, not both")
+        if self.int8 is not None and self.precision != "int8":
+            raise EngineError(f"INT8 calibration only applies to --precision int8, not "
+                              f"{self.precision}; drop it or build int8")
 
 
 def import_tensorrt():
@@ -103,28 +87,6 @@ def cuda_device_name(index: int = 0) -> str:
         return cuda.Device(index).name()
     except Exception:
         return "unknown"
-
-
-def onnx_has_qdq(path) -> bool:
-    """True when the ONNX graph holds QuantizeLinear nodes (explicit quantization).
-    EngineError when a zero point is non-zero: TensorRT takes symmetric Q/DQ only."""
-    import onnx
-    from onnx import numpy_helper
-
-    g = onnx.load(str(path), load_external_data=False).graph
-    inits = {t.name: t for t in g.initializer}
-    consts = {n.output[0]: n.attribute[0].t for n in g.node
-              if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
-    qdq = [n for n in g.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
-    for n in qdq:
-        name = n.input[2] if len(n.input) > 2 else ""
-        zp = inits[name] if name in inits else consts.get(name)
-        if zp is not None and numpy_helper.to_array(zp).any():
-            raise EngineError(
-                f"{path}: node {n.name or n.op_type!r} has a non-zero zero point; TensorRT "
-                "needs symmetric INT8 Q/DQ (zero point 0) - calibrate with symmetric "
-                "activations (the TensorRT preset of 'edgepose calibrate')")
-    return any(n.op_type == "QuantizeLinear" for n in qdq)
 
 
 def network_flag_bits(trt, names: tuple[str, ...]) -> int:
@@ -182,109 +144,45 @@ def _save_timing_cache(config, path: str | None) -> None:
         atomic_write_bytes(path, lambda f: f.write(blob))
 
 
-def configure_int8(trt, config, version, onnx_path, calibrator, calib_profile=None) -> str:
-    """INT8 hook for the calibration tools: ``onnx_path`` (the ONNX that was *parsed*) is a
-    Q/DQ ONNX (explicit quantization, every version) or ``calibrator`` an ``IInt8Calibrator``
-    (8.5-10.x, implicit quantization). ``calib_profile``: for a dynamic-batch network, an
-    optimisation profile with min = opt = max = the calibrator's input shape (see
-    :func:`calibration_profile_shapes`), not the main batch profile. Returns the route."""
-    route = versions.check_int8_source(version, onnx_has_qdq(onnx_path), calibrator is not None)
+def configure_int8(trt, config, version, plan: Int8Plan, calib_profile=None) -> None:
+    """Set up INT8 for ``plan``: 8.5-10.x set BuilderFlag.INT8 (+FP16 for the layers left
+    unquantized) and, on the calibrator route, the calibrator and its profile
+    ``calib_profile`` (min = opt = max = the calibrator's shape, see
+    :func:`calibration_profile_shapes`); 11.x needs nothing (the Q/DQ graph is typed)."""
+    if plan.route == "calibrator" and not versions.has_calibrators(version):
+        raise EngineError(f"TensorRT {version} has no INT8 calibrators; build from a Q/DQ "
+                          "ONNX made by 'edgepose calibrate'")
     if versions.has_precision_flags(version):
         config.set_flag(trt.BuilderFlag.INT8)
         config.set_flag(trt.BuilderFlag.FP16)  # layers left unquantized may use fp16
-        if route == "calibrator":
-            config.int8_calibrator = calibrator
-            if calib_profile is not None:
-                config.set_calibration_profile(calib_profile)
-    return route
+        if plan.route == "calibrator":
+            config.int8_calibrator = plan.calibrator
+            if calib_profile is not None and not config.set_calibration_profile(calib_profile):
+                raise EngineError("TensorRT refused the INT8 calibration profile "
+                                  f"{plan.calib_shape}")
 
 
-# ----------------------------------------------------------------------------- INT8 decisions
+def own_qdq_plan(onnx_path, model=None) -> Int8Plan:
+    """The plan for an ONNX that is already quantized: parse it as it is, after checking
+    that TensorRT accepts its Q/DQ nodes. EngineError (with the hint) when it has none."""
+    model = load_graph(model if model is not None else onnx_path)
+    try:
+        versions.int8_route(versions.TrtVersion(10, 0), has_qdq(model), False)
+    except EngineError as e:
+        raise EngineError(f"{onnx_path}: {e}") from None
+    check_qdq_for_tensorrt(model, onnx_path)
+    return Int8Plan("qdq", Path(onnx_path))
 
 
-def int8_source(onnx_path, has_qdq: bool, calib_data, has_calibrator: bool) -> str:
-    """Where INT8 ranges come from: ``"qdq_onnx"`` (the ONNX has Q/DQ nodes; wins over the
-    rest), ``"calib_data"`` or ``"calibrator"``. EngineError when there is none."""
-    if has_qdq:
-        return "qdq_onnx"
-    if calib_data:
-        return "calib_data"
-    if has_calibrator:
-        return "calibrator"
-    raise EngineError(
-        f"{onnx_path}: --precision int8 needs calibration and this ONNX has no Q/DQ nodes; "
-        "pass --calib-data (an image folder, video or COCO .json) or run 'edgepose "
-        "calibrate' first and build the .int8.onnx it writes")
-
-
-def onnx_static_batch(path) -> int | None:
-    """Batch size of the ONNX input when it is fixed, None when it is dynamic."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    dims = graph.input[0].type.tensor_type.shape.dim
-    if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
-        return int(dims[0].dim_value)
-    return None
-
-
-def calib_stream_config(static_batch: int | None, progress: bool = True):
-    """The :class:`calibration.stream.StreamConfig` for ``calib_data``: the defaults, but
-    with the ONNX's own batch size when it is fixed (an entropy calibrator must feed exactly
-    the network's input shape)."""
-    from calibration.stream import StreamConfig
-
-    cfg = StreamConfig(progress=progress)
-    if static_batch is not None:
-        cfg.batch = static_batch
-    return cfg
-
-
-@dataclass
-class Int8Inputs:
-    """What the builder needs for INT8: the ONNX to parse, and for the calibrator route the
-    calibrator, its (B, 3, H, W) input shape and whether this build made it (then it is
-    closed after the build)."""
-
-    parse_path: Path
-    calibrator: Any = None
-    calib_shape: tuple[int, ...] | None = None
-    owned: bool = False
-
-    def close(self) -> None:
-        if self.owned and self.calibrator is not None:
-            self.calibrator.close()
-
-
-def calibrator_shape(calibrator, input_hw: tuple[int, int]) -> tuple[int, ...]:
-    """(B, 3, H, W) a calibrator feeds: its ``input_shape`` (edgepose calibrators), else
-    ``get_batch_size()`` x the model input size."""
-    shape = getattr(calibrator, "input_shape", None)
-    if shape is None:
-        shape = (calibrator.get_batch_size(), 3, *input_hw)
-    return tuple(int(d) for d in shape)
-
-
-def int8_inputs_from(kind: str, value, onnx_path, input_hw: tuple[int, int],
-                     owned: bool = True) -> Int8Inputs:
-    """``int8_build_inputs``' answer -> :class:`Int8Inputs`: ``("qdq", path)`` parses
-    ``path``; ``("calibrator", obj)`` parses ``onnx_path`` and calibrates with ``obj``."""
-    if kind == "qdq":
-        return Int8Inputs(Path(value))
-    if kind == "calibrator":
-        return Int8Inputs(Path(onnx_path), value, calibrator_shape(value, input_hw), owned)
-    raise ValueError(f"unknown INT8 input kind {kind!r}")
-
-
-def parse_target(precision_path: str, onnx_path, tmp, int8: Int8Inputs | None = None) -> Path:
-    """The ONNX file TensorRT parses: an FP16 copy in ``tmp`` (11.x fp16), the INT8 input's
+def parse_target(precision_path: str, onnx_path, tmp, int8: Int8Plan | None = None) -> Path:
+    """The ONNX file TensorRT parses: an FP16 copy in ``tmp`` (11.x fp16), the INT8 plan's
     ``parse_path`` (a Q/DQ ONNX, or the original for the calibrator route), else the
     original."""
     if precision_path == "fp16_onnx":
         return Path(tmp) / "model_fp16.onnx"
     if precision_path.startswith("int8"):
         if int8 is None:
-            raise ValueError("an INT8 build needs its Int8Inputs")
+            raise ValueError("an INT8 build needs its Int8Plan")
         return int8.parse_path
     return Path(onnx_path)
 
@@ -307,35 +205,6 @@ def calibration_profile_shapes(calib_shape, network_shape) -> tuple | None:
     return calib_shape, calib_shape, calib_shape
 
 
-def prepare_int8(onnx_path, trt_version: str, opts: BuildOptions, meta: ModelMeta, tmp,
-                 progress: bool = True) -> Int8Inputs:
-    """The INT8 inputs of a build (see :func:`int8_source`); with ``calib_data`` this
-    calibrates now (a Q/DQ ONNX in ``tmp`` on 10.x/11.x, an entropy calibrator on 8.5-9.x,
-    which needs TensorRT and pycuda). Nothing here imports TensorRT itself."""
-    onnx_path = Path(onnx_path)
-    source = int8_source(onnx_path, onnx_has_qdq(onnx_path), opts.calib_data,
-                         opts.int8_calibrator is not None)
-    if source == "qdq_onnx":
-        if opts.calib_data:
-            warnings.warn(f"{onnx_path} is already quantized (Q/DQ); --calib-data "
-                          f"{opts.calib_data} is not used", stacklevel=2)
-        return Int8Inputs(onnx_path)
-    if source == "calibrator":
-        return int8_inputs_from("calibrator", opts.int8_calibrator, onnx_path,
-                                meta.input_size, owned=False)
-    from calibration.stream import CalibrationStream
-    from calibration.trt_calibrator import int8_build_inputs
-
-    cfg = calib_stream_config(onnx_static_batch(onnx_path), progress)
-    kind, value = int8_build_inputs(
-        onnx_path, trt_version, lambda: CalibrationStream(opts.calib_data, meta, cfg),
-        opts.calib_cache, qdq_path=Path(tmp) / "model.int8.onnx")
-    if kind == "qdq" and opts.calib_cache:
-        warnings.warn(f"TensorRT {trt_version} builds INT8 from a Q/DQ ONNX; --calib-cache "
-                      f"{opts.calib_cache} is not used", stacklevel=2)
-    return int8_inputs_from(kind, value, onnx_path, meta.input_size)
-
-
 # ----------------------------------------------------------------------------- build
 
 
@@ -346,10 +215,10 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
     onnx_path, out_path = Path(onnx_path), Path(out_path)
     if not onnx_path.is_file():
         raise EngineError(f"{onnx_path}: ONNX file not found")
-    meta = read_metadata(onnx_path)
-    if opts.precision == "int8":  # a missing INT8 source is reported before TensorRT is needed
-        int8_source(onnx_path, onnx_has_qdq(onnx_path), opts.calib_data,
-                    opts.int8_calibrator is not None)
+    meta = read_meta(onnx_path)
+    int8 = opts.int8
+    if opts.precision == "int8" and int8 is None:  # reported before TensorRT is needed
+        int8 = own_qdq_plan(onnx_path)
     trt = import_tensorrt()
     version = versions.parse_version(trt.__version__)
     path = versions.precision_path(version, opts.precision)
@@ -364,9 +233,6 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
                           "GPU with a working driver")
 
     with tempfile.TemporaryDirectory() as tmp:
-        int8 = None
-        if path.startswith("int8"):
-            int8 = prepare_int8(onnx_path, trt.__version__, opts, meta, tmp, progress)
         try:
             parse_path = parse_target(path, onnx_path, tmp, int8)
             if path == "fp16_onnx":  # 11.x: precision lives in the graph (strongly typed)
@@ -376,21 +242,21 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
             plan, batch_range = _build_plan(trt, builder, logger, version, path, parse_path,
                                             label, meta, opts, int8, progress, out_path.name)
         finally:
-            if int8 is not None:
-                int8.close()
+            if opts.int8 is None and int8 is not None:
+                int8.close()  # a caller's plan is the caller's to close
         if plan is None:
             raise EngineError(f"{onnx_path}: TensorRT failed to build an engine (see the "
                               "TensorRT log above; try a larger --workspace-mb)")
     info = {"tensorrt": str(version), "device": cuda_device_name(), "batch_range": batch_range,
             "precision_path": path}
     if int8 is not None:
-        info["int8_route"] = "calibrator" if int8.calibrator is not None else "qdq"
+        info["int8_route"] = int8.route
     write_plan(out_path, dataclasses.replace(meta, precision=opts.precision), bytes(plan), info)
     return info
 
 
 def _build_plan(trt, builder, logger, version, path: str, parse_path: Path, source: str,
-                meta: ModelMeta, opts: BuildOptions, int8: Int8Inputs | None, progress: bool,
+                meta: ModelMeta, opts: BuildOptions, int8: Int8Plan | None, progress: bool,
                 label: str):
     """Parse ``parse_path`` (``source`` names it in errors), configure precision / profiles /
     timing cache and build. Returns (serialized plan or None, [min, max] batch)."""
@@ -414,7 +280,7 @@ def _build_plan(trt, builder, logger, version, path: str, parse_path: Path, sour
         if shapes is not None:
             calib_profile = builder.create_optimization_profile()
             calib_profile.set_shape(INPUT_NAME, *shapes)
-        configure_int8(trt, config, version, parse_path, int8.calibrator, calib_profile)
+        configure_int8(trt, config, version, int8, calib_profile)
     _load_timing_cache(config, opts.timing_cache)
     plan = _build_with_progress(builder, network, config, progress, label)
     if plan is not None:
@@ -435,7 +301,9 @@ def _add_profile(builder, network, config, meta: ModelMeta, opts: BuildOptions):
     profile = builder.create_optimization_profile()
     profile.set_shape(INPUT_NAME, (opts.min_batch, 3, h, w), (opts.opt_batch, 3, h, w),
                       (opts.max_batch, 3, h, w))
-    config.add_optimization_profile(profile)
+    if config.add_optimization_profile(profile) < 0:
+        raise EngineError(f"TensorRT refused the optimisation profile batch {opts.min_batch}-"
+                          f"{opts.max_batch} for input {list(shape)}")
     return [opts.min_batch, opts.max_batch], profile
 
 
@@ -468,9 +336,3 @@ def _build_with_progress(builder, network, config, progress: bool, label: str):
     if errors:
         raise EngineError(f"TensorRT build failed: {errors[0]}")
     return result[0] if result else None
-
-
-def build_from_args(onnx_path, out_path, **kwargs) -> dict[str, Any]:
-    """Convenience wrapper: keyword arguments of :class:`BuildOptions`."""
-    return build_engine(onnx_path, out_path, BuildOptions(**kwargs))
-

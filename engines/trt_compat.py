@@ -147,6 +147,6 @@ def check_graph(model_proto) -> CompatReport:
 
 def check_onnx_file(path) -> CompatReport:
     """Load ``path`` (EngineError if unreadable) and run :func:`check_graph`."""
-    from engines.export import load_onnx
+    from edgepose.engines.export import load_onnx
 
     return check_graph(load_onnx(path))

@@ -120,21 +120,45 @@ def describe_support(v: TrtVersion) -> str:
     )
 
 
-def check_int8_source(v: TrtVersion, has_qdq: bool, has_calibrator: bool) -> str:
-    """Pick the INT8 route: ``"qdq"`` or ``"calibrator"``; EngineError when neither works."""
+INT8_ROUTES = ("qdq", "quantize", "calibrator")
+
+
+def int8_route(v: "TrtVersion | str", has_qdq: bool, has_calibration: bool,
+               prefer: str | None = None) -> str:
+    """The one INT8 decision: where TensorRT ``v`` gets its INT8 ranges.
+
+    ===========================  ==========  ===========  ==============
+    the ONNX / what is given     8.5 - 9.x   10.x         11.x
+    ===========================  ==========  ===========  ==============
+    has Q/DQ nodes               qdq         qdq          qdq
+    calibration data             calibrator  quantize     quantize
+    ``prefer="calibrator"``      calibrator  calibrator   EngineError
+    ``prefer="quantize"``        quantize    quantize     quantize
+    nothing                      EngineError EngineError  EngineError
+    ===========================  ==========  ===========  ==============
+
+    ``qdq``: parse the ONNX as it is; ``quantize``: calibrate the data into a Q/DQ ONNX
+    (ONNX Runtime) and parse that; ``calibrator``: an entropy calibrator on the data
+    (calibrators are deprecated since 10.1, gone in 11). Pure function.
+    """
+    v = parse_version(v) if isinstance(v, str) else v
+    check_supported(v)
     if has_qdq:
         return "qdq"
-    if has_calibrator:
-        if not has_calibrators(v):
-            raise EngineError(
-                f"TensorRT {v} has no INT8 calibrators; give edgepose build a Q/DQ ONNX "
-                "made by 'edgepose calibrate' instead"
-            )
-        return "calibrator"
-    raise EngineError(
-        "INT8 needs a Q/DQ ONNX or a calibrator; run 'edgepose calibrate' first and build "
-        "from the ONNX it writes"
-    )
+    if not has_calibration:
+        raise EngineError(
+            "--precision int8 needs calibration and this ONNX has no Q/DQ nodes; pass "
+            "--calib-data (an image folder, video or COCO .json) or run 'edgepose "
+            "calibrate' first and build the .int8.onnx it writes")
+    if prefer is None:
+        return "calibrator" if v.major < 10 else "quantize"
+    if prefer not in INT8_ROUTES[1:]:
+        raise EngineError(f"unknown INT8 route {prefer!r}; choose quantize or calibrator")
+    if prefer == "calibrator" and not has_calibrators(v):
+        raise EngineError(
+            f"TensorRT {v} has no INT8 calibrators (networks are strongly typed); give "
+            "edgepose build a Q/DQ ONNX made by 'edgepose calibrate' instead")
+    return prefer
 
 
 def tensorrt_unavailable_reason() -> str | None:

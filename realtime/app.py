@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgepose.errors import EdgeposeError
-from realtime.capture import CaptureOptions, CaptureThread
-from realtime.fpslog import FpsLog, format_summary, summary_path
-from realtime.pipeline import Pipeline, PipelineOptions, RunResult
-from realtime.render import Display, Renderer, RenderOptions, VideoSink
-from realtime.smoothing import SmoothOptions
-from realtime.sources import SourceOptions, open_source, parse_source
-from realtime.tracking import PersonTracker, TrackOptions
+from edgepose.realtime.capture import CaptureOptions, CaptureThread
+from edgepose.realtime.fpslog import FpsLog, format_summary, summary_path
+from edgepose.realtime.pipeline import Pipeline, PipelineOptions, RunResult
+from edgepose.realtime.render import Display, Renderer, RenderOptions, VideoSink
+from edgepose.realtime.smoothing import SmoothOptions
+from edgepose.realtime.sources import SourceOptions, open_source, parse_source
+from edgepose.realtime.tracking import PersonTracker, TrackOptions
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "edgepose" / "assets" / "demo.onnx"
 
@@ -100,7 +100,7 @@ def run_app(opts: RunOptions, backend=None) -> RunResult:
     check_output_path(opts.log, "log")
     own_backend = backend is None
     if own_backend:
-        from engines.backend import load_backend
+        from edgepose.engines.backend import load_backend
 
         backend = load_backend(opts.model, device=opts.device, threads=opts.threads)
     pipe = None

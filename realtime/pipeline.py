@@ -30,18 +30,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgepose.errors import EdgeposeError, SourceError
-from realtime.capture import CaptureThread, EndOfStream, Frame
-from realtime.fpslog import FpsLog
-from realtime.infer import infer, prepare
-from realtime.render import Display, Renderer, VideoSink, hud_lines
-from realtime.tracking import PersonTracker
+from edgepose.errors import EdgeposeError, PipelineError, SourceError
+from edgepose.realtime.capture import CaptureThread, EndOfStream, Frame
+from edgepose.realtime.fpslog import FpsLog
+from edgepose.realtime.infer import infer, prepare
+from edgepose.realtime.render import Display, Renderer, VideoSink, hud_lines
+from edgepose.realtime.tracking import PersonTracker
 
 _DONE = object()
-
-
-class PipelineError(EdgeposeError):
-    """A stage of the live pipeline failed; the message names the stage and the cause."""
 
 
 @dataclass

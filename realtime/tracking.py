@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgepose.errors import EdgeposeError
-from realtime.smoothing import OneEuroFilter, SmoothOptions
+from edgepose.realtime.smoothing import OneEuroFilter, SmoothOptions
 
 
 @dataclass

@@ -9,9 +9,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
 import sys
-import realtime.app, engines.trt_backend, engines.trt_build, engines.plan_format
-import edgepose.commands.run, edgepose.commands.demo
-from engines import load_backend
+import edgepose.realtime.app, edgepose.engines.trt_backend, edgepose.engines.trt_build
+import edgepose.engines.plan_format
+import edgepose.app.commands.run, edgepose.app.commands.demo
+from edgepose.engines import load_backend
 with load_backend(sys.argv[1], threads=1) as b:
     b.warmup(1)
 heavy = sorted(m for m in ("torch", "timm", "torchvision") if m in sys.modules)

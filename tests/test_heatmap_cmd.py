@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from edgepose.checkpoint import save_checkpoint
-from edgepose.cli import main
+from edgepose.app.cli import main
 from edgepose.metadata import ModelMeta
 from edgepose.models import build_model
 

@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from edgepose.config import ConfigError, config_from_dict
+from edgepose.config import config_from_dict
+from edgepose.errors import ConfigError
 from edgepose.distributed import DistEnv, WeightedEpochSampler
 from edgepose.train import build_dataset
 

@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from edgepose.cli import main
-from edgepose.profiling.report import read_csv
-from edgepose.profiling.runner import ACCURACY, REQUIRED_OK
+from edgepose.app.cli import main
+from edgepose.app.profiling.report import read_csv
+from edgepose.app.profiling.runner import ACCURACY, REQUIRED_OK
 
 OUTPUTS = ("results.csv", "results.md", "accuracy_vs_fps.png", "latency_vs_resolution.png",
            "system.json")
@@ -100,7 +100,7 @@ def test_profile_bad_options_are_one_line_errors(tmp_path, capsys):
 
 def test_profile_ctrl_c_writes_what_is_done(tmp_path, monkeypatch):
     """Ctrl-C during the third point: the two finished rows are written, exit 130."""
-    from edgepose.profiling import runner
+    from edgepose.app.profiling import runner
 
     real = runner.Sweep.run_point
     calls = []

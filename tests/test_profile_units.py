@@ -12,13 +12,13 @@ import pytest
 
 from edgepose.errors import EdgeposeError
 from edgepose.metadata import ModelMeta
-from edgepose.profiling import ProfileError
-from edgepose.profiling import checkpoints as ckpts
-from edgepose.profiling import sweep as sw
-from edgepose.profiling.measure import PeakMemory, TimingConfig, latency_stats, measure_speed
-from edgepose.profiling.report import read_csv, to_csv, to_markdown, write_csv
-from edgepose.profiling.runner import COLUMNS, REQUIRED_OK, RunOptions, Sweep, missing_required
-from edgepose.profiling.sysinfo import cpu_info, ram_gb
+from edgepose.errors import ProfileError
+from edgepose.app.profiling import checkpoints as ckpts
+from edgepose.app.profiling import sweep as sw
+from edgepose.app.profiling.measure import PeakMemory, TimingConfig, latency_stats, measure_speed
+from edgepose.app.profiling.report import read_csv, to_csv, to_markdown, write_csv
+from edgepose.app.profiling.runner import COLUMNS, REQUIRED_OK, RunOptions, Sweep, missing_required
+from edgepose.app.profiling.sysinfo import cpu_info, ram_gb
 
 # ----------------------------------------------------------------------------- sizes
 
@@ -222,7 +222,7 @@ def test_csv_and_markdown(tmp_path):
 def test_plots_with_and_without_accuracy(tmp_path):
     import matplotlib.image as mpimg
 
-    from edgepose.profiling.plots import (plot_accuracy_vs_fps, plot_latency_vs_resolution,
+    from edgepose.app.profiling.plots import (plot_accuracy_vs_fps, plot_latency_vs_resolution,
                                           series)
 
     speed = [_row(0, "dsnt", "64", 200.0), _row(1, "dsnt", "128", 80.0),

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from edgepose.checkpoint import load_checkpoint, load_model, save_checkpoint
-from edgepose.cli import main
+from edgepose.app.cli import main
 from edgepose.config import TrainConfig
 from edgepose.errors import ModelError
 from edgepose.evaluate import evaluate_model
@@ -174,7 +174,7 @@ def test_cli_train_then_eval(synth_coco, tmp_path, capsys):
     assert set(metrics) >= {"mean_px_error", "pck@0.05", "pck@0.1", "AP", "AP50", "AR"}
     # the same model through real ONNX Runtime, exported with a fixed batch of 4 (the
     # evaluator batches by 4 and pads the last batch)
-    from engines.export import ExportOptions, export_checkpoint
+    from edgepose.engines.export import ExportOptions, export_checkpoint
 
     onnx_path = tmp_path / "model.onnx"
     export_checkpoint(ckpt, onnx_path, ExportOptions(static_batch=4), progress=False)

@@ -19,30 +19,28 @@ float32 in input pixels, ``visible`` (B, K) float32 (1 = labelled and inside the
 
 from __future__ import annotations
 
-import importlib
 
 import torch
 from torch import nn
 
 from edgepose.errors import ModelError
-from edgepose.metadata import ModelMeta
-
-# head name -> "module:Class"; imported lazily so one head's import cost or bug
-# never affects the others.
-HEADS = {
-    "heatmap": "edgepose.models.heatmap:HeatmapHead",
-    "dsnt": "edgepose.models.dsnt:DSNTHead",
-    "nerpe": "edgepose.models.nerpe:NerPEHead",
-}
-
+from edgepose.metadata import HEAD_NAMES, ModelMeta
 
 def head_class(name: str):
-    try:
-        target = HEADS[name]
-    except KeyError:
-        raise ModelError(f"unknown head {name!r}; choose one of {sorted(HEADS)}") from None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    """The head class for ``name`` (imported only when asked for)."""
+    if name == "heatmap":
+        from edgepose.models.heatmap import HeatmapHead
+
+        return HeatmapHead
+    if name == "dsnt":
+        from edgepose.models.dsnt import DSNTHead
+
+        return DSNTHead
+    if name == "nerpe":
+        from edgepose.models.nerpe import NerPEHead
+
+        return NerPEHead
+    raise ModelError(f"unknown head {name!r}; choose one of {list(HEAD_NAMES)}")
 
 
 class PoseModel(nn.Module):

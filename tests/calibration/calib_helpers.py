@@ -57,7 +57,7 @@ def tiny_meta(size=(32, 32)) -> ModelMeta:
 
 def export_tiny(path: Path, seed: int = 0, size=(32, 32)) -> Path:
     """Export a randomly initialised TinyPose with the project's exporter."""
-    from engines.export import ExportOptions, export_model
+    from edgepose.engines.export import ExportOptions, export_model
 
     torch.manual_seed(seed)
     meta = tiny_meta(size)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from calib_helpers import export_tiny, tiny_meta
-from calibration.cache import (fingerprint, fingerprint_details, pack_cache, read_cache,
+from edgepose.calibration.cache import (fingerprint, fingerprint_details, pack_cache, read_cache,
                                unpack_cache, write_cache)
-from calibration.errors import CalibrationError
-from calibration.stream import CalibrationStream, StreamConfig
-from calibration.trt_calibrator import stream_fingerprint
+from edgepose.errors import CalibrationError
+from edgepose.calibration.stream import CalibrationStream, StreamConfig
+from edgepose.calibration.trt_calibrator import stream_fingerprint
 
 # What TensorRT writes: a text header line then "tensor: hex scale" lines (any bytes work).
 TRT_CACHE = (b"TRT-8601-EntropyCalibration2\nimage: 3c010a14\n"

@@ -7,9 +7,9 @@ import json
 import onnx
 import pytest
 
-from calibration.qdq import nonzero_zero_points
-from calibration.stream import read_meta
-from edgepose.cli import main
+from edgepose.engines.int8 import nonzero_zero_points
+from edgepose.engines.meta_io import read_meta
+from edgepose.app.cli import main
 
 
 def test_calibrate_folder_no_compare(tiny_onnx, image_dir, tmp_path, capsys):
@@ -50,7 +50,7 @@ def test_trained_model_int8_keeps_pck(synth_coco, tmp_path, capsys):
     compare on the held-out split: PCK@0.05 within 2 points of FP32."""
     from edgepose.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
     from edgepose.train import train
-    from engines.export import ExportOptions, export_checkpoint
+    from edgepose.engines.export import ExportOptions, export_checkpoint
 
     cfg = TrainConfig(
         model=ModelConfig(backbone="resnet18", head="dsnt", stride=8, input_size=(64, 64)),

@@ -7,10 +7,12 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper, TensorProto
 
-from calibration.errors import CalibrationError
-from calibration.qdq import QuantConfig, head_nodes, nonzero_zero_points, quantize_qdq
-from calibration.stream import CalibrationStream, StreamConfig, read_meta
-from engines.backend import load_backend
+from edgepose.errors import CalibrationError
+from edgepose.calibration.qdq import QuantConfig, head_nodes, quantize_qdq
+from edgepose.engines.int8 import nonzero_zero_points, qdq_problems
+from edgepose.calibration.stream import CalibrationStream, StreamConfig
+from edgepose.engines.meta_io import read_meta
+from edgepose.engines.backend import load_backend
 
 QDQ = ("QuantizeLinear", "DequantizeLinear")
 
@@ -37,6 +39,7 @@ def test_qdq_symmetric_and_runs(tiny_onnx, image_dir, tmp_path, method):
         want = np.int32 if n.name.endswith("bias_DequantizeLinear") else np.int8
         assert zp.dtype == want, f"{n.name}: {zp.dtype}, expected signed {want.__name__}"
     assert nonzero_zero_points(q) == []
+    assert qdq_problems(q) == [], "symmetric, float biases: what TensorRT parses"
     # weights are per channel: the first conv's weight scale has one value per out channel
     w_dq = next(n for n in qnodes if n.name == "backbone.0.weight_DequantizeLinear")
     assert inits[w_dq.input[1]].shape == (16,), inits[w_dq.input[1]].shape
@@ -93,7 +96,7 @@ def test_head_nodes_fallback_without_module_names():
 
 def test_module_path_from_dynamo_metadata():
     """The dynamo exporter names nodes node_conv2d_3 and keeps the module path in metadata."""
-    from calibration.qdq import is_head_node, module_path
+    from edgepose.calibration.qdq import is_head_node, module_path
 
     node = helper.make_node("Conv", ["a", "w"], ["b"], name="node_conv2d_3")
     entry = node.metadata_props.add()

@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from calibration.errors import CalibrationError
-from calibration.stream import CalibrationStream, StreamConfig, read_meta
+from edgepose.errors import CalibrationError
+from edgepose.calibration.stream import CalibrationStream, StreamConfig
+from edgepose.engines.meta_io import read_meta
 from edgepose.errors import DataError
 from edgepose.preprocess import preprocess
 
@@ -23,8 +24,8 @@ def cfg(**kw) -> StreamConfig:
 
 def test_folder_stream_equals_realtime_whole_frame_input(image_dir):
     """A folder image's tensor is the one the realtime app feeds for a whole frame."""
-    from realtime.infer import estimate
-    from realtime.tracking import full_frame_box
+    from edgepose.realtime.infer import estimate
+    from edgepose.realtime.tracking import full_frame_box
 
     meta = tiny_meta()
     stream = CalibrationStream(image_dir, meta, cfg(count=5, batch=5))

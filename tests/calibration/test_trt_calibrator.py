@@ -1,4 +1,5 @@
-"""TensorRT INT8 inputs: version routing (pure), the Q/DQ route on CPU, the calibrator on GPU."""
+"""TensorRT INT8 plans (calibration layer): the Q/DQ route on CPU, the calibrator on GPU.
+The route decision itself is tested in tests/engines/test_versions.py (int8_route)."""
 
 from __future__ import annotations
 
@@ -7,55 +8,42 @@ import importlib.util
 import numpy as np
 import pytest
 
-from engines.versions import tensorrt_unavailable_reason
-
 from calib_helpers import tiny_meta
-from calibration.errors import CalibrationError
-from calibration.stream import CalibrationStream, StreamConfig
-from calibration.trt_calibrator import int8_build_inputs, int8_route, is_qdq_onnx
-from edgepose.errors import EngineError
-
-
-@pytest.mark.parametrize("version,route", [
-    ("8.5.2.2", "calibrator"), ("8.6.1", "calibrator"), ("10.3.0", "qdq"),
-    ("10.13.2.6", "qdq"), ("11.0", "qdq"),
-])
-def test_default_route(version, route):
-    assert int8_route(version) == route
-
-
-def test_preferred_route():
-    assert int8_route("10.3.0", prefer="calibrator") == "calibrator"
-    assert int8_route("8.6.1", prefer="qdq") == "qdq"
-    with pytest.raises(CalibrationError, match="no INT8 calibrators"):
-        int8_route("11.0.0", prefer="calibrator")
-    with pytest.raises(CalibrationError, match="unknown INT8 route"):
-        int8_route("10.3", prefer="fp8")
-    with pytest.raises(EngineError, match="too old"):
-        int8_route("8.4.3")
+from edgepose.calibration.stream import CalibrationStream, StreamConfig
+from edgepose.calibration.trt_calibrator import plan_int8
+from edgepose.engines.int8 import has_qdq, qdq_problems
+from edgepose.engines.versions import int8_route, tensorrt_unavailable_reason
+from edgepose.errors import CalibrationError
 
 
 def _factory(image_dir):
-    return lambda: CalibrationStream(image_dir, tiny_meta(), StreamConfig(
+    return lambda cfg: CalibrationStream(image_dir, tiny_meta(), StreamConfig(
         count=8, batch=4, min_count=4, progress=False))
 
 
 def test_qdq_route_writes_int8_onnx(tiny_onnx, image_dir, tmp_path):
-    out = tmp_path / "tiny.int8.onnx"
-    kind, path = int8_build_inputs(tiny_onnx, "10.3.0", _factory(image_dir), qdq_path=out)
-    assert (kind, path) == ("qdq", out) and is_qdq_onnx(out), f"route {kind} -> {path}"
+    plan = plan_int8(tiny_onnx, "10.3.0", tiny_meta(), calib_data=str(image_dir),
+                     stream_factory=_factory(image_dir))
+    out = plan.parse_path
+    assert plan.route == "qdq" and has_qdq(out), f"route {plan.route} -> {out}"
+    assert qdq_problems(out) == [], "the file TensorRT parses passes its Q/DQ checks"
+    keep = tmp_path / "tiny.int8.onnx"
+    keep.write_bytes(out.read_bytes())
+    plan.close()
+    assert not out.exists(), "close() removes the temporary Q/DQ ONNX"
     # an ONNX that is already Q/DQ goes to TensorRT as it is, on any version
     calls = []
-    kind, path = int8_build_inputs(out, "8.6.1", lambda: calls.append(1))
-    assert (kind, path) == ("qdq", out) and not calls, "no calibration for a Q/DQ ONNX"
-    assert not is_qdq_onnx(tiny_onnx)
+    again = plan_int8(keep, "8.6.1", tiny_meta(), stream_factory=lambda c: calls.append(1))
+    assert (again.route, again.parse_path) == ("qdq", keep) and not calls
+    assert not has_qdq(tiny_onnx)
 
 
 def test_calibrator_route_without_tensorrt(tiny_onnx, image_dir, tmp_path):
     if importlib.util.find_spec("tensorrt") is not None:
         pytest.skip("TensorRT is installed; covered by the gpu test")
     with pytest.raises(CalibrationError, match="needs tensorrt and pycuda"):
-        int8_build_inputs(tiny_onnx, "8.6.1", _factory(image_dir), tmp_path / "c.calib")
+        plan_int8(tiny_onnx, "8.6.1", tiny_meta(), calib_data=str(image_dir),
+                  calib_cache=tmp_path / "c.calib", stream_factory=_factory(image_dir))
 
 
 _TRT_SKIP = tensorrt_unavailable_reason()
@@ -66,15 +54,17 @@ _TRT_SKIP = tensorrt_unavailable_reason()
 def test_entropy_calibrator_builds_and_caches(tiny_onnx, image_dir, tmp_path):
     import tensorrt as trt
 
-    from calibration.cache import read_cache, unpack_cache
-    from calibration.trt_calibrator import stream_fingerprint
+    from edgepose.calibration.cache import read_cache, unpack_cache
+    from edgepose.calibration.trt_calibrator import stream_fingerprint
 
-    if int8_route(trt.__version__) != "calibrator" and not hasattr(trt, "IInt8EntropyCalibrator2"):
+    if int8_route(trt.__version__, False, True) != "calibrator" and \
+            not hasattr(trt, "IInt8EntropyCalibrator2"):
         pytest.skip(f"TensorRT {trt.__version__} has no calibrators")
     cache = tmp_path / "tiny.calib"
-    kind, cal = int8_build_inputs(tiny_onnx, trt.__version__, _factory(image_dir), cache,
-                                  prefer="calibrator")
-    assert kind == "calibrator" and cal.get_batch_size() == 4
+    plan = plan_int8(tiny_onnx, trt.__version__, tiny_meta(), calib_data=str(image_dir),
+                     calib_cache=cache, prefer="calibrator", stream_factory=_factory(image_dir))
+    cal = plan.calibrator
+    assert plan.route == "calibrator" and cal.get_batch_size() == 4
     logger = trt.Logger(trt.Logger.ERROR)
     builder = trt.Builder(logger)
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH) \
@@ -91,10 +81,10 @@ def test_entropy_calibrator_builds_and_caches(tiny_onnx, image_dir, tmp_path):
     cal_profile.set_shape("image", cal.input_shape, cal.input_shape, cal.input_shape)
     config.set_calibration_profile(cal_profile)
     config.int8_calibrator = cal
-    plan = builder.build_serialized_network(network, config)
-    assert plan is not None and cal.batches_used == 2, cal.batches_used
-    details = stream_fingerprint(tiny_onnx, _factory(image_dir)())
+    built = builder.build_serialized_network(network, config)
+    assert built is not None and cal.batches_used == 2, cal.batches_used
+    details = stream_fingerprint(tiny_onnx, _factory(image_dir)(None))
     raw = read_cache(cache, details)
     assert raw and unpack_cache(cache.read_bytes())[1] == raw
-    cal.close()
-    assert np.frombuffer(bytes(plan), np.uint8).size > 0
+    plan.close()
+    assert np.frombuffer(bytes(built), np.uint8).size > 0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.io import loadmat, savemat
 
-from edgepose.cli import main
+from edgepose.app.cli import main
 from edgepose.data.lsp import LSP_TO_COCO, MATLAB_OFFSET, convert, read_joints
 from edgepose.errors import DataError
 from edgepose.skeleton import COCO_JOINTS

@@ -6,7 +6,7 @@ import json
 
 import cv2
 
-from edgepose.cli import main
+from edgepose.app.cli import main
 
 
 def test_synth_writes_train_and_val(tmp_path, capsys):

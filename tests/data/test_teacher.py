@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgepose.cli import main
+from edgepose.app.cli import main
 from edgepose.data import teacher as T
 from edgepose.errors import TeacherError
 

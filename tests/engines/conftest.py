@@ -11,7 +11,7 @@ from engine_helpers import make_checkpoint
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """head -> (checkpoint path, onnx path, meta); built once per session per head."""
-    from engines.export import ExportOptions, export_checkpoint
+    from edgepose.engines.export import ExportOptions, export_checkpoint
 
     cache: dict = {}
 

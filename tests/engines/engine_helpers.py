@@ -3,9 +3,8 @@ tests directories are not packages)."""
 
 from __future__ import annotations
 
-import importlib
 
-from edgepose.metadata import ModelMeta
+from edgepose.metadata import HEAD_NAMES, ModelMeta
 
 INPUT_HW = (64, 48)  # non-square on purpose: catches H/W mix-ups
 TINY_CFG = {
@@ -16,21 +15,7 @@ TINY_CFG = {
 TINY_DECODER = {"nerpe": {"mode": "progressive", "coarse": 8, "r": 2, "overlap": 2, "steps": 1}}
 
 
-def available_heads() -> list[str]:
-    """Heads whose module imports (parametrize over what exists)."""
-    from edgepose.models.base import HEADS
-
-    heads = []
-    for name, target in HEADS.items():
-        try:
-            importlib.import_module(target.split(":")[0])
-        except ImportError:
-            continue
-        heads.append(name)
-    return heads
-
-
-HEADS = available_heads()
+HEADS = list(HEAD_NAMES)
 
 
 def tiny_meta(head: str, input_hw=INPUT_HW) -> ModelMeta:

@@ -5,8 +5,8 @@ import onnx
 import pytest
 
 from edgepose.errors import EngineError
-from engines import backend as bk
-from engines.ort_backend import choose_providers
+from edgepose.engines import backend as bk
+from edgepose.engines.ort_backend import choose_providers
 
 from engine_helpers import HEADS, INPUT_HW
 

@@ -1,7 +1,8 @@
-"""INT8 in the TensorRT builder: source checks, which ONNX is parsed and which calibration
-profile is used per TensorRT version (pure functions on plain data), the real Q/DQ route on
-the CPU (ONNX Runtime quantization of a real export), the CLI options and errors, and one
-GPU build per route where TensorRT exists."""
+"""INT8 in the TensorRT builder: which ONNX is parsed and which calibration profile is used
+per TensorRT version (pure functions on plain data, an Int8Plan handed to the builder), the
+real Q/DQ route on the CPU (ONNX Runtime quantization of a real export, checked for what
+TensorRT's parser accepts), the CLI options and errors, and one GPU build per route where
+TensorRT exists."""
 
 from __future__ import annotations
 
@@ -12,16 +13,15 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.versions import tensorrt_unavailable_reason
-
-from calibration.trt_calibrator import int8_route
-from edgepose.cli import main
-from edgepose.errors import CalibrationError, EdgeposeError, EngineError
-from engines import versions
-from engines.trt_build import (BuildOptions, Int8Inputs, calib_stream_config,
-                               calibration_profile_shapes, calibrator_shape, int8_inputs_from,
-                               int8_source, onnx_has_qdq, onnx_static_batch, parse_target,
-                               prepare_int8)
+from edgepose.app.cli import main
+from edgepose.calibration.trt_calibrator import calib_stream_config, check_calib_options, plan_int8
+from edgepose.engines import versions
+from edgepose.engines.int8 import (Int8Plan, calibrator_shape, check_qdq_for_tensorrt, has_qdq,
+                                   qdq_problems, static_batch)
+from edgepose.engines.trt_build import (BuildOptions, calibration_profile_shapes, own_qdq_plan,
+                                        parse_target)
+from edgepose.engines.versions import int8_route, tensorrt_unavailable_reason
+from edgepose.errors import CalibrationError, EngineError
 
 from engine_helpers import HEADS, INPUT_HW
 
@@ -67,9 +67,9 @@ def qdq_onnx(exported, calib_images, tmp_path_factory) -> Path:
     keep = tmp_path_factory.mktemp("qdq") / "model.int8.onnx"
     tmp = keep.parent / "work"
     tmp.mkdir()
-    ins = prepare_int8(onnx_path, "10.3.0", BuildOptions(precision="int8",
-                       calib_data=str(calib_images)), meta, tmp, progress=False)
-    ins.parse_path.rename(keep)
+    plan = plan_int8(onnx_path, "10.3.0", meta, calib_data=str(calib_images), progress=False)
+    plan.parse_path.rename(keep)
+    plan.close()
     return keep
 
 
@@ -78,26 +78,26 @@ def qdq_onnx(exported, calib_images, tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("version,route,precision_path", [
     ("8.5.2", "calibrator", "int8_flag"), ("8.6.1", "calibrator", "int8_flag"),
-    ("10.3.0", "qdq", "int8_flag"), ("11.0", "qdq", "int8_qdq"),
+    ("10.3.0", "quantize", "int8_flag"), ("11.0", "quantize", "int8_qdq"),
 ])
 def test_parsed_onnx_and_calibration_profile_per_version(version, route, precision_path,
                                                          tmp_path):
-    """What int8_build_inputs answers on each version -> the file TensorRT parses and the
-    calibration profile (min = opt = max = the calibrator's shape, never the batch range)."""
+    """The plan each version's route makes -> the file TensorRT parses and the calibration
+    profile (min = opt = max = the calibrator's shape, never the batch range)."""
     onnx_path, tmp = tmp_path / "model.onnx", tmp_path / "tmp"
-    assert int8_route(version) == route
+    assert int8_route(version, has_qdq=False, has_calibration=True) == route
     path = versions.precision_path(versions.parse_version(version), "int8")
     assert path == precision_path
-    answer = (tmp / "model.int8.onnx" if route == "qdq"
-              else ShapedCalibrator(input_shape=(8, 3, H, W)))
-    ins = int8_inputs_from(route, answer, onnx_path, (H, W))
-    parsed = parse_target(path, onnx_path, tmp, ins)
-    shapes = calibration_profile_shapes(ins.calib_shape, (-1, 3, H, W))
-    if route == "qdq":
-        assert parsed == tmp / "model.int8.onnx" and ins.calibrator is None
+    cal = ShapedCalibrator(input_shape=(8, 3, H, W))
+    plan = (Int8Plan("qdq", tmp / "model.int8.onnx") if route == "quantize"
+            else Int8Plan("calibrator", onnx_path, cal, calibrator_shape(cal, (H, W))))
+    parsed = parse_target(path, onnx_path, tmp, plan)
+    shapes = calibration_profile_shapes(plan.calib_shape, (-1, 3, H, W))
+    if route == "quantize":
+        assert parsed == tmp / "model.int8.onnx" and plan.calibrator is None
         assert shapes is None, "a Q/DQ build has no calibration profile"
     else:
-        assert parsed == onnx_path and ins.calibrator is answer and ins.owned
+        assert parsed == onnx_path and plan.calibrator is cal
         assert shapes == ((8, 3, H, W),) * 3, shapes
     # the other precisions on the same version
     assert parse_target("fp32", onnx_path, tmp) == onnx_path
@@ -106,11 +106,13 @@ def test_parsed_onnx_and_calibration_profile_per_version(version, route, precisi
     assert parse_target(fp16, onnx_path, tmp) == want
 
 
-def test_int8_parse_target_needs_inputs(tmp_path):
-    with pytest.raises(ValueError, match="Int8Inputs"):
+def test_int8_parse_target_needs_a_plan(tmp_path):
+    with pytest.raises(ValueError, match="Int8Plan"):
         parse_target("int8_flag", tmp_path / "m.onnx", tmp_path)
-    with pytest.raises(ValueError, match="unknown INT8 input kind"):
-        int8_inputs_from("fp8", None, tmp_path / "m.onnx", (H, W))
+    with pytest.raises(ValueError, match="unknown INT8 route"):
+        Int8Plan("fp8", tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="calibrator route needs a calibrator"):
+        Int8Plan("calibrator", tmp_path / "m.onnx")
 
 
 def test_calibration_profile_shapes():
@@ -127,48 +129,43 @@ def test_calibration_profile_shapes():
         calibration_profile_shapes((8, 3, H), dyn)
 
 
-def test_calibrator_shape_and_ownership():
+def test_calibrator_shape_and_ownership(exported):
     assert calibrator_shape(ShapedCalibrator(input_shape=[8, 3, H, W]), (H, W)) == (8, 3, H, W)
     assert calibrator_shape(ShapedCalibrator(batch=5), (H, W)) == (5, 3, H, W)
+    _, onnx_path, meta, _ = exported(HEADS[0])
     made, given = ShapedCalibrator((8, 3, H, W)), ShapedCalibrator((8, 3, H, W))
-    int8_inputs_from("calibrator", made, "m.onnx", (H, W)).close()
-    int8_inputs_from("calibrator", given, "m.onnx", (H, W), owned=False).close()
-    Int8Inputs(Path("q.onnx")).close()  # Q/DQ route: nothing to close
-    assert (made.closed, given.closed) == (1, 0), "close only the calibrator the build made"
+    Int8Plan("calibrator", onnx_path, made, made.input_shape, cleanup=[made.close]).close()
+    plan = plan_int8(onnx_path, "8.6.1", meta, calibrator=given)
+    assert plan.route == "calibrator" and plan.calib_shape == (8, 3, H, W)
+    plan.close()
+    Int8Plan("qdq", Path("q.onnx")).close()  # Q/DQ route: nothing to close
+    assert (made.closed, given.closed) == (1, 0), "close only the calibrator the plan made"
 
 
-def test_int8_source_choice():
-    assert int8_source("m.onnx", True, None, False) == "qdq_onnx"
-    assert int8_source("m.onnx", True, "imgs", True) == "qdq_onnx", "Q/DQ nodes win"
-    assert int8_source("m.onnx", False, "imgs", False) == "calib_data"
-    assert int8_source("m.onnx", False, None, True) == "calibrator"
+def test_int8_without_a_source_names_the_file(exported):
+    _, onnx_path, _, _ = exported(HEADS[0])
     with pytest.raises(EngineError) as e:
-        int8_source("m.onnx", False, None, False)
+        own_qdq_plan(onnx_path)
     msg = str(e.value)
-    assert "m.onnx" in msg and "--calib-data" in msg and "edgepose calibrate" in msg, msg
+    assert onnx_path.name in msg and "--calib-data" in msg and "edgepose calibrate" in msg, msg
 
 
-def test_build_options_reject_unused_calibration():
-    assert BuildOptions(precision="INT8", calib_data="imgs", calib_cache="c.calib").calib_data
-    with pytest.raises(EngineError, match="only apply to --precision int8, not fp16"):
-        BuildOptions(precision="fp16", calib_data="imgs")
-    with pytest.raises(EngineError, match="needs --calib-data"):
-        BuildOptions(precision="int8", calib_cache="c.calib")
-    with pytest.raises(EngineError, match="not both"):
-        BuildOptions(precision="int8", calib_data="imgs", int8_calibrator=ShapedCalibrator())
+def test_unused_calibration_options_are_refused():
+    check_calib_options("int8", "imgs", "c.calib", False)
+    with pytest.raises(CalibrationError, match="only apply to --precision int8, not fp16"):
+        check_calib_options("fp16", "imgs", None, False)
+    with pytest.raises(CalibrationError, match="needs --calib-data"):
+        check_calib_options("int8", None, "c.calib", False)
+    with pytest.raises(CalibrationError, match="not both"):
+        check_calib_options("int8", "imgs", None, True)
+    with pytest.raises(EngineError, match="only applies to --precision int8, not fp16"):
+        BuildOptions(precision="fp16", int8=Int8Plan("qdq", Path("q.onnx")))
 
 
 def test_calib_stream_batch_follows_static_onnx():
     assert calib_stream_config(None).batch == 8
     cfg = calib_stream_config(1, progress=False)
     assert (cfg.batch, cfg.count, cfg.progress) == (1, 256, False), cfg
-
-
-def test_calibration_error_moved_and_reexported():
-    import calibration.errors
-
-    assert calibration.errors.CalibrationError is CalibrationError
-    assert issubclass(CalibrationError, EdgeposeError)
 
 
 # ----------------------------------------------------------------------------- real files
@@ -178,45 +175,49 @@ def test_onnx_static_batch(exported, tmp_path):
     import onnx
 
     _, onnx_path, _, _ = exported(HEADS[0])
-    assert onnx_static_batch(onnx_path) is None
+    assert static_batch(onnx_path) is None
     model = onnx.load(str(onnx_path))
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
     onnx.save(model, str(tmp_path / "static.onnx"))
-    assert onnx_static_batch(tmp_path / "static.onnx") == 2
+    assert static_batch(tmp_path / "static.onnx") == 2
 
 
 @pytest.mark.parametrize("version", ["10.3.0", "11.0"])
 def test_qdq_route_quantizes_for_tensorrt(version, exported, calib_images, tmp_path):
-    """10.x / 11.x with --calib-data: a symmetric Q/DQ ONNX in the build's temp folder,
-    which is what gets parsed, and which still predicts like the FP32 model."""
+    """10.x / 11.x with --calib-data: a symmetric Q/DQ ONNX in a temporary folder, which
+    is what gets parsed, which TensorRT's parser accepts, and which still predicts like
+    the FP32 model."""
     import onnxruntime as ort
 
-    from engines.export import synthetic_images
+    from edgepose.engines.export import synthetic_images
 
     _, onnx_path, meta, _ = exported(HEADS[0])
-    opts = BuildOptions(precision="int8", calib_data=str(calib_images))
-    ins = prepare_int8(onnx_path, version, opts, meta, tmp_path, progress=False)
+    plan = plan_int8(onnx_path, version, meta, calib_data=str(calib_images), progress=False)
     path = versions.precision_path(versions.parse_version(version), "int8")
-    assert parse_target(path, onnx_path, tmp_path, ins) == tmp_path / "model.int8.onnx"
-    assert ins.calibrator is None and ins.calib_shape is None
-    assert onnx_has_qdq(ins.parse_path), "the parsed file must hold Q/DQ nodes"
-    assert versions.check_int8_source(versions.parse_version(version), True, False) == "qdq"
+    assert parse_target(path, onnx_path, tmp_path, plan) == plan.parse_path
+    assert plan.parse_path.name == "model.int8.onnx" and plan.parse_path != onnx_path
+    assert plan.calibrator is None and plan.calib_shape is None
+    assert has_qdq(plan.parse_path), "the parsed file must hold Q/DQ nodes"
+    assert qdq_problems(plan.parse_path) == []
+    assert int8_route(version, has_qdq=True, has_calibration=False) == "qdq"
     x = synthetic_images(meta, 2)
     outs = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(
-        ["coords"], {"image": x})[0] for p in (onnx_path, ins.parse_path)]
+        ["coords"], {"image": x})[0] for p in (onnx_path, plan.parse_path)]
     err = np.abs(outs[0] - outs[1]).max(-1)
     assert np.median(err) < 0.25 * max(H, W), f"INT8 coords off by {np.median(err)} px"
+    plan.close()
+    assert not plan.parse_path.exists()
 
 
 def test_qdq_onnx_is_parsed_as_is(exported, qdq_onnx, calib_images, tmp_path):
     _, _, meta, _ = exported(HEADS[0])
     for version in ("8.5.2", "11.0"):
-        ins = prepare_int8(qdq_onnx, version, BuildOptions(precision="int8"), meta, tmp_path)
-        assert ins.parse_path == qdq_onnx and ins.calibrator is None
+        plan = plan_int8(qdq_onnx, version, meta)
+        assert plan.parse_path == qdq_onnx and plan.calibrator is None
+    assert own_qdq_plan(qdq_onnx).parse_path == qdq_onnx, "the builder's own plan, no data"
     with pytest.warns(UserWarning, match="already quantized"):
-        prepare_int8(qdq_onnx, "8.6.1", BuildOptions(precision="int8",
-                     calib_data=str(calib_images)), meta, tmp_path)
-    assert not list(tmp_path.iterdir()), "nothing calibrated for a Q/DQ ONNX"
+        plan_int8(qdq_onnx, "8.6.1", meta, calib_data=str(calib_images),
+                  stream_factory=lambda cfg: pytest.fail("nothing to calibrate"))
 
 
 def test_calibrator_route_checks_cache_first(exported, calib_images, tmp_path):
@@ -225,26 +226,24 @@ def test_calibrator_route_checks_cache_first(exported, calib_images, tmp_path):
     _, onnx_path, meta, _ = exported(HEADS[0])
     cache = tmp_path / "other.calib"
     cache.write_bytes(b"not a cache")
-    opts = BuildOptions(precision="int8", calib_data=str(calib_images), calib_cache=str(cache))
     with pytest.raises(CalibrationError, match="other.calib"):
-        prepare_int8(onnx_path, "8.6.1", opts, meta, tmp_path, progress=False)
+        plan_int8(onnx_path, "8.6.1", meta, calib_data=str(calib_images), calib_cache=cache,
+                  progress=False)
 
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT installed; the GPU test covers this route")
 def test_calibrator_route_without_tensorrt(exported, calib_images, tmp_path):
     _, onnx_path, meta, _ = exported(HEADS[0])
-    opts = BuildOptions(precision="int8", calib_data=str(calib_images),
-                        calib_cache=str(tmp_path / "m.calib"))
     with pytest.raises(CalibrationError, match="needs tensorrt and pycuda"):
-        prepare_int8(onnx_path, "8.5.2", opts, meta, tmp_path, progress=False)
+        plan_int8(onnx_path, "8.5.2", meta, calib_data=str(calib_images),
+                  calib_cache=tmp_path / "m.calib", progress=False)
 
 
 def test_calib_data_errors_name_the_source(exported, tmp_path):
     _, onnx_path, meta, _ = exported(HEADS[0])
     few = write_images(tmp_path / "few", 3)
     with pytest.raises(CalibrationError, match=r"few: found 3 images"):
-        prepare_int8(onnx_path, "10.3.0", BuildOptions(precision="int8", calib_data=str(few)),
-                     meta, tmp_path, progress=False)
+        plan_int8(onnx_path, "10.3.0", meta, calib_data=str(few), progress=False)
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -299,17 +298,19 @@ def test_int8_engine_from_calib_data(exported, calib_images, tmp_path):
     """The version's default route end to end; the engine predicts like ONNX Runtime FP32."""
     import tensorrt as trt
 
-    from engines import export as ex
-    from engines.backend import load_backend
-    from engines.trt_build import build_engine
+    from edgepose.engines import export as ex
+    from edgepose.engines.backend import load_backend
+    from edgepose.engines.trt_build import build_engine
 
     _, onnx_path, meta, _ = exported(HEADS[0])
     engine, cache = tmp_path / "m.int8.engine", tmp_path / "m.calib"
-    opts = BuildOptions(precision="int8", max_batch=2, calib_data=str(calib_images),
-                        calib_cache=str(cache))
+    route = int8_route(trt.__version__, False, True)
+    plan = plan_int8(onnx_path, trt.__version__, meta, calib_data=str(calib_images),
+                     calib_cache=cache, progress=False)
+    opts = BuildOptions(precision="int8", max_batch=2, int8=plan)
     info = build_engine(onnx_path, engine, opts, progress=False)
-    route = int8_route(trt.__version__)
-    assert info["int8_route"] == route
+    plan.close()
+    assert info["int8_route"] == ("calibrator" if route == "calibrator" else "qdq")
     assert cache.is_file() == (route == "calibrator")
     x = ex.synthetic_images(meta, 2)
     with load_backend(engine) as trt_b, load_backend(onnx_path, device="cpu") as ort_b:
@@ -317,4 +318,46 @@ def test_int8_engine_from_calib_data(exported, calib_images, tmp_path):
         d = np.abs(trt_b(x)["coords"] - ort_b(x)["coords"]).max(-1)
         assert np.median(d) < 0.25 * max(H, W), f"INT8 engine coords off by {np.median(d)} px"
     if route == "calibrator":  # a rebuild reuses the matching cache
-        build_engine(onnx_path, tmp_path / "again.engine", opts, progress=False)
+        again = plan_int8(onnx_path, trt.__version__, meta, calib_data=str(calib_images),
+                          calib_cache=cache, progress=False)
+        build_engine(onnx_path, tmp_path / "again.engine",
+                     BuildOptions(precision="int8", max_batch=2, int8=again), progress=False)
+        again.close()
+
+
+def test_tensorrt_qdq_check_sees_int32_biases(exported, calib_images, tmp_path):
+    """ONNX Runtime's default quantizes Conv biases to INT32 constants behind a
+    DequantizeLinear, which TensorRT's parser refuses (onnx-tensorrt #850). The CPU check
+    finds them in such a file; edgepose's TensorRT preset writes none."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_static
+
+    from edgepose.engines.export import synthetic_images
+
+    _, onnx_path, meta, _ = exported(HEADS[0])
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"image": synthetic_images(meta, 2)} for _ in range(2)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    ort_default = tmp_path / "ort_default.int8.onnx"
+    quantize_static(str(onnx_path), str(ort_default), Reader(), quant_format=QuantFormat.QDQ,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    g = onnx.load(str(ort_default)).graph
+    int32 = {t.name for t in g.initializer if t.data_type == onnx.TensorProto.INT32}
+    assert any(n.op_type == "DequantizeLinear" and n.input[0] in int32 for n in g.node), \
+        "ORT's default should put INT32 biases behind DequantizeLinear"
+    problems = qdq_problems(ort_default)
+    assert problems and all("INT32" in p for p in problems), problems
+    with pytest.raises(EngineError, match="DequantizeLinear takes INT8 only"):
+        check_qdq_for_tensorrt(ort_default, ort_default)
+    with pytest.raises(EngineError, match="ort_default.int8.onnx"):
+        own_qdq_plan(ort_default)
+    plan = plan_int8(onnx_path, "10.3.0", meta, calib_data=str(calib_images), progress=False)
+    assert qdq_problems(plan.parse_path) == [], "edgepose's TensorRT preset keeps biases float"
+    plan.close()

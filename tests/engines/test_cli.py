@@ -1,11 +1,11 @@
-"""The export / build subcommands through edgepose.cli.main (exit codes, messages)."""
+"""The export / build subcommands through edgepose.app.cli.main (exit codes, messages)."""
 
 import importlib.util
 
 import pytest
 
-from edgepose.cli import main
-from engines.export import read_metadata
+from edgepose.app.cli import main
+from edgepose.engines.meta_io import read_meta
 
 from engine_helpers import HEADS, make_checkpoint
 
@@ -18,7 +18,7 @@ def test_export_command(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "parity vs PyTorch on images" in text and "result: OK" in text
-    assert read_metadata(out).name == meta.name
+    assert read_meta(out).name == meta.name
     rc = main(["export", str(out), "--check-trt"])
     assert rc == 0 and "ops:" in capsys.readouterr().out
 

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from edgepose.errors import EngineError
-from engines import export as ex
-from engines.backend import load_backend
+from edgepose.engines import export as ex
+from edgepose.engines.backend import load_backend
+from edgepose.engines.meta_io import read_meta
 
 from engine_helpers import HEADS, INPUT_HW, make_checkpoint
 
@@ -61,7 +62,7 @@ def test_torch_vs_onnxruntime_backends(exported, head):
 @pytest.mark.parametrize("head", HEADS)
 def test_metadata_survives_checkpoint_to_onnx_to_backend(exported, head):
     ckpt, onnx_path, meta, _ = exported(head)
-    got = ex.read_metadata(onnx_path)
+    got = read_meta(onnx_path)
     assert got.to_dict() == meta.to_dict(), "ONNX metadata_props must hold the checkpoint meta"
     with load_backend(onnx_path) as b:
         assert b.meta.to_dict() == meta.to_dict()
@@ -134,7 +135,7 @@ def test_decoder_override_nerpe_dense(tmp_path):
     rep = ex.export_checkpoint(ckpt, out, ex.ExportOptions(decoder={"mode": "dense",
                                                                     "resolution": 16}),
                                progress=False)
-    assert ex.read_metadata(out).decoder["mode"] == "dense"
+    assert read_meta(out).decoder["mode"] == "dense"
     assert all(r.max_coord_px <= TOL_PX for r in rep.parity)
 
 
@@ -153,7 +154,7 @@ def test_fp16_onnx_keeps_float32_io(tmp_path, exported):
     assert proto.graph.input[0].type.tensor_type.elem_type == f32
     assert all(o.type.tensor_type.elem_type == f32 for o in proto.graph.output)
     assert any(t.data_type == f16 for t in proto.graph.initializer), "weights must be fp16"
-    assert ex.read_metadata(half).precision == "fp16"
+    assert read_meta(half).precision == "fp16"
     with load_backend(half) as b:
         assert b.precision == "fp16"
         x = ex.synthetic_images(meta, 2)

@@ -7,7 +7,7 @@ import pytest
 
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
-from engines import plan_format as pf
+from edgepose.engines import plan_format as pf
 
 META = ModelMeta(head="dsnt", backbone="resnet18", input_size=(64, 48), precision="fp16")
 PLAN = bytes(range(256)) * 4

@@ -3,7 +3,7 @@
 import pytest
 from onnx import TensorProto, helper
 
-from engines.trt_compat import SUPPORTED_OPS, check_graph, check_onnx_file
+from edgepose.engines.trt_compat import SUPPORTED_OPS, check_graph, check_onnx_file
 
 from engine_helpers import HEADS
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine_helpers import HEADS
-from engines.versions import tensorrt_unavailable_reason
+from edgepose.engines.versions import tensorrt_unavailable_reason
 
 pytestmark = pytest.mark.gpu
 
@@ -19,9 +19,9 @@ def trt_ready():
 @pytest.mark.parametrize("head", HEADS)
 @pytest.mark.parametrize("precision,tol", [("fp32", 1e-2), ("fp16", 0.5)])
 def test_engine_matches_onnxruntime(trt_ready, exported, tmp_path, head, precision, tol):
-    from engines import export as ex
-    from engines.backend import load_backend
-    from engines.trt_build import BuildOptions, build_engine
+    from edgepose.engines import export as ex
+    from edgepose.engines.backend import load_backend
+    from edgepose.engines.trt_build import BuildOptions, build_engine
 
     _, onnx_path, meta, _ = exported(head)
     engine = tmp_path / f"{head}.{precision}.engine"
@@ -45,8 +45,8 @@ def test_engine_matches_onnxruntime(trt_ready, exported, tmp_path, head, precisi
 
 def test_engine_from_other_version_is_explained(trt_ready, exported, tmp_path):
     from edgepose.errors import EngineError
-    from engines.backend import load_backend
-    from engines.plan_format import write_plan
+    from edgepose.engines.backend import load_backend
+    from edgepose.engines.plan_format import write_plan
 
     _, _, meta, _ = exported(HEADS[0])
     bad = tmp_path / "other.engine"

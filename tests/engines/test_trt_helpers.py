@@ -11,8 +11,8 @@ import enum
 import pytest
 
 from edgepose.errors import EngineError
-from engines.trt_backend import check_io_shapes
-from engines.trt_build import _load_timing_cache, network_flag_bits, parser_errors
+from edgepose.engines.trt_backend import check_io_shapes
+from edgepose.engines.trt_build import _load_timing_cache, network_flag_bits, parser_errors
 
 
 class Flags8(enum.IntEnum):  # TensorRT 8.x numbering

@@ -3,7 +3,7 @@
 import pytest
 
 from edgepose.errors import EngineError
-from engines import versions as v
+from edgepose.engines import versions as v
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -58,15 +58,31 @@ def test_too_old_and_unknown_precision():
         v.precision_path(v.parse_version("10.3"), "bf16")
 
 
-def test_int8_source_selection():
+@pytest.mark.parametrize("version,route", [
+    ("8.5.2.2", "calibrator"), ("8.6.1", "calibrator"), ("10.3.0", "quantize"),
+    ("10.13.2.6", "quantize"), ("11.0", "quantize"),
+])
+def test_default_int8_route_for_calibration_data(version, route):
+    assert v.int8_route(version, has_qdq=False, has_calibration=True) == route
+
+
+def test_int8_route_table():
+    """The one INT8 decision: (version, Q/DQ in the ONNX, calibration given) -> route."""
     old, new = v.parse_version("8.6.1"), v.parse_version("11.0")
-    assert v.check_int8_source(old, has_qdq=False, has_calibrator=True) == "calibrator"
-    assert v.check_int8_source(new, has_qdq=True, has_calibrator=False) == "qdq"
-    assert v.check_int8_source(old, has_qdq=True, has_calibrator=True) == "qdq"
+    assert v.int8_route(old, has_qdq=True, has_calibration=True) == "qdq", "Q/DQ wins"
+    assert v.int8_route(new, has_qdq=True, has_calibration=False) == "qdq"
+    assert v.int8_route("10.3.0", False, True, prefer="calibrator") == "calibrator"
+    assert v.int8_route(old, False, True, prefer="quantize") == "quantize"
     with pytest.raises(EngineError, match="no INT8 calibrators"):
-        v.check_int8_source(new, has_qdq=False, has_calibrator=True)
-    with pytest.raises(EngineError, match="edgepose calibrate"):
-        v.check_int8_source(old, has_qdq=False, has_calibrator=False)
+        v.int8_route(new, has_qdq=False, has_calibration=True, prefer="calibrator")
+    with pytest.raises(EngineError, match="unknown INT8 route"):
+        v.int8_route("10.3", False, True, prefer="fp8")
+    with pytest.raises(EngineError, match="too old|>= 8.5"):
+        v.int8_route("8.4.3", False, True)
+    with pytest.raises(EngineError) as e:
+        v.int8_route(old, has_qdq=False, has_calibration=False)
+    msg = str(e.value)
+    assert "--calib-data" in msg and "edgepose calibrate" in msg, msg
 
 
 def test_describe_support_mentions_the_route():
@@ -78,8 +94,8 @@ def test_describe_support_mentions_the_route():
 def test_trt_modules_import_without_tensorrt():
     import importlib
 
-    for name in ("engines.trt_build", "engines.trt_backend", "engines.plan_format",
-                 "engines.trt_compat", "edgepose.commands.build"):
+    for name in ("edgepose.engines.trt_build", "edgepose.engines.trt_backend", "edgepose.engines.plan_format",
+                 "edgepose.engines.trt_compat", "edgepose.app.commands.build"):
         importlib.import_module(name)
 
 
@@ -98,15 +114,20 @@ def _qdq_model(path, zero_point: int):
 
 
 def test_qdq_detection_and_symmetry(tmp_path):
-    from engines.trt_build import onnx_has_qdq
+    from edgepose.engines.int8 import has_qdq
+    from edgepose.engines.trt_build import own_qdq_plan
 
-    assert onnx_has_qdq(_qdq_model(tmp_path / "sym.onnx", 0)) is True
-    with pytest.raises(EngineError, match=r"asym.onnx: node 'q0' has a non-zero zero point"):
-        onnx_has_qdq(_qdq_model(tmp_path / "asym.onnx", 3))
+    sym = _qdq_model(tmp_path / "sym.onnx", 0)
+    assert has_qdq(sym) is True
+    assert own_qdq_plan(sym).parse_path == sym
+    asym = _qdq_model(tmp_path / "asym.onnx", 3)
+    assert has_qdq(asym) is True
+    with pytest.raises(EngineError, match=r"asym.onnx: .*node 'q0' has a non-zero zero point"):
+        own_qdq_plan(asym)
 
 
 def test_tensorrt_probe_says_why_it_is_unavailable():
-    from engines.versions import tensorrt_unavailable_reason
+    from edgepose.engines.versions import tensorrt_unavailable_reason
 
     reason = tensorrt_unavailable_reason()
     try:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgepose.cli import main
+from edgepose.app.cli import main
 from edgepose.errors import ModelError
 from edgepose.models.weights_import import (
     SOURCES, fetch_wheel, import_weights, map_by_structure, read_import_metadata, timm_target,

@@ -8,8 +8,8 @@ import pytest
 import rt_helpers as h
 
 from edgepose.errors import SourceError
-from realtime.capture import CaptureOptions, CaptureThread, EndOfStream
-from realtime.sources import open_source, parse_source
+from edgepose.realtime.capture import CaptureOptions, CaptureThread, EndOfStream
+from edgepose.realtime.sources import open_source, parse_source
 
 
 def _opener(path):

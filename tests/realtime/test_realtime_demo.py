@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-import edgepose.cli
-from realtime.app import DEMO_MODEL, RunOptions, run_app
-from realtime.fpslog import summary_path
-from realtime.pipeline import PipelineOptions
-from realtime.sources import SourceOptions
+import edgepose.app.cli
+from edgepose.realtime.app import DEMO_MODEL, RunOptions, run_app
+from edgepose.realtime.fpslog import summary_path
+from edgepose.realtime.pipeline import PipelineOptions
+from edgepose.realtime.sources import SourceOptions
 
 N = 12
 
@@ -37,7 +37,7 @@ def _check_outputs(tmp_path, n):
 
 def test_demo_command_with_an_onnx_model(tmp_path, template_onnx):
     """Real ONNX Runtime backend (a tiny hand-built ONNX graph), real demo scene, CLI."""
-    rc = edgepose.cli.main([
+    rc = edgepose.app.cli.main([
         "demo", "--model", str(template_onnx), "--headless", "--frames", str(N),
         "--demo-fps", "0", "--demo-size", "256x192", "--threads", "1",
         "--save", str(tmp_path / "out.mp4"), "--log", str(tmp_path / "log.jsonl")])
@@ -49,7 +49,7 @@ def test_demo_command_with_an_onnx_model(tmp_path, template_onnx):
 @pytest.mark.skipif(not DEMO_MODEL.is_file(),
                     reason=f"bundled demo model {DEMO_MODEL} not built yet (the lead trains it)")
 def test_demo_bundled_model_video_log_and_accuracy(tmp_path):
-    rc = edgepose.cli.main([
+    rc = edgepose.app.cli.main([
         "demo", "--headless", "--frames", str(N), "--demo-fps", "0", "--threads", "1",
         "--save", str(tmp_path / "out.mp4"), "--log", str(tmp_path / "log.jsonl")])
     assert rc == 0
@@ -79,10 +79,10 @@ def test_demo_bundled_model_video_log_and_accuracy(tmp_path):
 
 def test_bad_output_folder_and_missing_model_are_one_line_errors(tmp_path, template_onnx,
                                                                   capsys):
-    rc = edgepose.cli.main(["demo", "--model", str(template_onnx), "--headless",
+    rc = edgepose.app.cli.main(["demo", "--model", str(template_onnx), "--headless",
                             "--frames", "2", "--save", str(tmp_path / "nope" / "o.mp4")])
     assert rc == 2 and "folder" in capsys.readouterr().err
-    rc = edgepose.cli.main(["run", "--model", str(tmp_path / "missing.onnx"),
+    rc = edgepose.app.cli.main(["run", "--model", str(tmp_path / "missing.onnx"),
                             "--source", "demo", "--headless"])
     err = capsys.readouterr().err
     assert rc == 2 and "missing.onnx" in err and "Traceback" not in err
@@ -91,9 +91,9 @@ def test_bad_output_folder_and_missing_model_are_one_line_errors(tmp_path, templ
 def test_plain_demo_without_a_display_makes_a_bounded_video(tmp_path, monkeypatch):
     """`edgepose demo` with no options on a machine without a GUI must not loop silently
     forever: it runs a fixed number of frames and leaves a video to look at."""
-    import realtime.render as render
-    from edgepose.cli import main
-    from edgepose.commands import demo
+    import edgepose.realtime.render as render
+    from edgepose.app.cli import main
+    from edgepose.app.commands import demo
 
     if not DEMO_MODEL.is_file():
         pytest.skip(f"bundled demo model {DEMO_MODEL} not built")

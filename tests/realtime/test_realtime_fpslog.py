@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from realtime.fpslog import FpsLog, format_summary, summary_path
+from edgepose.realtime.fpslog import FpsLog, format_summary, summary_path
 
 
 def _times(i: int, t0: float = 100.0) -> dict:

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 import rt_helpers as h
 
-import edgepose.cli
+import edgepose.app.cli
 from edgepose.errors import SourceError
-from realtime.capture import CaptureOptions, CaptureThread
-from realtime.fpslog import FIELDS, FpsLog, summary_path
-from realtime.pipeline import Pipeline, PipelineError, PipelineOptions
-from realtime.render import Renderer, RenderOptions, VideoSink
-from realtime.tracking import PersonTracker
+from edgepose.realtime.capture import CaptureOptions, CaptureThread
+from edgepose.realtime.fpslog import FIELDS, FpsLog, summary_path
+from edgepose.errors import PipelineError
+from edgepose.realtime.pipeline import Pipeline, PipelineOptions
+from edgepose.realtime.render import Renderer, RenderOptions, VideoSink
+from edgepose.realtime.tracking import PersonTracker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,9 +134,9 @@ def test_frames_limit(tmp_path):
 
 def _cli(argv, monkeypatch, backend):
     """Run the real CLI with ``backend`` in place of the loaded model (fault injection)."""
-    import engines.backend
-    monkeypatch.setattr(engines.backend, "load_backend", lambda *a, **k: backend)
-    return edgepose.cli.main(argv)
+    import edgepose.engines.backend
+    monkeypatch.setattr(edgepose.engines.backend, "load_backend", lambda *a, **k: backend)
+    return edgepose.app.cli.main(argv)
 
 
 def test_cli_exit_codes_on_faults(tmp_path, monkeypatch, capsys, numbered_video):

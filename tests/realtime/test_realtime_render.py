@@ -9,7 +9,7 @@ import pytest
 
 from edgepose.errors import EdgeposeError
 from edgepose.skeleton import COCO
-from realtime.render import Renderer, RenderOptions, VideoSink, confidence_color, hud_lines
+from edgepose.realtime.render import Renderer, RenderOptions, VideoSink, confidence_color, hud_lines
 
 BG = 40
 
@@ -86,7 +86,7 @@ def test_video_sink_roundtrip_and_error(tmp_path):
 
 
 def test_display_falls_back_to_headless_with_a_note(capsys):
-    from realtime.render import Display
+    from edgepose.realtime.render import Display
 
     d = Display(True)
     img = np.zeros((48, 64, 3), np.uint8)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from realtime.smoothing import OneEuroFilter, SmoothOptions, smoothing_factor
+from edgepose.realtime.smoothing import OneEuroFilter, SmoothOptions, smoothing_factor
 
 K = 17
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgepose.errors import SourceError
-from realtime.sources import (
+from edgepose.realtime.sources import (
     SourceOptions, gstreamer_available, jetson_csi_pipeline, open_source, parse_source,
 )
 

@@ -8,8 +8,8 @@ import rt_helpers as h
 
 from edgepose.coords import apply_affine
 from edgepose.preprocess import box_affine
-from realtime.infer import estimate, max_batch, run_batched
-from realtime.tracking import PersonTracker, TrackOptions, iou, keypoint_box
+from edgepose.realtime.infer import estimate, max_batch, run_batched
+from edgepose.realtime.tracking import PersonTracker, TrackOptions, iou, keypoint_box
 
 FRAME = (320, 240)  # w, h
 
@@ -94,7 +94,7 @@ def test_multi_uses_hog_or_says_it_is_missing():
     import cv2
 
     from edgepose.errors import EdgeposeError
-    from realtime.tracking import HogDetector
+    from edgepose.realtime.tracking import HogDetector
 
     if not hasattr(cv2, "HOGDescriptor"):
         with pytest.raises(EdgeposeError, match="HOG people detector"):

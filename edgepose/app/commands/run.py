@@ -95,12 +95,12 @@ def parse_size(text: str) -> tuple[int, int]:
 def options_from_args(args, model: str):
     """argparse namespace -> realtime.app.RunOptions."""
     from edgepose.errors import EdgeposeError
-    from realtime.app import RunOptions
-    from realtime.capture import CaptureOptions
-    from realtime.pipeline import PipelineOptions
-    from realtime.smoothing import SmoothOptions
-    from realtime.sources import SourceOptions
-    from realtime.tracking import TrackOptions
+    from edgepose.realtime.app import RunOptions
+    from edgepose.realtime.capture import CaptureOptions
+    from edgepose.realtime.pipeline import PipelineOptions
+    from edgepose.realtime.smoothing import SmoothOptions
+    from edgepose.realtime.sources import SourceOptions
+    from edgepose.realtime.tracking import TrackOptions
 
     if args.frames is not None and args.frames < 1:
         raise EdgeposeError(f"--frames must be >= 1, got {args.frames}")
@@ -122,7 +122,7 @@ def options_from_args(args, model: str):
 
 
 def run(args) -> int:
-    from realtime.app import run_app
+    from edgepose.realtime.app import run_app
 
     run_app(options_from_args(args, args.model))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgepose.commands.run import add_run_options, options_from_args
+from edgepose.app.commands.run import add_run_options, options_from_args
 
 DEFAULT_HEADLESS_FRAMES = 300
 DEFAULT_HEADLESS_SAVE = "edgepose-demo.mp4"
@@ -31,7 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from edgepose.errors import EdgeposeError
-    from realtime.app import DEMO_MODEL, run_app
+    from edgepose.realtime.app import DEMO_MODEL, run_app
 
     model = args.model or str(DEMO_MODEL)
     if args.model is None and not DEMO_MODEL.is_file():
@@ -40,7 +40,7 @@ def run(args) -> int:
             "edgepose or pass --model PATH"
         )
     if not args.headless and args.frames is None and args.save is None:
-        from realtime.render import gui_available
+        from edgepose.realtime.render import gui_available
 
         if not gui_available():
             # Nothing could be shown: a bounded run that leaves a video to look at beats a

@@ -67,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
     import dataclasses
 
-    from calibration.qdq import QuantConfig, cpu_config, quantize_qdq
-    from calibration.report import ReportConfig, compare, format_table, save_json
-    from calibration.stream import CalibrationStream, StreamConfig, read_meta
+    from edgepose.calibration.qdq import QuantConfig, cpu_config, quantize_qdq
+    from edgepose.calibration.report import ReportConfig, compare, format_table, save_json
+    from edgepose.calibration.stream import CalibrationStream, StreamConfig
+    from edgepose.engines.meta_io import read_meta
 
     model = Path(args.model)
     out = Path(args.out) if args.out else model.with_suffix(".int8.onnx")

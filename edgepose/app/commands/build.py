@@ -46,16 +46,32 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
-    from engines.trt_build import BuildOptions, build_engine
+    from edgepose.calibration.trt_calibrator import check_calib_options, plan_int8
+    from edgepose.engines.meta_io import read_meta
+    from edgepose.engines.trt_build import BuildOptions, build_engine, import_tensorrt
 
-    opts = BuildOptions(
-        precision=args.precision, workspace_mb=args.workspace_mb, min_batch=args.min_batch,
-        opt_batch=args.opt_batch, max_batch=args.max_batch, timing_cache=args.timing_cache,
-        calib_data=args.calib_data, calib_cache=args.calib_cache, verbose=args.verbose,
-    )
+    check_calib_options(args.precision.lower(), args.calib_data, args.calib_cache, False)
     src = Path(args.onnx)
-    out = Path(args.out) if args.out else src.with_suffix(f".{opts.precision}.engine")
-    info = build_engine(src, out, opts, progress=not args.no_progress)
+    if not src.is_file():
+        from edgepose.errors import EngineError
+
+        raise EngineError(f"{src}: ONNX file not found")
+    plan = None
+    if args.calib_data:  # calibrate for this TensorRT version (needs it installed)
+        trt = import_tensorrt()
+        plan = plan_int8(src, trt.__version__, read_meta(src), calib_data=args.calib_data,
+                         calib_cache=args.calib_cache, progress=not args.no_progress)
+    try:
+        opts = BuildOptions(
+            precision=args.precision, workspace_mb=args.workspace_mb,
+            min_batch=args.min_batch, opt_batch=args.opt_batch, max_batch=args.max_batch,
+            timing_cache=args.timing_cache, int8=plan, verbose=args.verbose,
+        )
+        out = Path(args.out) if args.out else src.with_suffix(f".{opts.precision}.engine")
+        info = build_engine(src, out, opts, progress=not args.no_progress)
+    finally:
+        if plan is not None:
+            plan.close()
     route = f" ({info['int8_route']})" if "int8_route" in info else ""
     print(f"wrote {out} (TensorRT {info['tensorrt']} on {info['device']}, {opts.precision} "
           f"via {info['precision_path']}{route}, batch {info['batch_range'][0]}-"

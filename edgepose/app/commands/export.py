@@ -39,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
-    from engines import trt_compat
+    from edgepose.engines import trt_compat
 
     src = Path(args.checkpoint)
     if src.suffix.lower() == ".onnx":
@@ -52,7 +52,7 @@ def run(args) -> int:
         print(report.format())
         return 0 if report.ok else 1
 
-    from engines.export import ExportOptions, export_checkpoint, parse_decoder_spec
+    from edgepose.engines.export import ExportOptions, export_checkpoint, parse_decoder_spec
 
     opts = ExportOptions(
         opset=args.opset, static_batch=args.static_batch, simplify=args.simplify,

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgepose.metadata import ModelMeta
-from edgepose.profiling import checkpoints as ckpts
-from edgepose.profiling.artifacts import (Artifacts, ModelSpec, count_gflops, count_parameters,
+from edgepose.app.profiling import checkpoints as ckpts
+from edgepose.app.profiling.artifacts import (Artifacts, ModelSpec, count_gflops, count_parameters,
                                           nerpe_decoder_gflops, safe_stem)
-from edgepose.profiling.measure import PeakMemory, TimingConfig, measure_speed, release_memory
-from edgepose.profiling.sweep import SweepPoint, size_label
+from edgepose.app.profiling.measure import PeakMemory, TimingConfig, measure_speed, release_memory
+from edgepose.app.profiling.sweep import SweepPoint, size_label
 
 # Result columns, in CSV order. Units: params in millions, GFLOPs per image (2 x MACs),
 # latencies in ms at batch 1, throughput in images/s, memory in MiB, errors in pixels of
@@ -105,7 +105,7 @@ def runtime_device(point: SweepPoint, opts: RunOptions) -> str:
 
 def open_backend(path: Path, point: SweepPoint, opts: RunOptions):
     """Load ``path`` with engines.load_backend (torch fp16 on CUDA: a half-precision copy)."""
-    from engines.backend import load_backend
+    from edgepose.engines.backend import load_backend
 
     backend = load_backend(path, device=runtime_device(point, opts), threads=opts.threads)
     if point.backend == "torch" and point.precision == "fp16":

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgepose.profiling import ProfileError
+from edgepose.errors import ProfileError
 
 MIN_SIDE = 16
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -276,13 +276,10 @@ def detect_capabilities(device: str = "auto") -> Capabilities:
         providers = tuple(onnxruntime.get_available_providers())
     except Exception:
         providers = ()
-    int8 = False
-    try:
-        from edgepose.profiling import artifacts
+    import importlib.util
 
-        int8 = artifacts.quantizer() is not None
-    except Exception:
-        int8 = False
+    # INT8 points need ONNX Runtime's quantization tools (part of onnxruntime)
+    int8 = importlib.util.find_spec("onnxruntime.quantization") is not None if providers else False
     return Capabilities(device, cuda, trt_version, int8, providers)
 
 

@@ -37,7 +37,7 @@ def _load(path: str, device: str):
 
         model, meta = load_model(path)
         return model.to(device), meta
-    from engines import load_backend  # ONNX Runtime / TensorRT, chosen by suffix
+    from edgepose.engines import load_backend  # ONNX Runtime / TensorRT, chosen by suffix
 
     backend = load_backend(path, device=device)
     return backend, backend.meta

@@ -84,7 +84,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def sweep_settings(args) -> dict:
     """Preset (--quick or defaults) overridden by explicit options."""
-    from edgepose.profiling.sweep import DEFAULTS, QUICK
+    from edgepose.app.profiling.sweep import DEFAULTS, QUICK
 
     base = dict(QUICK if args.quick else DEFAULTS)
     for k in base:
@@ -96,7 +96,7 @@ def sweep_settings(args) -> dict:
 
 def axes_from_checkpoints(settings: dict, args, entries) -> dict:
     """With checkpoints and no explicit --sizes/--heads/--backbones, sweep what they are."""
-    from edgepose.profiling.sweep import size_label
+    from edgepose.app.profiling.sweep import size_label
 
     if not entries or args.quick:
         return settings
@@ -115,17 +115,17 @@ def axes_from_checkpoints(settings: dict, args, entries) -> dict:
 
 
 def check_positive(name: str, value: int | None) -> None:
-    from edgepose.profiling import ProfileError
+    from edgepose.errors import ProfileError
 
     if value is not None and value < 1:
         raise ProfileError(f"--{name} must be >= 1, got {value}")
 
 
 def run(args) -> int:
-    from edgepose.profiling import ProfileError
-    from edgepose.profiling import checkpoints as ckpts
-    from edgepose.profiling import sweep as sw
-    from edgepose.profiling.measure import TimingConfig, default_threads
+    from edgepose.errors import ProfileError
+    from edgepose.app.profiling import checkpoints as ckpts
+    from edgepose.app.profiling import sweep as sw
+    from edgepose.app.profiling.measure import TimingConfig, default_threads
 
     for name in ("batch", "repeats", "threads", "eval_limit", "calib_count", "stride"):
         check_positive(name.replace("_", "-"), getattr(args, name, None))
@@ -154,10 +154,10 @@ def run(args) -> int:
 def run_sweep(axes, timing, threads: int, entries, args) -> int:
     import torch
 
-    from edgepose.profiling import checkpoints as ckpts
-    from edgepose.profiling import sysinfo
-    from edgepose.profiling.runner import EvalData, RunOptions, Sweep
-    from edgepose.profiling.sweep import detect_capabilities, plan_points
+    from edgepose.app.profiling import checkpoints as ckpts
+    from edgepose.app.profiling import sysinfo
+    from edgepose.app.profiling.runner import EvalData, RunOptions, Sweep
+    from edgepose.app.profiling.sweep import detect_capabilities, plan_points
 
     torch.set_num_threads(threads)
     caps = detect_capabilities(args.device)
@@ -221,7 +221,7 @@ def busy_warning(system: dict, threads: int) -> str | None:
 def write_outputs(out: Path, rows: list[dict], system: dict, plots: bool,
                   interrupted: bool = False, quiet: bool = True) -> None:
     """results.csv + results.md (+ errors.log, + the plots at the end)."""
-    from edgepose.profiling import report
+    from edgepose.app.profiling import report
 
     report.write_csv(rows, out / "results.csv")
     report.write_markdown(rows, out / "results.md", system=system, interrupted=interrupted)
@@ -232,7 +232,7 @@ def write_outputs(out: Path, rows: list[dict], system: dict, plots: bool,
         (out / "errors.log").write_text(text)
     if not plots:
         return
-    from edgepose.profiling.plots import plot_accuracy_vs_fps, plot_latency_vs_resolution
+    from edgepose.app.profiling.plots import plot_accuracy_vs_fps, plot_latency_vs_resolution
 
     plot_accuracy_vs_fps(rows, out / "accuracy_vs_fps.png")
     plot_latency_vs_resolution(rows, out / "latency_vs_resolution.png")

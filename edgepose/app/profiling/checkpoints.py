@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgepose.engines.meta_io import read_meta
 from edgepose.metadata import ModelMeta
-from edgepose.profiling import ProfileError
-from edgepose.profiling.sweep import HeadSpec, SweepPoint, parse_head
+from edgepose.errors import ProfileError
+from edgepose.app.profiling.sweep import HeadSpec, SweepPoint, parse_head
 
 SUFFIXES = (".pt", ".pth", ".ckpt")
 # Within one folder, the checkpoint a user most likely means comes first.
@@ -38,13 +39,6 @@ class CheckpointEntry:
             and self.meta.backbone == backbone
             and tuple(self.meta.input_size) == tuple(size)
         )
-
-
-def read_meta(path: Path) -> ModelMeta:
-    """Metadata of a checkpoint file (ModelError for a broken file, from load_checkpoint)."""
-    from edgepose.checkpoint import load_checkpoint
-
-    return load_checkpoint(path)["meta"]
 
 
 def _sort_key(p: Path) -> tuple:
@@ -77,7 +71,7 @@ def parse_checkpoint_args(values: list[str] | None) -> list[CheckpointEntry]:
         else:
             key, path = None, Path(value)
         for f in find_files(path):
-            meta = read_meta(f)
+            meta = read_meta(f)  # EngineError naming the file for a broken one
             if key is not None and parse_head(key).head != meta.head:
                 raise ProfileError(
                     f"{f}: given as {key}= but it is a {meta.head} model "

@@ -12,22 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from edgepose.metadata import ModelMeta
-from edgepose.profiling import ProfileError
-
-
-def quantizer() -> Callable | None:
-    """The calibration package's Q/DQ quantizer, or None when it cannot be imported."""
-    try:
-        from calibration.qdq import quantize_qdq
-    except Exception:
-        return None
-    return quantize_qdq
+from edgepose.errors import ProfileError
 
 
 # ----------------------------------------------------------------------------- complexity
@@ -162,23 +152,21 @@ class Artifacts:
         return self._once(".pt", lambda p: save_checkpoint(p, self.model, self.meta))
 
     def onnx_file(self) -> Path:
-        from engines.export import ExportOptions, export_model
+        from edgepose.engines.export import ExportOptions, export_model
 
         return self._once(".onnx", lambda p: export_model(
             self.model, self.meta, p, ExportOptions(parity=self.parity), progress=False))
 
     def int8_onnx_file(self) -> Path:
-        quantize = quantizer()
-        if quantize is None:
-            raise ProfileError("int8 needs the calibration package, which failed to import")
-        from calibration.stream import CalibrationStream, StreamConfig
+        from edgepose.calibration.qdq import quantize_qdq
+        from edgepose.calibration.stream import CalibrationStream, StreamConfig
 
         def make(path: Path) -> None:
             cfg = StreamConfig(count=self.calib_count, batch=8, min_count=1, progress=False)
             stream = CalibrationStream(self.calibration_source(), self.meta, cfg,
                                        image_root=self.calib_images)
             with quiet_root_logger():  # ORT's quantizer logs a warning per fused Conv bias
-                quantize(self.onnx_file(), path, stream, self.meta)
+                quantize_qdq(self.onnx_file(), path, stream, self.meta)
 
         return self._once(".int8.onnx", make)
 
@@ -189,10 +177,7 @@ class Artifacts:
         return synthetic_calibration_set(self.folder.parent / "calibration", self.calib_count)
 
     def engine_file(self, precision: str) -> Path:
-        try:
-            from engines import trt_build
-        except ImportError:
-            raise ProfileError("engines/trt_build.py is not available in this edgepose") from None
+        from edgepose.engines import trt_build
 
         def make(path: Path) -> None:
             src = self.int8_onnx_file() if precision == "int8" else self.onnx_file()
@@ -230,32 +215,13 @@ def synthetic_calibration_set(folder: Path, count: int) -> Path:
     ann = folder / "annotations" / "person_keypoints_calib.json"
     if ann.is_file():
         return ann
-    try:
-        from edgepose.data.synthetic import generate_coco_dataset
-    except ImportError:
-        return noise_image_folder(folder / "noise", count)
+    from edgepose.data.synthetic import generate_coco_dataset
+
     folder.mkdir(parents=True, exist_ok=True)
     return Path(generate_coco_dataset(folder, max(count, 16), seed=123, image_size=(160, 160),
                                       split="calib", progress=False))
 
 
-def noise_image_folder(folder: Path, count: int) -> Path:
-    """Smoothed random images (fallback calibration data when no generator is available)."""
-    import cv2
-    import numpy as np
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(max(count, 16)):
-        img = cv2.GaussianBlur(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8), (0, 0), 3)
-        cv2.imwrite(str(folder / f"noise_{i:03d}.png"), img)
-    return folder
-
-
 def safe_stem(text: str) -> str:
     """A file-name-safe version of a point label ("resnet18/nerpe-dense:64" -> ...)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
-
-
-def remove_tree(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)

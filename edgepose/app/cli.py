@@ -1,6 +1,6 @@
 """The ``edgepose`` command.
 
-Each subcommand lives in ``edgepose/commands/<name>.py`` with two functions:
+Each subcommand lives in ``edgepose/app/commands/<name>.py`` with two functions:
 ``add_parser(subparsers)`` (argparse set-up only; no heavy imports, so ``--help`` is fast)
 and ``run(args) -> int``. User mistakes raise :class:`edgepose.errors.EdgeposeError` and are
 printed here as one line, without a traceback (exit status 2).
@@ -9,17 +9,17 @@ printed here as one line, without a traceback (exit status 2).
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
 from edgepose import __version__
+from edgepose.app.commands import build, calibrate, convert, demo
+from edgepose.app.commands import eval as eval_cmd
+from edgepose.app.commands import export, heatmap, label, profile, run, synth, train, weights
 from edgepose.errors import EdgeposeError
 
-# Order = order in --help.
-COMMANDS = (
-    "synth", "convert", "label", "weights", "train", "eval", "export", "build", "calibrate",
-    "heatmap", "run", "demo", "profile",
-)
+# Order = order in --help. Command modules import only argparse at module level.
+COMMANDS = (synth, convert, label, weights, train, eval_cmd, export, build, calibrate, heatmap,
+            run, demo, profile)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"edgepose {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"edgepose.commands.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"edgepose.commands.{name}":
-                continue  # command not built yet
-            raise
+    for module in COMMANDS:
         p = module.add_parser(sub)
         p.set_defaults(_run=module.run)
     return parser

@@ -1,0 +1,88 @@
+"""Model metadata in and out of every artifact: one writer per format, one reader for all.
+
+============  ==========================================  ==============================
+artifact      where the metadata JSON lives                written by
+============  ==========================================  ==============================
+checkpoint    ``payload["meta"]`` (torch file)             ``edgepose.checkpoint``
+ONNX          ``metadata_props[METADATA_KEY]``             :func:`set_onnx_meta`
+engine        length-prefixed JSON header before the plan  ``plan_format.write_plan``
+============  ==========================================  ==============================
+
+:func:`read_meta` picks the reader from the file suffix with the same table as
+``load_backend`` (:data:`edgepose.engines.backend.BACKENDS`), and every failure - missing
+file, corrupt file, no edgepose metadata, metadata from another edgepose - is one
+:class:`EngineError` naming the file. Only checkpoints need torch.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from edgepose.errors import EdgeposeError, EngineError
+from edgepose.metadata import ModelMeta
+
+METADATA_KEY = "edgepose"
+NO_META = "has no edgepose metadata; export it with 'edgepose export CKPT --out model.onnx'"
+
+
+def set_onnx_meta(model_proto, meta: ModelMeta) -> None:
+    """Store ``meta`` JSON in ``metadata_props[edgepose]`` (replacing an existing entry)."""
+    keep = [p for p in model_proto.metadata_props if p.key != METADATA_KEY]
+    del model_proto.metadata_props[:]
+    model_proto.metadata_props.extend(keep)
+    entry = model_proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, meta.to_json()
+    model_proto.doc_string = f"edgepose {meta.name} ({meta.precision})"
+
+
+def meta_from_props(props: Mapping[str, str], source: str) -> ModelMeta:
+    """ModelMeta from ONNX metadata properties (a ModelProto's or an ORT session's)."""
+    if METADATA_KEY not in props:
+        raise EngineError(f"{source}: ONNX file {NO_META}")
+    try:
+        return ModelMeta.from_json(props[METADATA_KEY], source=source)
+    except EdgeposeError as e:
+        raise EngineError(str(e)) from None
+
+
+def _onnx(path: Path) -> ModelMeta:
+    from edgepose.engines.export import load_onnx
+
+    proto = load_onnx(path)
+    return meta_from_props({p.key: p.value for p in proto.metadata_props}, str(path))
+
+
+def _checkpoint(path: Path) -> ModelMeta:
+    from edgepose.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)["meta"]
+
+
+def _engine(path: Path) -> ModelMeta:
+    from edgepose.engines.plan_format import read_plan
+
+    return read_plan(path).meta
+
+
+READERS = {"torch": _checkpoint, "onnxruntime": _onnx, "tensorrt": _engine}
+
+
+def read_meta(path: str | os.PathLike) -> ModelMeta:
+    """The ModelMeta of a checkpoint, ONNX file or TensorRT engine (by suffix)."""
+    from edgepose.engines.backend import BACKENDS
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in BACKENDS:
+        raise EngineError(f"{path}: unknown model file type {suffix or '(no suffix)'!r}; "
+                          f"expected one of {sorted(BACKENDS)}")
+    if not path.is_file():
+        raise EngineError(f"{path}: model file not found")
+    try:
+        return READERS[BACKENDS[suffix][0]](path)
+    except EngineError:
+        raise
+    except EdgeposeError as e:  # e.g. ModelError from a corrupt checkpoint
+        raise EngineError(str(e)) from None

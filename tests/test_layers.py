@@ -1,0 +1,73 @@
+"""The layering contract (pyproject.toml, [tool.importlinter]) holds, checked by import-linter.
+
+The repository keeps engines/, calibration/ and realtime/ at the top level and installs them
+as edgepose.engines / .calibration / .realtime (setuptools package-dir). import-linter walks
+the installed package's folder, so the test lays the package out as a wheel would (a copy
+of the .py files, mapped by the same package-dir table) and runs ``lint-imports`` there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def lay_out(dest: Path) -> Path:
+    """Copy the package's .py files to ``dest`` in their installed layout; returns dest."""
+    mapping = PYPROJECT["tool"]["setuptools"]["package-dir"]
+    for pkg in PYPROJECT["tool"]["setuptools"]["packages"]:
+        parts = pkg.split(".")
+        src = None
+        for i in range(len(parts), 0, -1):  # the longest mapped prefix wins
+            prefix = ".".join(parts[:i])
+            if prefix in mapping:
+                src = ROOT / mapping[prefix] / Path(*parts[i:])
+                break
+        src = src or ROOT / Path(*parts)
+        out = dest / Path(*parts)
+        out.mkdir(parents=True, exist_ok=True)
+        for f in src.glob("*.py"):
+            shutil.copyfile(f, out / f.name)
+    shutil.copyfile(ROOT / "pyproject.toml", dest / "pyproject.toml")
+    return dest
+
+
+def lint(tree: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("lint-imports")
+    if not exe.exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run([str(exe), "--no-cache"], cwd=tree, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_layers_contract_holds(tmp_path):
+    r = lint(lay_out(tmp_path / "pkg"))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "1 kept, 0 broken" in r.stdout
+
+
+def test_contract_catches_engines_importing_calibration(tmp_path):
+    tree = lay_out(tmp_path / "pkg")
+    bad = tree / "edgepose" / "engines" / "trt_build.py"
+    bad.write_text(bad.read_text() + "\nfrom edgepose.calibration import qdq  # violation\n")
+    r = lint(tree)
+    assert r.returncode != 0
+    assert "edgepose.engines.trt_build -> edgepose.calibration.qdq" in r.stdout, r.stdout[-2000:]
+
+
+def test_contract_catches_core_importing_the_app(tmp_path):
+    tree = lay_out(tmp_path / "pkg")
+    bad = tree / "edgepose" / "train.py"
+    bad.write_text(bad.read_text() + "\nimport edgepose.app.cli  # violation\n")
+    r = lint(tree)
+    assert r.returncode != 0 and "edgepose.train -> edgepose.app.cli" in r.stdout
