@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgepose import ASSETS
 from edgepose.errors import EdgeposeError
 from edgepose.realtime.capture import CaptureOptions, CaptureThread
 from edgepose.realtime.fpslog import FpsLog, format_summary, summary_path
@@ -23,7 +24,7 @@ from edgepose.realtime.smoothing import SmoothOptions
 from edgepose.realtime.sources import SourceOptions, open_source, parse_source
 from edgepose.realtime.tracking import PersonTracker, TrackOptions
 
-DEMO_MODEL = Path(__file__).resolve().parent.parent / "edgepose" / "assets" / "demo.onnx"
+DEMO_MODEL = ASSETS / "demo.onnx"
 
 
 @dataclass
