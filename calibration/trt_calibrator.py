@@ -27,6 +27,7 @@ import numpy as np
 
 from edgepose.calibration.cache import fingerprint_details, read_cache, write_cache
 from edgepose.engines import versions
+from edgepose.engines.cuda_context import primary_context, pushed
 from edgepose.engines.int8 import (
     Int8Plan, calibrator_shape, check_qdq_for_tensorrt, has_qdq, load_graph, static_batch,
 )
@@ -127,18 +128,6 @@ def stream_fingerprint(onnx_path: str | os.PathLike, stream) -> dict[str, Any]:
     return fingerprint_details(onnx_path, (stream.cfg.batch, 3, h, w), stream.meta, settings)
 
 
-def _cuda_context():
-    """Make sure a CUDA context is current in this thread (primary context, no autoinit)."""
-    import pycuda.driver as cuda
-
-    cuda.init()
-    if cuda.Context.get_current() is None:
-        ctx = cuda.Device(0).retain_primary_context()
-        ctx.push()
-        return ctx
-    return None
-
-
 def make_entropy_calibrator(stream, cache_path: str | os.PathLike, details: dict[str, Any]):
     """An ``IInt8EntropyCalibrator2`` fed by ``stream`` and caching to ``cache_path``.
 
@@ -164,12 +153,14 @@ def make_entropy_calibrator(stream, cache_path: str | os.PathLike, details: dict
             self.input_shape = shape
             self.cache_path = Path(cache_path)
             self.batches_used = 0
-            self._ctx = _cuda_context()
-            # the context our buffers live in; TensorRT calls get_batch from the thread
-            # that runs the build (edgepose builds in a worker thread for the progress bar)
-            self._owner = cuda.Context.get_current()
-            self._device = cuda.mem_alloc(int(np.prod(shape)) * 4)
-            self._host = cuda.pagelocked_empty(shape, np.float32)
+            # TensorRT calls get_batch from the thread that runs the build (edgepose builds
+            # in a worker thread for the progress bar): every CUDA call pushes the primary
+            # context in the calling thread and pops it after (never detached).
+            cuda.init()
+            self._ctx = primary_context(cuda, 0)
+            with pushed(cuda, self._ctx):
+                self._device = cuda.mem_alloc(int(np.prod(shape)) * 4)
+                self._host = cuda.pagelocked_empty(shape, np.float32)
             self._it = None
 
         def get_batch_size(self) -> int:
@@ -182,14 +173,8 @@ def make_entropy_calibrator(stream, cache_path: str | os.PathLike, details: dict
             if batch is None or batch.shape != shape:
                 return None
             self._host[...] = batch
-            pushed = cuda.Context.get_current() is None  # pycuda's stack is per thread
-            if pushed:
-                self._owner.push()
-            try:
+            with pushed(cuda, self._ctx):
                 cuda.memcpy_htod(self._device, self._host)
-            finally:
-                if pushed:
-                    cuda.Context.pop()
             self.batches_used += 1
             return [int(self._device)]
 
@@ -200,14 +185,11 @@ def make_entropy_calibrator(stream, cache_path: str | os.PathLike, details: dict
             write_cache(self.cache_path, bytes(cache), details)
 
         def close(self) -> None:
-            if self._device is not None:
+            if self._device is None:
+                return
+            with pushed(cuda, self._ctx):  # free pinned + device memory in their context
                 self._device.free()
                 self._device = None
-            self._owner = None
-            self._host = None  # pinned memory: free it while its context is still current
-            if self._ctx is not None:  # the primary context _cuda_context retained
-                self._ctx.pop()
-                self._ctx.detach()
-                self._ctx = None
+                self._host = None
 
     return EntropyCalibrator()

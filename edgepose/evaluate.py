@@ -88,6 +88,14 @@ def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, norm: np.ndarray,
     return hit / n if n else float("nan")
 
 
+def torso_size(kps: np.ndarray) -> float | None:
+    """LSP's torso normaliser on COCO-17 [x, y, v] (K, 3): the mean of the left-shoulder to
+    right-hip and right-shoulder to left-hip distances that are labelled; None if neither."""
+    d = [float(np.linalg.norm(kps[a, :2] - kps[b, :2]))
+         for a, b in ((5, 12), (6, 11)) if kps[a, 2] > 0 and kps[b, 2] > 0]
+    return float(np.mean(d)) if d else None
+
+
 def pckh(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, head_size: np.ndarray,
          alpha: float = 0.5) -> float:
     """MPII PCKh@alpha: PCK with the per-sample head size as the normaliser."""

@@ -1,8 +1,9 @@
 """TensorRT runtime backend for ``.engine`` / ``.plan`` files written by ``edgepose build``.
 
-pycuda rules (DESIGN.md): no ``pycuda.autoinit``; the device's *primary* context is retained
-once and pushed/popped around every call, so the backend works from whichever thread runs
-inference (the realtime app's inference thread). One execution context and one CUDA stream
+pycuda rules (DESIGN.md, :mod:`edgepose.engines.cuda_context`): no ``pycuda.autoinit``; the
+device's *primary* context is retained once per process, pushed/popped around every call and
+never detached, so the backend works from whichever thread runs inference (the realtime
+app's inference thread) and closing leaves no stale context on any thread's stack. One execution context and one CUDA stream
 per backend; calls are serialised by a lock - open one backend per inference thread.
 
 I/O is name-based (TensorRT 8.5 - 11): ``num_io_tensors``, ``get_tensor_name/mode/shape/
@@ -21,6 +22,7 @@ import numpy as np
 from edgepose.errors import EngineError
 from edgepose.engines import versions
 from edgepose.engines.backend import Backend, BackendOptions
+from edgepose.engines.cuda_context import primary_context, pushed
 from edgepose.engines.plan_format import read_plan
 
 OUTPUTS = ("coords", "scores")
@@ -86,20 +88,14 @@ class TensorRTBackend(Backend):
         if device is None:
             raise EngineError(f"{path}: no CUDA GPU found; TensorRT engines need an NVIDIA GPU")
         self.device_name = device.name()
-        self._ctx = device.retain_primary_context()
-        self._ctx.push()
-        try:
-            self._setup(trt, cuda, pf.plan, path)
-        except BaseException:
+        self._ctx = primary_context(cuda, options.cuda_index)
+        with pushed(cuda, self._ctx):
             try:
+                self._setup(trt, cuda, pf.plan, path)
+            except BaseException:
                 self._free_all()
-            finally:
-                self._ctx.pop()
-                self._ctx.detach()
-                self._ctx = None
                 self._closed = True
-            raise
-        self._ctx.pop()
+                raise
         self.name = f"tensorrt-{self.precision}"
 
     def _setup(self, trt, cuda, plan: bytes, path: Path) -> None:
@@ -132,6 +128,9 @@ class TensorRTBackend(Backend):
         self.batch_range = batch_range_from_profile(shape, profile)
         self._dynamic = shape[0] == -1
         self._context = engine.create_execution_context()
+        if self._context is None:  # out of GPU memory, or an engine this device cannot run
+            raise EngineError(f"{path}: TensorRT could not create an execution context "
+                              f"on {self.device_name} (out of GPU memory?)")
         self._stream = cuda.Stream()
         h, w = self.meta.input_size
         bmax, k = self.batch_range[1], self.meta.num_joints
@@ -142,7 +141,9 @@ class TensorRTBackend(Backend):
             dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(n)))
             self._host[n] = cuda.pagelocked_empty(full[n], dtype)
             self._dev[n] = cuda.mem_alloc(self._host[n].nbytes)
-            self._context.set_tensor_address(n, int(self._dev[n]))
+            if not self._context.set_tensor_address(n, int(self._dev[n])):
+                raise EngineError(f"{path}: TensorRT refused the device buffer of tensor "
+                                  f"{n!r}; rebuild the engine with 'edgepose build'")
 
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         cuda = self._cuda
@@ -150,8 +151,7 @@ class TensorRTBackend(Backend):
         with self._lock:
             if self._closed:
                 raise EngineError(f"{self.source}: backend is closed")
-            self._ctx.push()
-            try:
+            with pushed(cuda, self._ctx):
                 if self._dynamic:
                     if not self._context.set_input_shape("image", tuple(batch.shape)):
                         raise EngineError(f"{self.source}: TensorRT rejected input shape "
@@ -170,8 +170,6 @@ class TensorRTBackend(Backend):
                 for n in OUTPUTS:
                     cuda.memcpy_dtoh_async(self._host[n][:b], self._dev[n], self._stream)
                 self._stream.synchronize()
-            finally:
-                self._ctx.pop()
             return {n: np.array(self._host[n][:b], dtype=np.float32) for n in OUTPUTS}
 
     def _free_all(self) -> None:
@@ -183,19 +181,15 @@ class TensorRTBackend(Backend):
         self._context = self._engine = self._runtime = self._stream = None
 
     def close(self) -> None:
-        """Free GPU memory and release the primary context. Safe to call twice."""
+        """Free GPU memory (in the primary context, from any thread). Safe to call twice."""
         with self._lock:
             if self._closed or self._ctx is None:
                 self._closed = True
                 return
             self._closed = True
-            self._ctx.push()
-            try:
+            with pushed(self._cuda, self._ctx):
                 self._free_all()
-            finally:
-                self._ctx.pop()
-                self._ctx.detach()
-                self._ctx = None
+            self._ctx = None
 
     def __del__(self) -> None:
         try:

@@ -101,11 +101,13 @@ def network_flag_bits(trt, names: tuple[str, ...]) -> int:
 
 
 def parser_errors(parser, onnx_path) -> str:
-    """All parser errors as one string, naming the node (name + op on 8.6+, index on 8.5)."""
+    """All parser errors as one string, naming the node (name + op where the binding has
+    them - ``ParserError.node_name()`` / ``node_operator()`` are bound in 10.x, not in 8.5 /
+    8.6 - else its index)."""
     msgs = []
     for i in range(parser.num_errors):
         err = parser.get_error(i)
-        name = err.node_name() if hasattr(err, "node_name") else ""  # 8.6+
+        name = err.node_name() if hasattr(err, "node_name") else ""  # bound in 10.x
         if name:
             where = f"node {name!r} ({err.node_operator()})"
         elif err.node() >= 0:

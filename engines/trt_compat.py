@@ -25,7 +25,10 @@ from edgepose.errors import EngineError
 
 TABLE_SOURCE = "onnx-tensorrt docs/operators.md, TensorRT 8.5 (opset <= 17)"
 
-# "Y" rows of the TensorRT 8.5 operator support matrix.
+# The "Y" rows of the TensorRT 8.5 operator support matrix, plus HardSwish, Mod and OneHot:
+# those three are "N" in 8.5's matrix, but 8.5's importer defines them
+# (onnx-tensorrt 8.5-GA builtin_op_importers.cpp: DEFINE_BUILTIN_OP_IMPORTER(HardSwish),
+# (Mod), (OneHot)); the matrix lags the importer.
 SUPPORTED_OPS = frozenset("""
 Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization
 Cast Ceil Celu Clip Concat Constant ConstantOfShape Conv ConvTranspose Cos Cosh CumSum

@@ -170,6 +170,12 @@ def tensorrt_unavailable_reason() -> str | None:
     if missing:
         return f"needs CUDA, TensorRT and pycuda ({' and '.join(missing)} not installed)"
     try:
+        import tensorrt
+
+        check_supported(parse_version(tensorrt.__version__))
+    except Exception as e:  # a broken or older-than-8.5 TensorRT: skip, do not fail
+        return f"needs TensorRT >= 8.5 ({type(e).__name__}: {str(e)[:120]})"
+    try:
         import pycuda.driver as cuda
 
         cuda.init()

@@ -135,6 +135,7 @@ class Teacher:
                                    "run: edgepose label --install-teacher --teacher heavy")
         self.proc: subprocess.Popen | None = None
         self.info: dict[str, Any] = {}
+        self.last_ms: float | None = None  # MediaPipe's own time for the last call
 
     def __enter__(self) -> "Teacher":
         self.proc = subprocess.Popen(
@@ -160,6 +161,7 @@ class Teacher:
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
         ans = self._read()
+        self.last_ms = ans.get("ms")
         if not ans.get("ok"):
             return None
         return np.asarray(ans["landmarks"], dtype=np.float64)
@@ -184,21 +186,13 @@ def to_coco17(landmarks: np.ndarray, threshold: float = DEFAULT_THRESHOLD):
     return kps, conf
 
 
-def torso_size(kps: np.ndarray) -> float | None:
-    """LSP's torso normaliser on COCO-17 [x, y, v]: the mean of left-shoulder-to-right-hip
-    and right-shoulder-to-left-hip (whichever are labelled); None if neither is."""
-    d = []
-    for a, b in ((5, 12), (6, 11)):
-        if kps[a, 2] > 0 and kps[b, 2] > 0:
-            d.append(float(np.linalg.norm(kps[a, :2] - kps[b, :2])))
-    return float(np.mean(d)) if d else None
-
-
 def fill_missing(human: np.ndarray, teacher: np.ndarray, agree: float = 0.1):
     """Fill the joints ``human`` lacks (v = 0) from ``teacher`` when the teacher agrees
     with the human labels: median error over joints both label <= ``agree`` x torso.
 
     Returns (filled (17, 3), accepted?, median error / torso or None)."""
+    from edgepose.evaluate import torso_size
+
     both = (human[:, 2] > 0) & (teacher[:, 2] > 0)
     torso = torso_size(human)
     if torso is None or torso <= 0 or both.sum() < 4:

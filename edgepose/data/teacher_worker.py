@@ -9,13 +9,15 @@ JSON line per request on stdout (:mod:`edgepose.data.teacher` is the other side)
 Request:  {"path": "img.jpg", "box": [x, y, w, h] or null}
           (a box: the person is cropped as a square of PAD x its longer side, centred on
           the box, edges replicated; no box: the whole image)
-Answer:   {"ok": true, "landmarks": [[x, y, visibility], ... 33]} in *image* pixels with
-          edgepose's convention (pixel centres on integers), or {"ok": false, "why": "..."}.
+Answer:   {"ok": true, "landmarks": [[x, y, visibility], ... 33], "ms": t} in *image* pixels
+          with edgepose's convention (pixel centres on integers), or {"ok": false, "why":
+          "..."}; ``ms`` is the time of MediaPipe's ``process`` call alone.
 The first line written is {"ready": true, "mediapipe": version, "complexity": n}.
 """
 
 import json
 import sys
+import time
 
 PAD = 1.25
 
@@ -57,9 +59,12 @@ def main() -> int:
             scale, ox, oy, cw, ch = side / size, x0, y0, size, size
         else:
             crop, scale, ox, oy, cw, ch = img, 1.0, 0.0, 0.0, w, h
-        res = pose.process(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB))
+        rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        t0 = time.perf_counter()
+        res = pose.process(rgb)
+        ms = (time.perf_counter() - t0) * 1000.0
         if res.pose_landmarks is None:
-            out.write(json.dumps({"ok": False, "why": "no person found"}) + "\n")
+            out.write(json.dumps({"ok": False, "why": "no person found", "ms": ms}) + "\n")
             out.flush()
             continue
         lms = []
@@ -67,7 +72,7 @@ def main() -> int:
             # MediaPipe's normalised coordinates put pixel edges at 0 and 1
             px, py = lm.x * cw - 0.5, lm.y * ch - 0.5
             lms.append([px * scale + ox, py * scale + oy, float(lm.visibility)])
-        out.write(json.dumps({"ok": True, "landmarks": lms}) + "\n")
+        out.write(json.dumps({"ok": True, "landmarks": lms, "ms": ms}) + "\n")
         out.flush()
     pose.close()
     return 0

@@ -53,3 +53,50 @@ def test_engine_from_other_version_is_explained(trt_ready, exported, tmp_path):
     write_plan(bad, meta, b"\x00" * 4096, {"tensorrt": "8.5.2", "device": "Orin"})
     with pytest.raises(EngineError, match="another TensorRT version or GPU"):
         load_backend(bad)
+
+
+def test_second_thread_batch_one_and_existing_timing_cache(trt_ready, exported, tmp_path):
+    """The realtime app infers from its own thread; batch 1 is the live case; a rebuild
+    reads the timing cache file the first build wrote."""
+    import threading
+
+    from edgepose.engines import export as ex
+    from edgepose.engines.backend import load_backend
+    from edgepose.engines.trt_build import BuildOptions, build_engine
+
+    _, onnx_path, meta, _ = exported(HEADS[0])
+    cache = tmp_path / "timing.cache"
+    opts = BuildOptions(precision="fp32", max_batch=2, timing_cache=str(cache))
+    build_engine(onnx_path, tmp_path / "a.engine", opts, progress=False)
+    first = cache.read_bytes()
+    assert first, "the first build writes the timing cache"
+    build_engine(onnx_path, tmp_path / "b.engine", opts, progress=False)  # reads it
+    x = ex.synthetic_images(meta, 1)
+    out = {}
+    with load_backend(tmp_path / "b.engine") as trt_b, \
+            load_backend(onnx_path, device="cpu") as ort_b:
+        t = threading.Thread(target=lambda: out.update(trt_b(x)))
+        t.start()
+        t.join(60)
+        ref = ort_b(x)
+    d = np.abs(out["coords"] - ref["coords"]).max(-1)
+    assert np.percentile(d, 95) <= 1e-2, f"batch 1 from a second thread differs by {d.max()} px"
+
+
+def test_static_batch_engine(trt_ready, exported, tmp_path):
+    import onnx
+
+    from edgepose.engines import export as ex
+    from edgepose.engines.backend import load_backend
+    from edgepose.engines.trt_build import BuildOptions, build_engine
+
+    _, onnx_path, meta, _ = exported(HEADS[0])
+    ckpt = exported(HEADS[0])[0]
+    static = tmp_path / "static2.onnx"
+    ex.export_checkpoint(ckpt, static, ex.ExportOptions(static_batch=2), progress=False)
+    assert onnx.load(str(static)).graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2
+    info = build_engine(static, tmp_path / "s.engine", BuildOptions(), progress=False)
+    assert info["batch_range"] == [2, 2]
+    with load_backend(tmp_path / "s.engine") as b:
+        assert b.batch_range == (2, 2)
+        assert b(ex.synthetic_images(meta, 2))["coords"].shape == (2, meta.num_joints, 2)

@@ -1,0 +1,274 @@
+"""Accuracy and speed on REAL people with ground-truth boxes, every model side by side.
+
+    python benchmarks/real_accuracy.py \
+        --model dsnt-128=edgepose/assets/real_dsnt_128.onnx \
+        --model nerpe-dense-64=runs/real_mnv2_nerpe_64/best.pt@dense:64 \
+        --teacher full --teacher heavy [--shared ../shared/data] [--threads 1]
+
+Sets (never the teacher's labels): LSP test im1001-im2000 (PCK@0.2, torso normaliser, the
+12 limb joints, and per joint) and the COCO val subsets coco-mini + tiny-coco val2017
+(OKS AP with pycocotools, PCK@0.1 of the box's longer side, all 17 joints).
+
+A model is ``LABEL=PATH`` with PATH an .onnx or a checkpoint (.pt, exported here, with
+``@DECODER`` such as ``@dense:64`` / ``@progressive`` to override NerPE's decoder).
+Per-person latency: ONNX Runtime, ``--threads`` threads, batch 1, median over
+``--latency-crops`` real crops after warm-up. MediaPipe BlazePose (``--teacher``) runs on
+the same boxes (its worker crops a square of 1.25x the box, like our crops) and reports
+the time of its own ``process`` call. Writes ``results.json`` and ``results.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edgepose.data.real_sets import coco_val, lsp_test  # noqa: E402
+from edgepose.evaluate import coco_keypoint_ap, torso_size  # noqa: E402
+from edgepose.skeleton import COCO_JOINTS  # noqa: E402
+
+LIMBS = list(range(5, 17))
+
+
+# ----------------------------------------------------------------------------- predictors
+
+
+class OnnxPredictor:
+    """An exported model through ONNX Runtime: person box -> (17, 2) px, (17,) scores."""
+
+    def __init__(self, path: Path, threads: int):
+        from edgepose.engines.backend import load_backend
+
+        self.backend = load_backend(path, device="cpu", threads=threads)
+        self.meta = self.backend.meta
+        self.ms: list[float] = []
+
+    def __call__(self, people, batch: int = 16):
+        from edgepose.coords import apply_affine, invert_affine
+        from edgepose.preprocess import preprocess
+
+        coords, scores = [], []
+        cache: dict[Path, np.ndarray] = {}
+        for i in range(0, len(people), batch):
+            chunk = people[i:i + batch]
+            xs, mats = [], []
+            for p in chunk:
+                img = cache.setdefault(p.image, cv2.imread(str(p.image)))
+                x, m = preprocess(img, p.box, self.meta)
+                xs.append(x)
+                mats.append(m)
+            out = self.backend(np.stack(xs).astype(np.float32))
+            for c, s, m in zip(out["coords"], out["scores"], mats):
+                coords.append(apply_affine(c, invert_affine(m)))
+                scores.append(s)
+        return np.stack(coords), np.stack(scores)
+
+    def latency(self, people, n: int) -> float:
+        from edgepose.preprocess import preprocess
+
+        xs = [preprocess(cv2.imread(str(p.image)), p.box, self.meta)[0][None]
+              for p in people[:n]]
+        for x in xs[:5]:
+            self.backend(x)
+        times = []
+        for x in xs:
+            t0 = time.perf_counter()
+            self.backend(x)
+            times.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(times)
+
+
+class TeacherPredictor:
+    """MediaPipe BlazePose in its own venv (edgepose.data.teacher), on the same boxes."""
+
+    def __init__(self, name: str):
+        from edgepose.data.teacher import Teacher
+
+        self.teacher = Teacher(name).__enter__()
+        self.ms: list[float] = []
+
+    def __call__(self, people, batch: int = 0):
+        from edgepose.data.teacher import to_coco17
+
+        coords, scores = [], []
+        for p in people:
+            lm = self.teacher.landmarks(p.image, p.box)
+            if self.teacher.last_ms is not None:
+                self.ms.append(self.teacher.last_ms)
+            if lm is None:  # no person found: every joint is a miss
+                coords.append(np.full((17, 2), np.nan))
+                scores.append(np.zeros(17))
+                continue
+            kps, conf = to_coco17(lm, threshold=0.0)
+            coords.append(kps[:, :2])
+            scores.append(conf)
+        return np.stack(coords), np.stack(scores)
+
+    def latency(self, people, n: int) -> float:
+        return statistics.median(self.ms[-n:]) if self.ms else float("nan")
+
+    def close(self):
+        self.teacher.__exit__(None, None, None)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def lsp_metrics(people, coords) -> dict:
+    hits = np.zeros(17)
+    counts = np.zeros(17)
+    for p, c in zip(people, coords):
+        torso = torso_size(p.keypoints)
+        if not torso:
+            continue
+        lab = p.keypoints[:, 2] > 0
+        err = np.linalg.norm(c - p.keypoints[:, :2], axis=1)
+        ok = np.nan_to_num(err, nan=np.inf) <= 0.2 * torso
+        hits += ok & lab
+        counts += lab
+    per = {COCO_JOINTS[j]: float(hits[j] / counts[j]) for j in LIMBS if counts[j]}
+    return {"pck@0.2_torso": float(hits[LIMBS].sum() / counts[LIMBS].sum()),
+            "per_joint": per, "people": len(people)}
+
+
+def coco_metrics(people, coords, scores, gt: dict) -> dict:
+    hits = counts = 0
+    results = []
+    for p, c, s in zip(people, coords, scores):
+        lab = p.keypoints[:, 2] > 0
+        err = np.nan_to_num(np.linalg.norm(c - p.keypoints[:, :2], axis=1), nan=np.inf)
+        hits += int(((err <= 0.1 * max(p.box[2], p.box[3])) & lab).sum())
+        counts += int(lab.sum())
+        if np.isfinite(c).all():
+            kp = np.concatenate([c, s[:, None]], axis=1).reshape(-1)
+            results.append({"image_id": p.image_id, "category_id": 1,
+                            "keypoints": [float(v) for v in kp], "score": float(np.mean(s))})
+    with tempfile.TemporaryDirectory() as tmp:
+        ann = Path(tmp) / "gt.json"
+        ann.write_text(json.dumps(gt))
+        ids = sorted({p.image_id for p in people})
+        ap = coco_keypoint_ap(ann, results, image_ids=ids)["AP"] if results else 0.0
+    return {"pck@0.1_box": hits / max(counts, 1), "oks_ap": ap, "people": len(people)}
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def prepare_model(spec: str, tmp: Path) -> tuple[str, Path, dict]:
+    """``LABEL=PATH[@decoder]`` -> (label, ONNX path, complexity info)."""
+    import onnx
+
+    label, _, rest = spec.partition("=")
+    path, _, decoder = rest.partition("@")
+    path = Path(path)
+    info: dict = {}
+    if path.suffix in (".pt", ".pth"):
+        import dataclasses
+
+        from edgepose.checkpoint import load_checkpoint
+        from edgepose.engines.export import ExportOptions, export_checkpoint, parse_decoder_spec
+        from edgepose.models import build_model
+        from edgepose.models.complexity import measure
+
+        opts = ExportOptions(decoder=parse_decoder_spec(decoder) if decoder else {})
+        onnx_path = tmp / f"{label}.onnx"
+        export_checkpoint(path, onnx_path, opts, progress=False)
+        payload = load_checkpoint(path)
+        meta = dataclasses.replace(payload["meta"],
+                                   decoder={**payload["meta"].decoder, **opts.decoder})
+        model = build_model(meta)
+        model.load_state_dict(payload["model"])
+        c = measure(model.eval(), meta.input_size)
+        info = {"params_m": c.params / 1e6, "gflops": c.gflops}
+        path = onnx_path
+    else:
+        g = onnx.load(str(path)).graph
+        info = {"params_m": sum(int(np.prod(t.dims)) for t in g.initializer) / 1e6}
+    return label, path, info
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", action="append", default=[], metavar="LABEL=PATH[@DECODER]")
+    ap.add_argument("--teacher", action="append", default=[], choices=("full", "heavy"))
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--latency-crops", type=int, default=60)
+    ap.add_argument("--limit", type=int, default=0, help="first N people per set (smoke runs)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "real_accuracy")
+    args = ap.parse_args()
+    cv2.setNumThreads(1)
+    lsp = lsp_test(args.shared, args.limit)
+    coco, gt = coco_val(args.shared, args.limit)
+    print(f"LSP test: {len(lsp)} people; COCO val subsets: {len(coco)} people", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        todo = [("model", s) for s in args.model] + [("teacher", t) for t in args.teacher]
+        for kind, spec in todo:
+            if kind == "model":
+                label, path, info = prepare_model(spec, Path(tmp))
+                pred = OnnxPredictor(path, args.threads)
+                size = "x".join(map(str, pred.meta.input_size))
+                info.update(head=pred.meta.head, backbone=pred.meta.backbone,
+                            decoder=pred.meta.decoder.get("mode", ""))
+            else:
+                label, pred, size = f"MediaPipe BlazePose {spec}", TeacherPredictor(spec), "256x256"
+                info = {"head": "BlazePose (reference)"}
+            t0 = time.perf_counter()
+            lc, _ = pred(lsp)
+            cc, cs = pred(coco)
+            row = {"label": label, "input": size, **info,
+                   "lsp": lsp_metrics(lsp, lc), "coco": coco_metrics(coco, cc, cs, gt),
+                   "ms_per_person": pred.latency(coco + lsp, args.latency_crops),
+                   "eval_s": time.perf_counter() - t0}
+            if kind == "teacher":
+                pred.close()
+            rows.append(row)
+            print(f"{label}: LSP PCK@0.2 {row['lsp']['pck@0.2_torso']:.3f}  COCO AP "
+                  f"{row['coco']['oks_ap']:.3f}  PCK@0.1 {row['coco']['pck@0.1_box']:.3f}  "
+                  f"{row['ms_per_person']:.2f} ms/person", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    machine = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores"
+    result = {"machine": machine, "threads": args.threads, "lsp_people": len(lsp),
+              "coco_people": len(coco), "rows": rows}
+    (args.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "results.md").write_text(markdown(result))
+    print(markdown(result))
+
+
+def markdown(r: dict) -> str:
+    lines = [f"Real people, ground-truth boxes; LSP test {r['lsp_people']} people, COCO val "
+             f"subsets {r['coco_people']} people; ONNX Runtime {r['threads']} thread(s), batch 1; "
+             f"{r['machine']}.", "",
+             "| model | input | params (M) | GFLOPs | ms / person | LSP PCK@0.2 (torso) | "
+             "COCO OKS AP | COCO PCK@0.1 |", "|---|---|---|---|---|---|---|---|"]
+    for row in r["rows"]:
+        p = f"{row['params_m']:.2f}" if "params_m" in row else "-"
+        g = f"{row['gflops']:.3f}" if "gflops" in row else "-"
+        lines.append(f"| {row['label']} | {row['input']} | {p} | {g} | "
+                     f"{row['ms_per_person']:.2f} | {row['lsp']['pck@0.2_torso']:.3f} | "
+                     f"{row['coco']['oks_ap']:.3f} | {row['coco']['pck@0.1_box']:.3f} |")
+    names = [COCO_JOINTS[j] for j in LIMBS]
+    lines += ["", "LSP test PCK@0.2 per joint:", "",
+              "| model | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+              "|---|" + "---|" * len(names)]
+    for row in r["rows"]:
+        per = row["lsp"]["per_joint"]
+        lines.append(f"| {row['label']} | " + " | ".join(f"{per.get(n, float('nan')):.2f}"
+                                                       for n in names) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
