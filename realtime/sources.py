@@ -29,7 +29,8 @@ STREAM_PREFIXES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp
 
 @dataclass
 class SourceSpec:
-    """What ``--source`` named. ``kind``: camera | file | stream | gstreamer | demo."""
+    """What ``--source`` named. ``kind``: camera | file | stream | gstreamer | demo (the
+    bundled real-people slideshow) | synthetic (the animated synthetic figure)."""
 
     kind: str
     target: Any
@@ -63,8 +64,8 @@ def parse_source(text: str | int) -> SourceSpec:
     s = str(text).strip()
     if not s:
         raise SourceError("empty --source; give a camera index (0), a video file, a URL or 'demo'")
-    if s.lower() == "demo":
-        return SourceSpec("demo", None, s)
+    if s.lower() in ("demo", "synthetic"):
+        return SourceSpec(s.lower(), None, s)
     if re.fullmatch(r"\d+", s):
         return SourceSpec("camera", int(s), s)
     m = re.fullmatch(r"csi(?::(\d+))?", s.lower())
@@ -137,22 +138,15 @@ class CvSource:
         self.cap.release()
 
 
-class DemoSource:
-    """The animated synthetic scene (``edgepose.data.synthetic.DemoScene``), paced in time.
-
-    Frame i shows the scene at ``t = i / fps`` (``fps`` 30 when running unpaced), so the
-    animation is the same whatever the machine's speed; ``truth`` holds that frame's
-    ground truth: ``keypoints`` (17, 2) px, ``visible`` (17,), ``bbox`` xywh.
-    """
+class PacedSource:
+    """A finite-or-endless rendered source paced in time (the demo sources): frame i shows
+    ``_render(i)`` at ``t = i / fps`` (``fps`` 30 when running unpaced), so what is shown
+    does not depend on the machine's speed; ``truth`` is that frame's ground truth:
+    ``keypoints`` (17, 2) px, ``visible`` (17,), ``bbox`` xywh."""
 
     live = False
 
     def __init__(self, opts: SourceOptions):
-        from edgepose.data.synthetic import DemoScene
-
-        w, h = opts.demo_size
-        self.scene = DemoScene(int(w), int(h), seed=int(opts.demo_seed))
-        self.name = f"demo scene {w}x{h}"
         self.pace = float(opts.demo_fps or 0.0)
         self.fps = self.pace if self.pace > 0 else 30.0
         self.limit = opts.demo_frames
@@ -162,8 +156,7 @@ class DemoSource:
         self._cache = [self._render(i) for i in range(int(opts.demo_cache or 0))]
 
     def _render(self, i: int) -> tuple[np.ndarray, dict]:
-        image, kps, vis, bbox = self.scene.frame(i / self.fps)
-        return image, {"keypoints": np.asarray(kps), "visible": np.asarray(vis), "bbox": bbox}
+        raise NotImplementedError
 
     def read(self) -> np.ndarray | None:
         if self.limit is not None and self._i >= self.limit:
@@ -186,6 +179,68 @@ class DemoSource:
         pass
 
 
+class DemoSource(PacedSource):
+    """The animated synthetic figure (``edgepose.data.synthetic.DemoScene``;
+    ``--source synthetic``): exact ground truth for every frame."""
+
+    def __init__(self, opts: SourceOptions):
+        from edgepose.data.synthetic import DemoScene
+
+        w, h = opts.demo_size
+        self.scene = DemoScene(int(w), int(h), seed=int(opts.demo_seed))
+        self.name = f"synthetic scene {w}x{h}"
+        super().__init__(opts)
+
+    def _render(self, i: int) -> tuple[np.ndarray, dict]:
+        image, kps, vis, bbox = self.scene.frame(i / self.fps)
+        return image, {"keypoints": np.asarray(kps), "visible": np.asarray(vis), "bbox": bbox}
+
+
+class PeopleSlideshow(PacedSource):
+    """Real people: the bundled LSP test photos (``edgepose/assets/people``, CC BY 2.0),
+    each letterboxed onto a ``demo_size`` frame and shown for ``hold_s`` seconds, paced
+    like the synthetic scene. ``truth`` maps the photo's labels into the frame (12 limb
+    joints labelled; LSP has no face joints).
+    """
+
+    hold_s = 1.0
+
+    def __init__(self, opts: SourceOptions):
+        import cv2
+
+        from edgepose import ASSETS
+        from edgepose.data.files import read_json
+
+        folder = ASSETS / "people"
+        data = read_json(folder / "people.json", "demo people file")
+        anns = {a["image_id"]: a for a in data["annotations"]}
+        w, h = (int(v) for v in opts.demo_size)
+        self.slides = []
+        for im in data["images"]:
+            img = cv2.imread(str(folder / im["file_name"]))
+            if img is None or im["id"] not in anns:
+                raise SourceError(f"{folder / im['file_name']}: demo image missing; reinstall")
+            s = min(w / img.shape[1], h / img.shape[0])
+            nw, nh = round(img.shape[1] * s), round(img.shape[0] * s)
+            ox, oy = (w - nw) // 2, (h - nh) // 2
+            frame = np.zeros((h, w, 3), np.uint8)
+            frame[oy:oy + nh, ox:ox + nw] = cv2.resize(img, (nw, nh),
+                                                       interpolation=cv2.INTER_LINEAR)
+            k = np.asarray(anns[im["id"]]["keypoints"], np.float64).reshape(-1, 3)
+            sx, sy = nw / img.shape[1], nh / img.shape[0]  # pixel centres: (x + .5) s - .5
+            kps = np.stack([(k[:, 0] + 0.5) * sx - 0.5 + ox, (k[:, 1] + 0.5) * sy - 0.5 + oy], 1)
+            bx, by, bw, bh = anns[im["id"]]["bbox"]
+            self.slides.append((frame, {"keypoints": kps, "visible": (k[:, 2] > 0).astype(float),
+                                        "bbox": [bx * sx + ox, by * sy + oy, bw * sx, bh * sy],
+                                        "file_name": im["file_name"]}))
+        self.name = f"real-people slideshow ({len(self.slides)} LSP test photos) {w}x{h}"
+        super().__init__(opts)
+
+    def _render(self, i: int) -> tuple[np.ndarray, dict]:
+        frame, truth = self.slides[int(i / (self.fps * self.hold_s)) % len(self.slides)]
+        return frame.copy(), truth
+
+
 def _quiet_opencv(cv2) -> None:
     """OpenCV prints its own WARN lines when a camera or file will not open; our SourceError
     says it once and clearly, so keep OpenCV to real errors unless the user asked for more."""
@@ -202,6 +257,8 @@ def open_source(spec: SourceSpec, opts: SourceOptions | None = None):
     _quiet_opencv(cv2)
     opts = opts or SourceOptions()
     if spec.kind == "demo":
+        return PeopleSlideshow(opts)
+    if spec.kind == "synthetic":
         return DemoSource(opts)
     if spec.kind == "camera":
         cap = cv2.VideoCapture(spec.target)

@@ -16,6 +16,7 @@ from edgepose.realtime.sources import (
     ("0", "camera", 0),
     ("12", "camera", 12),
     ("demo", "demo", None),
+    ("synthetic", "synthetic", None),
     ("clip.mp4", "file", "clip.mp4"),
     ("rtsp://cam.local:554/stream", "stream", "rtsp://cam.local:554/stream"),
     ("https://example.org/live.m3u8", "stream", "https://example.org/live.m3u8"),
@@ -80,8 +81,34 @@ def test_file_source_reads_then_ends(tmp_path):
     src.release()
 
 
-def test_demo_source_gives_truth_and_ends():
+def test_people_slideshow_maps_the_labels_into_the_frame():
+    """``--source demo``: the bundled real LSP photos, letterboxed; the truth is each
+    photo's labels moved by the same scale and offset (checked against people.json)."""
+    import json
+
+    from edgepose import ASSETS
+
+    data = json.loads((ASSETS / "people" / "people.json").read_text())
     src = open_source(parse_source("demo"),
+                      SourceOptions(demo_size=(320, 240), demo_fps=0, demo_frames=31))
+    frames = [src.read() for _ in range(31)]
+    assert src.read() is None
+    assert "real-people slideshow" in src.name
+    first = src.slides[0][1]
+    im, ann = data["images"][0], data["annotations"][0]
+    k = np.asarray(ann["keypoints"]).reshape(17, 3)
+    s = min(320 / im["width"], 240 / im["height"])
+    lab = k[:, 2] > 0
+    want = (k[lab, :2] + 0.5) * s - 0.5 + [(320 - round(im["width"] * s)) // 2,
+                                           (240 - round(im["height"] * s)) // 2]
+    np.testing.assert_allclose(first["keypoints"][lab], want, atol=s / 2 + 0.5)
+    assert int(first["visible"].sum()) == 12, "LSP labels the 12 limb joints"
+    assert np.array_equal(frames[0], frames[29]), "one photo is held for a second (30 frames)"
+    assert not np.array_equal(frames[0], frames[30]), "then the next photo"
+
+
+def test_demo_source_gives_truth_and_ends():
+    src = open_source(parse_source("synthetic"),
                       SourceOptions(demo_size=(160, 120), demo_fps=0, demo_frames=3))
     for _ in range(3):
         img = src.read()
