@@ -17,3 +17,13 @@ __version__ = "0.1.0"
 
 # Bundled models and images (package data), wherever edgepose is installed.
 ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def __getattr__(name: str):
+    """``edgepose.load`` / ``edgepose.Pose`` without importing the app layer on
+    ``import edgepose`` (the deployment path stays light)."""
+    if name in ("load", "Pose", "PoseEstimator"):
+        from edgepose.app import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'edgepose' has no attribute {name!r}")

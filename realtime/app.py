@@ -18,13 +18,18 @@ from edgepose import ASSETS
 from edgepose.errors import EdgeposeError
 from edgepose.realtime.capture import CaptureOptions, CaptureThread
 from edgepose.realtime.fpslog import FpsLog, format_summary, summary_path
+from edgepose.realtime.keypoint_log import KeypointLog
 from edgepose.realtime.pipeline import Pipeline, PipelineOptions, RunResult
 from edgepose.realtime.render import Display, Renderer, RenderOptions, VideoSink
 from edgepose.realtime.smoothing import SmoothOptions
 from edgepose.realtime.sources import SourceOptions, open_source, parse_source
 from edgepose.realtime.tracking import PersonTracker, TrackOptions
 
-DEMO_MODEL = ASSETS / "demo.onnx"
+DEMO_MODEL = ASSETS / "demo.onnx"  # trained on synthetic figures (--source synthetic)
+# The default of `edgepose run` / `demo` / `edgepose.load()`: the real-people model when
+# this install bundles it.
+REAL_MODEL = ASSETS / "real_dsnt_128.onnx"
+DEFAULT_MODEL = REAL_MODEL if REAL_MODEL.is_file() else DEMO_MODEL
 
 
 @dataclass
@@ -38,6 +43,7 @@ class RunOptions:
     headless: bool = False
     save: str | None = None
     log: str | None = None
+    keypoints: str | None = None  # --keypoints poses.jsonl (edgepose.realtime.keypoint_log)
     quiet: bool = False
     source_opts: SourceOptions = field(default_factory=SourceOptions)
     capture: CaptureOptions = field(default_factory=CaptureOptions)
@@ -60,7 +66,7 @@ def build_pipeline(opts: RunOptions, backend) -> Pipeline:
     meta = backend.meta
     spec = parse_source(opts.source)
     cap_opts = opts.capture
-    if spec.kind == "demo" and not opts.source_opts.demo_fps:
+    if spec.kind in ("demo", "synthetic") and not opts.source_opts.demo_fps:
         # An unpaced synthetic source would otherwise render frames only to drop them,
         # stealing CPU from inference: render each next frame while the current one is
         # being processed instead (still overlapped, never ahead by more than the queue).
@@ -78,7 +84,21 @@ def build_pipeline(opts: RunOptions, backend) -> Pipeline:
     if opts.save:
         sink = VideoSink(opts.save)  # at the source's frame rate once it is open
     display = Display(not opts.headless)
-    return Pipeline(capture, backend, meta, tracker, renderer, log, display, sink, opts.pipeline)
+    pipe_opts = opts.pipeline
+    keypoints = None
+    if opts.keypoints:
+        keypoints = KeypointLog(opts.keypoints)
+        user_hook = pipe_opts.on_frame
+
+        def on_frame(frame, people):
+            keypoints.write(frame, people)
+            if user_hook is not None:
+                user_hook(frame, people)
+
+        pipe_opts = dataclasses.replace(pipe_opts, on_frame=on_frame)
+    pipe = Pipeline(capture, backend, meta, tracker, renderer, log, display, sink, pipe_opts)
+    pipe.keypoint_log = keypoints
+    return pipe
 
 
 def _install_sigint(pipe: Pipeline):
@@ -99,6 +119,7 @@ def run_app(opts: RunOptions, backend=None) -> RunResult:
     """Open the model (unless ``backend`` is given) and source, run until the end."""
     check_output_path(opts.save, "video")
     check_output_path(opts.log, "log")
+    check_output_path(opts.keypoints, "keypoint log")
     own_backend = backend is None
     if own_backend:
         from edgepose.engines.backend import load_backend
@@ -119,6 +140,8 @@ def run_app(opts: RunOptions, backend=None) -> RunResult:
             raise KeyboardInterrupt  # after the stop, the flushed log and the summary
         return result
     finally:
+        if pipe is not None and pipe.keypoint_log is not None:
+            pipe.keypoint_log.close()
         if pipe is not None and not opts.quiet:
             s = pipe.log.summary()
             print(f"edgepose: {format_summary(s)}", file=sys.stderr)

@@ -118,6 +118,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self.rendered = 0
         self.sent = 0
+        self.keypoint_log = None  # set by edgepose.realtime.app.build_pipeline
 
     # ------------------------------------------------------------------ main thread
 

@@ -35,6 +35,9 @@ def add_run_options(p: argparse.ArgumentParser, source_default: str | None) -> N
     io.add_argument("--log", metavar="LOG.jsonl",
                     help="per-frame timing log: JSON lines, or CSV if the name ends in .csv; "
                          "a summary goes to LOG.summary.json")
+    io.add_argument("--keypoints", metavar="POSES.jsonl",
+                    help="keypoint log: one JSON line per frame with each person's track id, "
+                         "box and 17 x (x, y, score) in frame pixels, smoothed and raw")
     io.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     io.add_argument("--quiet", action="store_true", help="do not print the summary line")
     src = p.add_argument_group("source")
@@ -111,6 +114,7 @@ def options_from_args(args, model: str):
     return RunOptions(
         model=model, source=args.source, device=args.device, threads=args.threads,
         headless=args.headless, save=args.save, log=args.log, quiet=args.quiet,
+        keypoints=args.keypoints,
         source_opts=SourceOptions(width=args.width, height=args.height, fps=args.fps,
                                   demo_fps=args.demo_fps, demo_size=parse_size(args.demo_size)),
         capture=CaptureOptions(every_frame=args.every_frame, reconnect=args.reconnect),

@@ -1,0 +1,234 @@
+"""The Python API: ``edgepose.load()``, ``model.predict(image)``, ``model.track(source)``.
+
+    import edgepose
+
+    model = edgepose.load()                     # the bundled model, or a .onnx/.engine/.pt
+    for pose in model.predict(image_bgr):       # one Pose per person box
+        x, y, score = pose["left_wrist"]
+    for frame, poses in model.track(0):         # the live pipeline of `edgepose run`
+        ...
+
+``predict`` crops each box (default: the whole image) exactly as training and the live app
+do (``edgepose.preprocess``), runs every crop of the call in one backend batch and maps the
+keypoints back to image pixels. ``track`` runs the real pipeline (capture thread, newest
+frame, tracking, One Euro smoothing) in the background and yields each rendered frame with
+its people; leaving the loop (``break``, an exception, Ctrl-C) stops every thread and
+releases the camera. Joint names, limbs and flip pairs come from the model's metadata
+(``model.meta``), so a custom keypoint set needs no code change.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from edgepose.errors import DataError, EdgeposeError
+
+
+@dataclass
+class Pose:
+    """One person: ``box`` [x, y, w, h] and ``keypoints`` (K, 2) in image pixels,
+    ``scores`` (K,) in [0, 1], ``track_id`` (live tracking only), ``names`` the K joint
+    names. ``pose["left_wrist"]`` -> array([x, y, score]). ``raw``: unsmoothed keypoints
+    (live tracking only)."""
+
+    box: np.ndarray
+    keypoints: np.ndarray
+    scores: np.ndarray
+    track_id: int | None = None
+    names: tuple[str, ...] = field(default=(), repr=False)
+    raw: np.ndarray | None = field(default=None, repr=False)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            i = self.names.index(name)
+        except ValueError:
+            raise KeyError(f"no joint {name!r}; this model's joints are {list(self.names)}") from None
+        return np.array([self.keypoints[i, 0], self.keypoints[i, 1], self.scores[i]])
+
+    @property
+    def score(self) -> float:
+        """Person score: the mean joint score."""
+        return float(np.mean(self.scores))
+
+    def to_dict(self) -> dict:
+        """COCO-style: ``keypoints`` flat [x, y, score] x K, ``bbox``, ``score``."""
+        kp = np.concatenate([self.keypoints, self.scores[:, None]], axis=1).reshape(-1)
+        d = {"bbox": [round(float(v), 2) for v in self.box],
+             "keypoints": [round(float(v), 3) for v in kp], "score": round(self.score, 4)}
+        if self.track_id is not None:
+            d["track_id"] = int(self.track_id)
+        return d
+
+
+def default_model() -> Path:
+    """The bundled model ``edgepose run`` / ``edgepose.load()`` use without ``--model``."""
+    from edgepose.realtime.app import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+class PoseEstimator:
+    """A loaded model (any backend) with image-level ``predict`` and live ``track``."""
+
+    def __init__(self, path: str | Path | None = None, device: str = "auto",
+                 threads: int | None = None):
+        from edgepose.engines.backend import load_backend
+
+        self.path = Path(path) if path is not None else default_model()
+        if path is None and not self.path.is_file():
+            raise EdgeposeError(f"the bundled model {self.path} is missing from this install; "
+                                "reinstall edgepose or pass a model path")
+        self.device, self.threads = device, threads
+        self.backend = load_backend(self.path, device=device, threads=threads)
+        self.meta = self.backend.meta
+
+    # ------------------------------------------------------------------ metadata
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.meta.joints)
+
+    @property
+    def limbs(self):
+        return self.meta.limbs
+
+    @property
+    def flip_pairs(self):
+        return self.meta.flip_pairs
+
+    # ------------------------------------------------------------------ images
+
+    def predict(self, image_bgr: np.ndarray, boxes: Sequence | None = None,
+                padding: float = 1.25) -> list[Pose]:
+        """People in one BGR image: one Pose per box (default: the whole image)."""
+        return self.predict_many([image_bgr], [boxes], padding)[0]
+
+    def predict_many(self, images: Sequence[np.ndarray], boxes: Sequence | None = None,
+                     padding: float = 1.25, batch: int = 16) -> list[list[Pose]]:
+        """Several images at once; every crop of every image goes through the backend in
+        batches of ``batch`` (cross-image batching). ``boxes[i]``: image i's boxes or None."""
+        from edgepose.coords import apply_affine, invert_affine
+        from edgepose.preprocess import preprocess
+
+        boxes = list(boxes) if boxes is not None else [None] * len(images)
+        crops, owners = [], []
+        for i, (img, bxs) in enumerate(zip(images, boxes)):
+            if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
+                raise DataError(f"image {i}: expected an (H, W, 3) BGR uint8 array, got "
+                                f"{getattr(img, 'shape', type(img).__name__)}")
+            if bxs is None:
+                bxs = [[0.0, 0.0, float(img.shape[1]), float(img.shape[0])]]
+            for b in bxs:
+                b = np.asarray(b, dtype=np.float64).reshape(4)
+                x, m = preprocess(img, b, self.meta, padding)
+                crops.append(x)
+                owners.append((i, b, m))
+        out: list[list[Pose]] = [[] for _ in images]
+        for s in range(0, len(crops), max(1, batch)):
+            res = self.backend(np.stack(crops[s:s + batch]).astype(np.float32, copy=False))
+            for (i, b, m), c, sc in zip(owners[s:s + batch], res["coords"], res["scores"]):
+                out[i].append(Pose(b, apply_affine(c, invert_affine(m)), np.asarray(sc),
+                                   names=self.names))
+        return out
+
+    # ------------------------------------------------------------------ live
+
+    def track(self, source=0, frames: int | None = None, every_frame: bool | None = None,
+              smooth: bool = True, **options) -> Iterator[tuple[np.ndarray, list[Pose]]]:
+        """Yield ``(frame_bgr, poses)`` for each frame of ``source`` (camera index, file,
+        URL, 'csi', 'demo') through the live pipeline. The frame carries the drawn overlay.
+        A video file is read frame by frame unless ``every_frame=False``. Extra keyword
+        arguments set :class:`edgepose.realtime.app.RunOptions` fields."""
+        from edgepose.realtime.app import RunOptions, build_pipeline
+        from edgepose.realtime.sources import parse_source
+
+        opts = RunOptions(model=str(self.path), source=str(source), headless=True, quiet=True,
+                          device=self.device, threads=self.threads, **options)
+        opts.smooth.enabled = bool(smooth)
+        opts.pipeline.frames = frames
+        if every_frame is None:
+            every_frame = parse_source(source).kind == "file"
+        opts.capture.every_frame = bool(every_frame)
+        q: queue.Queue = queue.Queue(maxsize=2)
+        stop = threading.Event()
+        names = self.names
+        holder: dict = {}
+
+        def on_frame(frame, people) -> None:
+            poses = [Pose(p.box, p.keypoints, p.scores, p.track_id, names, p.raw)
+                     for p in people]
+            while not stop.is_set():
+                try:
+                    q.put((frame.image, poses), timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+            raise _Stopped
+
+        opts.pipeline.on_frame = on_frame
+        # built here so this thread can stop it; run in a worker so this is a generator
+        pipe = build_pipeline(opts, self.backend)
+        holder["pipe"] = pipe
+
+        def worker() -> None:
+            try:
+                pipe.run()
+            except BaseException as e:  # noqa: BLE001 - handed to the consumer
+                holder["error"] = e
+            finally:
+                q.put(_END)
+
+        t = threading.Thread(target=worker, name="edgepose-track", daemon=True)
+        t.start()
+        try:
+            while True:
+                item = q.get()
+                if item is _END:
+                    break
+                yield item
+        finally:
+            stop.set()
+            pipe.interrupt()
+            while t.is_alive():
+                try:
+                    q.get(timeout=0.1)  # unblock a producer waiting on a full queue
+                except queue.Empty:
+                    pass
+                t.join(0.1)
+            if pipe.keypoint_log is not None:
+                pipe.keypoint_log.close()
+        err = holder.get("error")
+        if err is not None and not isinstance(err, (_Stopped, KeyboardInterrupt)):
+            raise err
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> "PoseEstimator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<PoseEstimator {self.path.name} {self.backend.name} {self.meta.name}>"
+
+
+class _Stopped(Exception):
+    """The consumer left the loop: ends the pipeline from inside its render thread."""
+
+
+_END = object()
+
+
+def load(path: str | Path | None = None, device: str = "auto",
+         threads: int | None = None) -> PoseEstimator:
+    """Open a model for :meth:`PoseEstimator.predict` / :meth:`PoseEstimator.track`:
+    ``path`` = .onnx / .engine / .pt, or None for the bundled model."""
+    return PoseEstimator(path, device, threads)

@@ -1,0 +1,156 @@
+"""The Python API (edgepose.load / predict / track), `edgepose predict` and `--keypoints`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import edgepose
+from edgepose.app.cli import main
+from edgepose.realtime.app import DEMO_MODEL
+
+ROOT = Path(__file__).resolve().parents[1]
+COCO = ROOT / "tests" / "assets" / "coco"
+LSP = ROOT / "tests" / "assets" / "lsp"
+
+
+def edgepose_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("edgepose")]
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A real video file: 3 LSP test photos, 8 frames each, 160x240 MJPG."""
+    path = tmp_path_factory.mktemp("clip") / "people.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 240))
+    for name in ("im1001.jpg", "im1004.jpg", "im1005.jpg"):
+        frame = cv2.resize(cv2.imread(str(LSP / name)), (160, 240))
+        for _ in range(8):
+            w.write(frame)
+    w.release()
+    return path
+
+
+def test_load_predict_and_joint_names():
+    model = edgepose.load(DEMO_MODEL, threads=1)
+    img = cv2.imread(str(LSP / "im1004.jpg"))
+    poses = model.predict(img)
+    assert len(poses) == 1
+    p = poses[0]
+    assert p.keypoints.shape == (17, 2) and p.scores.shape == (17,)
+    x, y, s = p["left_wrist"]
+    assert (x, y) == tuple(p.keypoints[model.names.index("left_wrist")]) and 0 <= s <= 1
+    assert model.names[0] == "nose" and model.flip_pairs and model.limbs
+    with pytest.raises(KeyError, match="left_wrist"):
+        p["left_wirst"]
+    # several boxes of one image: one batched call, each box its own person
+    h, w = img.shape[:2]
+    two = model.predict(img, boxes=[[0, 0, w, h], [0, 0, w / 2, h / 2]])
+    assert len(two) == 2 and not np.allclose(two[0].keypoints, two[1].keypoints)
+    # cross-image batching gives what one-by-one gives
+    imgs = [cv2.imread(str(f)) for f in sorted(LSP.glob("*.jpg"))[:5]]
+    many = model.predict_many(imgs, batch=4)
+    for im, got in zip(imgs, many):
+        np.testing.assert_allclose(got[0].keypoints, model.predict(im)[0].keypoints, atol=1e-3)
+    model.close()
+
+
+def test_track_stops_its_threads_on_break_and_on_error(clip):
+    model = edgepose.load(DEMO_MODEL, threads=1)
+    seen = 0
+    for frame, poses in model.track(clip):
+        assert frame.shape == (240, 160, 3) and len(poses) == 1
+        assert poses[0].track_id is not None and poses[0].raw.shape == (17, 2)
+        seen += 1
+        if seen == 3:
+            break
+    assert seen == 3
+    assert edgepose_threads() == [], f"threads left after break: {edgepose_threads()}"
+    with pytest.raises(RuntimeError, match="user code failed"):
+        for _frame, _poses in model.track(clip):
+            raise RuntimeError("user code failed")
+    assert edgepose_threads() == [], f"threads left after an error: {edgepose_threads()}"
+    # a file is read frame by frame by default: every frame arrives
+    assert sum(1 for _ in model.track(clip)) == 24
+    assert edgepose_threads() == []
+    model.close()
+
+
+def test_run_keypoints_log_matches_frames_and_truth(tmp_path):
+    """--keypoints: one line per frame, each person's 17 (x, y, score) in frame pixels;
+    on the synthetic scene (exact truth) the bundled synthetic model lands near it."""
+    kp, log = tmp_path / "poses.jsonl", tmp_path / "fps.jsonl"
+    n = 30
+    assert main(["run", "--model", str(DEMO_MODEL), "--source", "synthetic", "--headless",
+                 "--frames", str(n), "--demo-fps", "0", "--demo-size", "320x240",
+                 "--every-frame", "--threads", "1", "--keypoints", str(kp), "--log", str(log),
+                 "--quiet"]) == 0
+    lines = [json.loads(x) for x in kp.read_text().splitlines()]
+    assert len(lines) == n == len(log.read_text().splitlines())
+    assert [rec["frame"] for rec in lines] == list(range(n))
+    from edgepose.realtime.sources import DemoSource, SourceOptions
+
+    src = DemoSource(SourceOptions(demo_size=(320, 240), demo_fps=0))
+    hits = total = 0
+    for rec in lines:
+        src.read()
+        assert len(rec["people"]) == 1
+        person = rec["people"][0]
+        k = np.asarray(person["keypoints"])
+        assert k.shape == (17, 3) and np.asarray(person["raw"]).shape == (17, 2)
+        assert np.all((k[:, 0] > -50) & (k[:, 0] < 370)), "frame pixels, not crop pixels"
+        if rec["frame"] < 5:
+            continue  # acquisition
+        vis = src.truth["visible"] > 0
+        err = np.linalg.norm(k[:, :2] - src.truth["keypoints"], axis=1)[vis]
+        hits += int((err <= 0.2 * max(src.truth["bbox"][2:])).sum())
+        total += int(vis.sum())
+    assert hits / total >= 0.7, f"logged keypoints PCK@0.2 {hits / total:.2f} vs the truth"
+
+
+def test_predict_folder_scores_with_pycocotools(tmp_path, capsys):
+    from edgepose.evaluate import coco_keypoint_ap
+    from edgepose.realtime.app import DEFAULT_MODEL
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for f in COCO.glob("*.jpg"):
+        (folder / f.name).write_bytes(f.read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    out = tmp_path / "results.json"
+    assert main(["predict", str(folder), "--boxes", str(COCO / "person_keypoints.json"),
+                 "--out", str(out), "--save-dir", str(tmp_path / "vis"), "--no-progress",
+                 "--threads", "1"]) == 0
+    msg = capsys.readouterr()
+    assert "skipped 1" in msg.out and "broken.jpg" in msg.err
+    results = json.loads(out.read_text())
+    gt = json.loads((COCO / "person_keypoints.json").read_text())
+    people = [a for a in gt["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
+    assert len(results) == len(people), "one result per labelled person box"
+    assert all(len(r["keypoints"]) == 51 and r["category_id"] == 1 for r in results)
+    assert len(list((tmp_path / "vis").glob("*.jpg"))) == 4
+    ap = coco_keypoint_ap(COCO / "person_keypoints.json", results)["AP"]
+    floor = 0.10 if DEFAULT_MODEL.name.startswith("real") else 0.0
+    assert ap >= floor, f"COCO AP {ap:.3f} of {DEFAULT_MODEL.name} on the committed photos"
+
+
+def test_predict_bad_inputs_are_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args, msg in ((["predict", str(tmp_path / "nope")], "no such file"),
+                      (["predict", str(empty)], "no images"),
+                      (["predict", str(tmp_path / "*.png")], "matches no image"),
+                      (["predict", str(ROOT / "README.md")], "unsupported file type")):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert msg in err and len(err.splitlines()) == 1, err
+    (empty / "bad.jpg").write_bytes(b"xx")
+    assert main(["predict", str(empty), "--out", str(tmp_path / "r.json"),
+                 "--no-progress"]) == 2
+    assert "no image could be read" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
