@@ -40,14 +40,35 @@ def env_from_environ() -> DistEnv:
     )
 
 
+def torch_device(name: str, index: int = 0) -> torch.device:
+    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` -> a torch device; the one check every
+    command uses: an unknown name or CUDA without a CUDA GPU is a one-line DeviceError."""
+    from edgepose.errors import DeviceError
+
+    text = str(name or "auto").lower()
+    base, _, num = text.partition(":")
+    if base not in ("auto", "cpu", "cuda") or (num and not num.isdigit()) or \
+            (num and base != "cuda"):
+        raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    if base == "auto":
+        base = "cuda" if torch.cuda.is_available() else "cpu"
+    if base == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise DeviceError(f"device {name!r} asked for but PyTorch sees no CUDA GPU (this "
+                          f"torch {torch.__version__} build or driver); use --device cpu")
+    idx = int(num) if num else index
+    if idx >= torch.cuda.device_count():
+        raise DeviceError(f"device {name!r}: only {torch.cuda.device_count()} CUDA GPU(s)")
+    return torch.device("cuda", idx)
+
+
 def pick_device(name: str, env: DistEnv) -> torch.device:
-    """``auto`` -> this rank's GPU when CUDA exists, else CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        torch.cuda.set_device(env.local_rank)
-        return torch.device("cuda", env.local_rank)
-    return torch.device(name)
+    """``auto`` -> this rank's GPU when CUDA exists, else CPU (checked by torch_device)."""
+    device = torch_device(name, env.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
 
 
 def init_distributed(device: torch.device) -> DistEnv:

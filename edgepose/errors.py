@@ -47,3 +47,7 @@ class ProfileError(EdgeposeError):
 
 class PipelineError(EdgeposeError):
     """A stage of the live pipeline failed; the message names the stage and the cause."""
+
+
+class DeviceError(EdgeposeError):
+    """A --device the machine does not have (e.g. cuda without a CUDA GPU)."""

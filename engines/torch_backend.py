@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from edgepose.checkpoint import load_model
-from edgepose.errors import EngineError
+from edgepose.errors import DeviceError
 from edgepose.engines.backend import Backend, BackendOptions
 
 
@@ -22,13 +22,15 @@ class TorchBackend(Backend):
     def __init__(self, path: Path, options: BackendOptions):
         self.source = str(path)
         self.model, self.meta = load_model(path)
-        base = options.device.split(":")[0]
-        use_cuda = base in ("cuda", "tensorrt") or (base == "auto" and torch.cuda.is_available())
-        if use_cuda and not torch.cuda.is_available():
-            raise EngineError(
-                f"{path}: device {options.device!r} asked for but PyTorch sees no CUDA GPU; "
-                "use device='cpu'")
-        self.device = torch.device(f"cuda:{options.cuda_index}" if use_cuda else "cpu")
+        from edgepose.distributed import torch_device
+
+        # "tensorrt" (ONNX Runtime's provider) means "the GPU" for a checkpoint
+        name = "cuda" if options.device.split(":")[0] == "tensorrt" else options.device
+        try:
+            self.device = torch_device(name, options.cuda_index)
+        except DeviceError as e:
+            raise DeviceError(f"{path}: {e}") from None
+        use_cuda = self.device.type == "cuda"
         if options.threads is not None and not use_cuda:
             torch.set_num_threads(int(options.threads))  # process-wide in PyTorch
         self.model.to(self.device)

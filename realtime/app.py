@@ -83,7 +83,7 @@ def build_pipeline(opts: RunOptions, backend) -> Pipeline:
     sink = None
     if opts.save:
         sink = VideoSink(opts.save)  # at the source's frame rate once it is open
-    display = Display(not opts.headless)
+    display = Display(not opts.headless, saving=bool(opts.save))
     pipe_opts = opts.pipeline
     keypoints = None
     if opts.keypoints:
@@ -126,6 +126,7 @@ def run_app(opts: RunOptions, backend=None) -> RunResult:
 
         backend = load_backend(opts.model, device=opts.device, threads=opts.threads)
     pipe = None
+    failed = True
     try:
         if hasattr(backend, "warmup"):
             backend.warmup(2)
@@ -136,13 +137,16 @@ def run_app(opts: RunOptions, backend=None) -> RunResult:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+        failed = False
         if result.reason == "interrupt":
             raise KeyboardInterrupt  # after the stop, the flushed log and the summary
         return result
     finally:
         if pipe is not None and pipe.keypoint_log is not None:
             pipe.keypoint_log.close()
-        if pipe is not None and not opts.quiet:
+        # a run that failed before its first frame (a source that never opened) says
+        # only its error, not "0 frames, 0.0 FPS"
+        if pipe is not None and not opts.quiet and not (failed and pipe.rendered == 0):
             s = pipe.log.summary()
             print(f"edgepose: {format_summary(s)}", file=sys.stderr)
             if opts.log:

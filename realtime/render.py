@@ -114,10 +114,11 @@ def gui_available() -> bool:
 class Display:
     """An OpenCV window when the build has a GUI; otherwise headless, said once."""
 
-    def __init__(self, enabled: bool, title: str = "edgepose"):
+    def __init__(self, enabled: bool, title: str = "edgepose", saving: bool = False):
         self.enabled = enabled
         self.title = title
         self.opened = False
+        self.saving = saving  # a video is being written: no need to suggest --save
 
     def show(self, image: np.ndarray) -> bool:
         """Show a frame; False when the user pressed q or Esc (or closed the window)."""
@@ -128,8 +129,9 @@ class Display:
             key = cv2.waitKey(1) & 0xFF
         except cv2.error:
             self.enabled = False
+            hint = "" if self.saving else " (use --save out.mp4 to keep the video)"
             print("edgepose: this OpenCV has no GUI support (headless build); running "
-                  "without a window (use --save out.mp4 to keep the video)", file=sys.stderr)
+                  f"without a window{hint}", file=sys.stderr)
             return True
         self.opened = True
         if key in (ord("q"), 27):

@@ -50,8 +50,19 @@ def make_venv(where: Path) -> Path:
 @pytest.mark.parametrize("editable", [False, True], ids=["regular", "editable"])
 def test_fresh_venv_install(tmp_path, editable):
     py = make_venv(tmp_path / "venv")
+    src = ROOT
+    if not editable:  # a regular build writes build/ beside the sources: build a copy
+        import shutil
+
+        src = tmp_path / "src"
+        src.mkdir()
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy(ROOT / name, src / name)
+        for name in ("edgepose", "engines", "calibration", "realtime"):
+            shutil.copytree(ROOT / name, src / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
     cmd = [str(py), "-m", "pip", "install", "-q", "--no-deps"]
-    cmd += ["-e", str(ROOT)] if editable else [str(ROOT)]
+    cmd += ["-e", str(src)] if editable else [str(src)]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

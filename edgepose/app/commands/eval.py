@@ -14,8 +14,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("model", help="checkpoint (.pt) or exported model (.onnx/.engine)")
     p.add_argument("--data", required=True, help="annotation file (COCO keypoints JSON / MPII)")
     p.add_argument("--images", required=True, help="image folder")
-    p.add_argument("--dataset", choices=("coco", "mpii"), default="coco", help="annotation format")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--dataset", choices=("coco", "mpii"), default="coco",
+                   help="annotation format (default coco)")
+    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--device", default="cpu", help="cpu or cuda (for .pt checkpoints)")
     p.add_argument("--json", metavar="OUT", help="write the metrics as JSON here")
@@ -34,9 +35,11 @@ def _load(path: str, device: str):
         raise ModelError(f"{path}: model file not found")
     if path.endswith(".pt"):
         from edgepose.checkpoint import load_model
+        from edgepose.distributed import torch_device
 
+        dev = torch_device(device)  # checked before the model is loaded
         model, meta = load_model(path)
-        return model.to(device), meta
+        return model.to(dev), meta
     from edgepose.engines import load_backend  # ONNX Runtime / TensorRT, chosen by suffix
 
     backend = load_backend(path, device=device)

@@ -42,7 +42,10 @@ def add_run_options(p: argparse.ArgumentParser, source_default: str | None) -> N
     io.add_argument("--quiet", action="store_true", help="do not print the summary line")
     src = p.add_argument_group("source")
     src.add_argument("--every-frame", action="store_true",
-                     help="process every frame in order (files); default drops stale frames")
+                     help="process every frame in order (the default for video files)")
+    src.add_argument("--realtime", action="store_true",
+                     help="read a video file at its own frame rate and drop stale frames, "
+                          "like a live camera (default for files: every frame, in order)")
     src.add_argument("--reconnect", type=int, default=0, metavar="N",
                      help="reconnect a lost camera/stream up to N times (default 0)")
     src.add_argument("--width", type=int, help="camera width to request (px)")
@@ -77,8 +80,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "run", help="run a model live on a camera, video, stream or the demo scene",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True,
-                   help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt")
+    p.add_argument("--model", default=None,
+                   help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt "
+                        "(default: the bundled real-people model)")
     add_run_options(p, source_default=None)
     return p
 
@@ -111,13 +115,27 @@ def options_from_args(args, model: str):
         raise EdgeposeError(f"--reconnect must be >= 0, got {args.reconnect}")
     if not 0.0 <= args.conf < 1.0:
         raise EdgeposeError(f"--conf must be in [0, 1), got {args.conf}")
+    if args.smooth_min_cutoff <= 0 or args.smooth_d_cutoff <= 0 or args.smooth_beta < 0:
+        raise EdgeposeError("--smooth-min-cutoff and --smooth-d-cutoff must be > 0 and "
+                            f"--smooth-beta >= 0, got {args.smooth_min_cutoff}, "
+                            f"{args.smooth_d_cutoff}, {args.smooth_beta}")
+    if args.threads is not None and args.threads < 1:
+        raise EdgeposeError(f"--threads must be >= 1, got {args.threads}")
+    if args.every_frame and args.realtime:
+        raise EdgeposeError("--every-frame and --realtime contradict each other; pick one")
+    from edgepose.realtime.sources import parse_source
+
+    # A file is read frame by frame unless it should behave like a camera (--realtime);
+    # live sources always drop stale frames.
+    every_frame = args.every_frame or (parse_source(args.source).kind == "file"
+                                       and not args.realtime)
     return RunOptions(
         model=model, source=args.source, device=args.device, threads=args.threads,
         headless=args.headless, save=args.save, log=args.log, quiet=args.quiet,
         keypoints=args.keypoints,
         source_opts=SourceOptions(width=args.width, height=args.height, fps=args.fps,
                                   demo_fps=args.demo_fps, demo_size=parse_size(args.demo_size)),
-        capture=CaptureOptions(every_frame=args.every_frame, reconnect=args.reconnect),
+        capture=CaptureOptions(every_frame=every_frame, reconnect=args.reconnect),
         track=TrackOptions(conf=args.conf, multi=args.multi),
         smooth=SmoothOptions(enabled=not args.no_smooth, min_cutoff=args.smooth_min_cutoff,
                              beta=args.smooth_beta, d_cutoff=args.smooth_d_cutoff),
@@ -125,8 +143,26 @@ def options_from_args(args, model: str):
     )
 
 
+def model_or_default(args, announce: bool = True) -> str:
+    """``--model``, or the bundled model (said once on stderr, unless --quiet)."""
+    import sys
+
+    from edgepose.errors import EdgeposeError
+    from edgepose.realtime.app import DEFAULT_MODEL
+
+    if args.model:
+        return args.model
+    if not DEFAULT_MODEL.is_file():
+        raise EdgeposeError(f"the bundled model {DEFAULT_MODEL} is missing from this install; "
+                            "reinstall edgepose or pass --model PATH")
+    if announce and not args.quiet:
+        print(f"edgepose: no --model given; using the bundled {DEFAULT_MODEL.name}",
+              file=sys.stderr)
+    return str(DEFAULT_MODEL)
+
+
 def run(args) -> int:
     from edgepose.realtime.app import run_app
 
-    run_app(options_from_args(args, args.model))
+    run_app(options_from_args(args, model_or_default(args)))
     return 0

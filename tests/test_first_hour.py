@@ -1,0 +1,116 @@
+"""A new user's mistakes: one line and exit status 2, never a traceback; files play whole."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgepose.app.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+LSP = ROOT / "tests" / "assets" / "lsp"
+
+
+def one_line_error(capsys, *needles):
+    err = capsys.readouterr().err.strip().splitlines()
+    err = [e for e in err if not e.startswith("edgepose: no --model")]
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    for n in needles:
+        assert n in err[0], err[0]
+    return err[0]
+
+
+@pytest.mark.parametrize("device,msg", [("cuda", "no CUDA GPU"), ("gpu", "unknown device")])
+def test_train_and_eval_device_errors(synth_coco, tmp_path, capsys, device, msg):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model: {{backbone: resnet18, head: dsnt, stride: 8, input_size: [64, 64]}}\n"
+                   f"data: {{train_ann: {synth_coco.train_json}, "
+                   f"train_images: {synth_coco.image_root('train')}}}\n")
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    assert main(["train", "--config", str(cfg), "--device", device, "--out",
+                 str(tmp_path / "run")]) == 2
+    one_line_error(capsys, msg)
+
+
+@pytest.mark.parametrize("device", ["cuda", "gpu"])
+def test_eval_device_errors(synth_coco, tmp_path, capsys, device):
+    import torch
+
+    from edgepose.checkpoint import save_checkpoint
+    from edgepose.metadata import ModelMeta
+    from edgepose.models import build_model
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    meta = ModelMeta(head="dsnt", backbone="resnet18", input_size=(64, 64), stride=8,
+                     head_cfg={"width": 32})
+    ckpt = tmp_path / "m.pt"
+    save_checkpoint(ckpt, build_model(meta), meta)
+    assert main(["eval", str(ckpt), "--data", str(synth_coco.val_json), "--images",
+                 str(synth_coco.image_root("val")), "--device", device]) == 2
+    one_line_error(capsys, device)
+
+
+def write_clip(path: Path, frames: int = 45, fps: float = 15.0) -> Path:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (160, 240))
+    img = cv2.resize(cv2.imread(str(LSP / "im1004.jpg")), (160, 240))
+    for i in range(frames):
+        w.write(np.roll(img, i, axis=1))
+    w.release()
+    return path
+
+
+def count_frames(path: Path) -> tuple[int, float]:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.release()
+    return n, fps
+
+
+def test_a_video_file_plays_whole_at_its_own_rate(tmp_path, capsys):
+    clip = write_clip(tmp_path / "clip.avi")
+    out = tmp_path / "out.mp4"
+    assert main(["run", "--source", str(clip), "--headless", "--save", str(out),
+                 "--threads", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "using the bundled" in err, "run without --model names the bundled model"
+    assert "dropped 0" in err
+    n, fps = count_frames(out)
+    assert n == 45 and fps == pytest.approx(15.0, abs=0.5), (n, fps)
+
+
+def test_source_that_never_opens_prints_only_the_error(tmp_path, capsys):
+    assert main(["run", "--source", str(tmp_path / "missing.mp4"), "--headless"]) == 2
+    line = one_line_error(capsys, "missing.mp4")
+    assert "0 frames" not in line
+
+
+@pytest.mark.parametrize("flag,value,msg", [
+    ("--smooth-beta", "-1", "--smooth-beta >= 0"), ("--threads", "0", "--threads must be >= 1"),
+    ("--conf", "3", "--conf must be in"),
+])
+def test_run_refuses_bad_values_before_work(flag, value, msg, capsys):
+    assert main(["run", "--source", "demo", "--headless", flag, value]) == 2
+    one_line_error(capsys, msg)
+
+
+def test_headless_demo_with_save_stops(tmp_path):
+    """`edgepose demo --headless --save x.mp4` used to run forever."""
+    out = tmp_path / "x.mp4"
+    r = subprocess.run([sys.executable, "-m", "edgepose", "demo", "--headless", "--save",
+                        str(out), "--demo-fps", "0", "--threads", "1"], capture_output=True,
+                       text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "running 300 frames" in r.stderr and "--save out.mp4" not in r.stderr
+    assert count_frames(out)[0] == 300
