@@ -98,7 +98,7 @@ def bench_head(head: str, args, train_json: Path, val_json: Path) -> dict:
     import dataclasses
 
     from edgepose.calibration.qdq import QuantConfig, cpu_config, quantize_qdq
-    from edgepose.calibration.report import ReportConfig, evaluate_artifact, latency_stats
+    from edgepose.calibration.report import ReportConfig, evaluate_artifact, measure_latency
     from edgepose.calibration.stream import CalibrationStream, StreamConfig
     from edgepose.engines.meta_io import read_meta
     from edgepose.engines.export import ExportOptions, export_checkpoint
@@ -116,7 +116,7 @@ def bench_head(head: str, args, train_json: Path, val_json: Path) -> dict:
         quantize_qdq(paths["fp32"], paths[name], stream, meta, dataclasses.replace(qcfg))
         print(f"[{head}] {name} calibrated in {time.perf_counter() - t0:.1f} s")
     rcfg = ReportConfig(device="cpu", threads=args.threads, runs=args.runs, warmup=10)
-    lat = latency_stats(list(paths.values()), rcfg)
+    lat = measure_latency(list(paths.values()), rcfg)
     rows = {}
     for (name, path), t in zip(paths.items(), lat):
         rows[name] = {"latency_ms": t["median"], "latency_p10_ms": t["p10"],

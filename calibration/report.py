@@ -61,7 +61,7 @@ def _first_file_name(ann: Path) -> str | None:
         raise DataError(f"{ann}: not a readable COCO annotation file ({e})") from None
 
 
-def latency_stats(paths: list[str | os.PathLike], cfg: ReportConfig) -> list[dict[str, float]]:
+def measure_latency(paths: list[str | os.PathLike], cfg: ReportConfig) -> list[dict[str, float]]:
     """Batch-1 latency (ms) of each model: median and 10th percentile (the p10 is the
     steadier number on a shared machine), timed interleaved on one backend kind."""
     from edgepose.engines.backend import load_backend
@@ -94,7 +94,7 @@ def compare(fp32: str | os.PathLike, int8: str | os.PathLike, cfg: ReportConfig,
 
     with load_backend(fp32, device=cfg.device, threads=cfg.threads) as b:
         backend_name = b.name
-    lat = latency_stats([fp32, int8], cfg)
+    lat = measure_latency([fp32, int8], cfg)
     rows = {name: {"model": str(path), "latency_ms": t["median"], "latency_p10_ms": t["p10"]}
             for name, path, t in zip(("fp32", "int8"), (fp32, int8), lat)}
     if ann is not None:
@@ -113,7 +113,7 @@ def compare(fp32: str | os.PathLike, int8: str | os.PathLike, cfg: ReportConfig,
     return report
 
 
-def format_table(report: dict[str, Any]) -> str:
+def format_report(report: dict[str, Any]) -> str:
     """Markdown table of a :func:`compare` report."""
     cols = [("latency_ms", "median ms (b=1)", "{:.2f}"), ("latency_p10_ms", "p10 ms", "{:.2f}")]
     cols += [(k, k, "{:.2f}" if k == "mean_px_error" else "{:.4f}")

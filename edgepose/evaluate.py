@@ -24,6 +24,7 @@ import numpy as np
 
 from edgepose.coords import apply_affine, invert_affine
 from edgepose.errors import DataError
+from edgepose.preprocess import pad_batch
 
 COCO_OKS_THRESHOLDS = np.round(np.arange(0.5, 0.951, 0.05), 2)
 COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -222,9 +223,7 @@ def _predict_batch(model, images) -> tuple[np.ndarray, np.ndarray]:
                              dtype=np.float32)
     n = x.shape[0]
     lo = getattr(model, "batch_range", (1, n))[0]
-    if n < lo:  # an engine built for a fixed batch: pad the last batch, drop the padding
-        x = np.concatenate([x, np.repeat(x[-1:], lo - n, axis=0)])
-    out = model(x)
+    out = model(pad_batch(x, lo))  # an engine built for a fixed batch: pad, drop the padding
     return np.asarray(out["coords"])[:n], np.asarray(out["scores"])[:n]
 
 

@@ -68,3 +68,13 @@ def preprocess(
     m = box_affine(box_xywh, meta, padding)
     h, w = meta.input_size
     return normalize(crop(image_bgr, m, (w, h)), meta), m
+
+
+def pad_batch(x: np.ndarray, size: int) -> np.ndarray:
+    """(n, ...) -> (size, ...) for an engine with a static batch: the last item repeated
+    (a real input, so the padded rows compute nothing unusual); callers drop the extra
+    outputs. ``size <= n`` returns ``x`` unchanged."""
+    n = x.shape[0]
+    if size <= n:
+        return x
+    return np.concatenate([x, np.repeat(x[-1:], size - n, axis=0)])

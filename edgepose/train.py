@@ -259,10 +259,33 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
         cleanup(env)
 
 
-def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict[str, Any]:
+@dataclass
+class _Run:
+    """Everything one training run holds between epochs (built by :func:`_setup`)."""
+
+    cfg: TrainConfig
+    env: DistEnv
+    device: torch.device
+    meta: ModelMeta
+    model: nn.Module
+    step_module: nn.Module
+    loader: Any
+    sampler: Any
+    val_loader: Any
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    scaler: Any
+    use_amp: bool
+    state: TrainState
+    out: Path
+    steps: int
+    written: list[str] = field(default_factory=list)
+
+
+def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> _Run:
+    """Model, data loaders, sampler, optimiser, schedule, resume state, DDP wrapping."""
     from torch.utils.data import DataLoader
     from torch.utils.data.distributed import DistributedSampler
-    from tqdm import tqdm
 
     from edgepose.models import build_model
 
@@ -273,8 +296,9 @@ def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict
     val_set = build_dataset(cfg.data, meta, train=False)
     bs = cfg.optim.batch_size
     if len(train_set) < bs * env.world_size:
-        raise DataError(f"{cfg.data.train_ann or 'data.sources'}: {len(train_set)} samples is fewer than one "
-                        f"global batch ({bs} x {env.world_size} ranks); lower optim.batch_size")
+        raise DataError(f"{cfg.data.train_ann or 'data.sources'}: {len(train_set)} samples is "
+                        f"fewer than one global batch ({bs} x {env.world_size} ranks); lower "
+                        "optim.batch_size")
     # Same (seed, epoch) -> same global order on any world size; drop_last keeps every
     # rank's step count and batch size equal.
     if hasattr(train_set, "source_weights"):
@@ -316,82 +340,101 @@ def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict
             step_module, device_ids=ids, find_unused_parameters=unused)
     use_amp = bool(cfg.amp and device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-
     out = Path(cfg.out)
-    written: list[str] = []
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
-    def save(name: str, epoch: int) -> None:
-        if not env.is_main:
-            return
-        save_checkpoint(out / name, model_unwrapped(model), meta, optimizer=optimizer.state_dict(),
-                        scheduler=schedule.state_dict(), epoch=epoch, config=cfg.to_dict(),
-                        best_metric=state.best, history=state.history, rng=rng_state(),
-                        world_size=env.world_size)
-        written.append(str(out / name))
-
     steps = len(loader) if not cfg.max_steps_per_epoch else min(len(loader),
-                                                                 cfg.max_steps_per_epoch)
-    t_start = time.perf_counter()
-    for epoch in range(state.epoch, cfg.optim.epochs):
-        sampler.set_epoch(epoch)
-        step_module.train()
-        loss_sum, n_steps, t0 = 0.0, 0, time.perf_counter()
-        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
-                   disable=not (env.is_main and cfg.progress), dynamic_ncols=True)
-        for i, batch in enumerate(loader):
-            if i >= steps:
-                break
-            lr = schedule.lr(epoch + i / steps)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            batch = to_device(batch, device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                loss, _parts = step_module(batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1} "
-                                         f"step {i}; lower optim.lr or enable grad_clip")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.optim.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += float(loss.detach())
-            n_steps += 1
-            bar.set_postfix(loss=f"{loss_sum / n_steps:.4f}", lr=f"{lr:.2e}")
-            bar.update(1)
-        bar.close()
-        total, count = all_reduce_sum([loss_sum, n_steps], env, device)
-        record: dict[str, Any] = {"epoch": epoch + 1, "loss": total / max(count, 1),
-                                  "lr": lr, "epoch_s": time.perf_counter() - t0}
-        is_last = epoch + 1 == cfg.optim.epochs
-        if val_loader is not None and (is_last or (cfg.val_every > 0
+                                                                cfg.max_steps_per_epoch)
+    return _Run(cfg, env, device, meta, model, step_module, loader, sampler, val_loader,
+                optimizer, schedule, scaler, use_amp, state, out, steps)
+
+
+def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
+    """One pass over the training data; returns the epoch's record (loss, lr, time)."""
+    from tqdm import tqdm
+
+    cfg, env, device, steps = run.cfg, run.env, run.device, run.steps
+    run.sampler.set_epoch(epoch)
+    run.step_module.train()
+    loss_sum, n_steps, t0, lr = 0.0, 0, time.perf_counter(), run.schedule.lr(epoch)
+    bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
+               disable=not (env.is_main and cfg.progress), dynamic_ncols=True)
+    for i, batch in enumerate(run.loader):
+        if i >= steps:
+            break
+        lr = run.schedule.lr(epoch + i / steps)
+        for g in run.optimizer.param_groups:
+            g["lr"] = lr
+        batch = to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=run.use_amp):
+            loss, _parts = run.step_module(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1} "
+                                     f"step {i}; lower optim.lr or enable grad_clip")
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        if cfg.optim.grad_clip > 0:
+            run.scaler.unscale_(run.optimizer)
+            nn.utils.clip_grad_norm_(run.model.parameters(), cfg.optim.grad_clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        loss_sum += float(loss.detach())
+        n_steps += 1
+        bar.set_postfix(loss=f"{loss_sum / n_steps:.4f}", lr=f"{lr:.2e}")
+        bar.update(1)
+    bar.close()
+    total, count = all_reduce_sum([loss_sum, n_steps], env, device)
+    return {"epoch": epoch + 1, "loss": total / max(count, 1), "lr": lr,
+            "epoch_s": time.perf_counter() - t0}
+
+
+def _end_epoch(run: _Run, epoch: int, record: dict[str, Any]) -> None:
+    """Validate when due, keep the best score, log, and write best.pt / last.pt."""
+    from tqdm import tqdm
+
+    cfg, env, state = run.cfg, run.env, run.state
+    is_last = epoch + 1 == cfg.optim.epochs
+    if run.val_loader is not None and (is_last or (cfg.val_every > 0
                                                    and (epoch + 1) % cfg.val_every == 0)):
-            record.update(validate(model_unwrapped(model), val_loader, env, device))
-        # best = highest val PCK@0.1 (lowest train loss when there is no val set)
-        score = record.get("pck@0.1") if val_loader is not None else -record["loss"]
-        improved = score is not None and score > state.best
-        if improved:
-            state.best = score
-        state.history.append(record)
-        if env.is_main:
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            if cfg.progress:
-                tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                    for k, v in record.items()))
-        if improved:
-            save("best.pt", epoch)
-        if (epoch + 1) % cfg.save_every == 0 or is_last:
-            save("last.pt", epoch)
+        record.update(validate(model_unwrapped(run.model), run.val_loader, env, run.device))
+    # best = highest val PCK@0.1 (lowest train loss when there is no val set)
+    score = record.get("pck@0.1") if run.val_loader is not None else -record["loss"]
+    improved = score is not None and score > state.best
+    if improved:
+        state.best = score
+    state.history.append(record)
+    if env.is_main:
+        with open(run.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        # one line per epoch, also with --no-progress (which only hides the bar)
+        tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in record.items()))
+    if improved:
+        _save(run, "best.pt", epoch)
+    if (epoch + 1) % cfg.save_every == 0 or is_last:
+        _save(run, "last.pt", epoch)
+
+
+def _save(run: _Run, name: str, epoch: int) -> None:
+    if not run.env.is_main:
+        return
+    save_checkpoint(run.out / name, model_unwrapped(run.model), run.meta,
+                    optimizer=run.optimizer.state_dict(), scheduler=run.schedule.state_dict(),
+                    epoch=epoch, config=run.cfg.to_dict(), best_metric=run.state.best,
+                    history=run.state.history, rng=rng_state(), world_size=run.env.world_size)
+    run.written.append(str(run.out / name))
+
+
+def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict[str, Any]:
+    run = _setup(cfg, env, device, resume)
+    t_start = time.perf_counter()
+    for epoch in range(run.state.epoch, cfg.optim.epochs):
+        _end_epoch(run, epoch, _train_epoch(run, epoch))
     barrier(env)
-    return {"history": state.history, "best_metric": state.best, "checkpoints": written,
-            "rank": env.rank, "world_size": env.world_size, "meta": meta,
-            "train_s": time.perf_counter() - t_start}
+    return {"history": run.state.history, "best_metric": run.state.best,
+            "checkpoints": run.written, "rank": env.rank, "world_size": env.world_size,
+            "meta": run.meta, "train_s": time.perf_counter() - t_start}
 
 
 def model_unwrapped(model: nn.Module) -> nn.Module:

@@ -55,8 +55,13 @@ DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 
 
 def default_threads() -> int:
-    """CPU intra-op threads when the user gives none: all cores, at most 8."""
-    return max(1, min(os.cpu_count() or 1, 8))
+    """CPU intra-op threads when the user gives none: the cores this process may run on
+    (its CPU affinity, which containers and taskset narrow), at most 8."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
 
 
 @dataclass

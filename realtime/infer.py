@@ -15,7 +15,7 @@ import numpy as np
 
 from edgepose.coords import apply_affine, invert_affine
 from edgepose.errors import EngineError
-from edgepose.preprocess import crop, box_affine, normalize
+from edgepose.preprocess import box_affine, crop, normalize, pad_batch
 
 
 def max_batch(backend) -> int | None:
@@ -29,7 +29,8 @@ def max_batch(backend) -> int | None:
 
 def run_batched(backend, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3, H, W) float32 -> coords (N, K, 2) input px, scores (N, K), in as few calls as
-    the backend allows (a static batch B gets chunks of B, the last one zero-padded)."""
+    the backend allows (a static batch B gets chunks of B, the last one padded with
+    :func:`edgepose.preprocess.pad_batch`)."""
     n = batch.shape[0]
     limit = max_batch(backend)
     if limit is None or limit == n:
@@ -39,10 +40,7 @@ def run_batched(backend, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for i in range(0, n, limit):
         chunk = batch[i:i + limit]
         m = chunk.shape[0]
-        if m < limit:
-            pad = np.zeros((limit - m, *chunk.shape[1:]), dtype=chunk.dtype)
-            chunk = np.concatenate([chunk, pad])
-        out = backend(np.ascontiguousarray(chunk))
+        out = backend(np.ascontiguousarray(pad_batch(chunk, limit)))
         coords.append(np.asarray(out["coords"])[:m])
         scores.append(np.asarray(out["scores"])[:m])
     return np.concatenate(coords), np.concatenate(scores)

@@ -17,7 +17,7 @@ from edgepose.app.profiling import checkpoints as ckpts
 from edgepose.app.profiling import sweep as sw
 from edgepose.app.profiling.measure import PeakMemory, TimingConfig, latency_stats, measure_speed
 from edgepose.app.profiling.report import read_csv, to_csv, to_markdown, write_csv
-from edgepose.app.profiling.runner import COLUMNS, REQUIRED_OK, RunOptions, Sweep, missing_required
+from edgepose.app.profiling.runner import COLUMNS, REQUIRED_OK, SweepOptions, Sweep, missing_required
 from edgepose.app.profiling.sysinfo import cpu_info, ram_gb
 
 # ----------------------------------------------------------------------------- sizes
@@ -133,7 +133,7 @@ def test_skipped_point_row_records_reason(tmp_path):
     axes = sw.SweepAxes(sizes=[(64, 64)], heads=sw.parse_heads("dsnt"), backbones=["resnet18"],
                         backends=["torch"], precisions=["int8"])
     (point,) = sw.plan_points(axes, CPU)
-    sweep = Sweep(RunOptions(work_dir=tmp_path, progress=False))
+    sweep = Sweep(SweepOptions(work_dir=tmp_path, progress=False))
     row = sweep.run_point(point)
     sweep.close()
     assert row["status"] == "skipped"

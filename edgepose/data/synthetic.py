@@ -131,7 +131,7 @@ def sample_appearance(rng: np.random.Generator,
 
 
 @dataclass
-class Person:
+class SynthPerson:
     """One rendered figure: (17, 2) keypoints px, (17,) visibility 0/1/2, COCO box, area."""
 
     keypoints: np.ndarray
@@ -185,7 +185,7 @@ def visibility(g: Geometry, label: np.ndarray, own: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- scenes
 
 
-def render_scene(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, list[Person]]:
+def render_scene(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, list[SynthPerson]]:
     """One synthetic image (H, W, 3) BGR uint8 and its people."""
     w, h = cfg.image_size
     img = backgrounds.random_background(rng, w, h)
@@ -228,7 +228,7 @@ def render_scene(rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray
         if box[2] <= 0 or box[3] <= 0:
             continue  # entirely outside the image: not annotated
         area = max(float(np.count_nonzero(label == i + 1)), 1.0)
-        people.append(Person(kp, v, box, area))
+        people.append(SynthPerson(kp, v, box, area))
     return img, people
 
 

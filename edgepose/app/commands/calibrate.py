@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from edgepose.calibration.qdq import QuantConfig, cpu_config, quantize_qdq
-    from edgepose.calibration.report import ReportConfig, compare, format_table, save_json
+    from edgepose.calibration.report import ReportConfig, compare, format_report, save_json
     from edgepose.calibration.stream import CalibrationStream, StreamConfig
     from edgepose.engines.meta_io import read_meta
 
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     report["calibration"] = {"data": str(args.data), "count": len(stream), "seed": args.seed,
                              "method": args.method, "batch": args.batch,
                              "target": args.target}
-    print(format_table(report))
+    print(format_report(report))
     if args.report:
         save_json(report, args.report)
         print(f"wrote {args.report}")

@@ -125,7 +125,8 @@ def run(args) -> int:
     from edgepose.errors import ProfileError
     from edgepose.app.profiling import checkpoints as ckpts
     from edgepose.app.profiling import sweep as sw
-    from edgepose.app.profiling.measure import TimingConfig, default_threads
+    from edgepose.app.profiling.measure import TimingConfig
+    from edgepose.engines.backend import default_threads
 
     for name in ("batch", "repeats", "threads", "eval_limit", "calib_count", "stride"):
         check_positive(name.replace("_", "-"), getattr(args, name, None))
@@ -156,7 +157,7 @@ def run_sweep(axes, timing, threads: int, entries, args) -> int:
 
     from edgepose.app.profiling import checkpoints as ckpts
     from edgepose.app.profiling import sysinfo
-    from edgepose.app.profiling.runner import EvalData, RunOptions, Sweep
+    from edgepose.app.profiling.runner import EvalData, SweepOptions, Sweep
     from edgepose.app.profiling.sweep import detect_capabilities, plan_points
 
     torch.set_num_threads(threads)
@@ -175,7 +176,7 @@ def run_sweep(axes, timing, threads: int, entries, args) -> int:
         print(f"edgepose profile: warning: {busy}", file=sys.stderr)
     sysinfo.write(out / "system.json", system)
     data = EvalData(args.data, args.images, args.eval_limit) if args.data else None
-    opts = RunOptions(
+    opts = SweepOptions(
         timing=timing, device=caps.device, threads=threads, stride=args.stride,
         checkpoints=entries, data=data, calib_count=args.calib_count, parity=args.parity,
         ort_providers=caps.ort_providers, fail_fast=args.fail_fast,

@@ -21,7 +21,11 @@ sources:
 
 
 def add_run_options(p: argparse.ArgumentParser, source_default: str | None) -> None:
-    """Options shared by ``run`` and ``demo``."""
+    """Options shared by ``run`` and ``demo``; defaults come from the option dataclasses."""
+    from edgepose.realtime.smoothing import SmoothOptions
+    from edgepose.realtime.tracking import TrackOptions
+
+    sm0, tr0 = SmoothOptions(), TrackOptions()
     if source_default is None:
         p.add_argument("--source", required=True,
                        help="camera index, video file, stream URL, GStreamer pipeline, "
@@ -62,18 +66,19 @@ def add_run_options(p: argparse.ArgumentParser, source_default: str | None) -> N
     mp.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
                     help="where to run the model (default auto: GPU if available)")
     mp.add_argument("--threads", type=int, metavar="N", help="CPU inference threads")
-    mp.add_argument("--conf", type=float, default=0.3,
-                    help="keypoint score threshold for drawing and tracking (default 0.3)")
+    mp.add_argument("--conf", type=float, default=tr0.conf,
+                    help=f"keypoint score threshold for drawing and tracking (default {tr0.conf})")
     mp.add_argument("--multi", action="store_true",
                     help="several people: OpenCV HOG person detector + one batched model call")
     sm = p.add_argument_group("smoothing (One Euro filter)")
     sm.add_argument("--no-smooth", action="store_true", help="turn smoothing off")
-    sm.add_argument("--smooth-min-cutoff", type=float, default=0.2, metavar="HZ",
-                    help="cutoff at rest; lower = steadier, more lag (default 0.2)")
-    sm.add_argument("--smooth-beta", type=float, default=0.01,
-                    help="speed coefficient (1/px); higher = less lag when moving (default 0.01)")
-    sm.add_argument("--smooth-d-cutoff", type=float, default=0.3, metavar="HZ",
-                    help="cutoff of the speed estimate (default 0.3)")
+    sm.add_argument("--smooth-min-cutoff", type=float, default=sm0.min_cutoff, metavar="HZ",
+                    help=f"cutoff at rest; lower = steadier, more lag (default {sm0.min_cutoff})")
+    sm.add_argument("--smooth-beta", type=float, default=sm0.beta,
+                    help=f"speed coefficient (1/px); higher = less lag when moving "
+                         f"(default {sm0.beta})")
+    sm.add_argument("--smooth-d-cutoff", type=float, default=sm0.d_cutoff, metavar="HZ",
+                    help=f"cutoff of the speed estimate (default {sm0.d_cutoff})")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -87,7 +92,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def parse_size(text: str) -> tuple[int, int]:
+def parse_frame_size(text: str) -> tuple[int, int]:
     from edgepose.errors import EdgeposeError
 
     try:
@@ -134,7 +139,7 @@ def options_from_args(args, model: str):
         headless=args.headless, save=args.save, log=args.log, quiet=args.quiet,
         keypoints=args.keypoints,
         source_opts=SourceOptions(width=args.width, height=args.height, fps=args.fps,
-                                  demo_fps=args.demo_fps, demo_size=parse_size(args.demo_size)),
+                                  demo_fps=args.demo_fps, demo_size=parse_frame_size(args.demo_size)),
         capture=CaptureOptions(every_frame=every_frame, reconnect=args.reconnect),
         track=TrackOptions(conf=args.conf, multi=args.multi),
         smooth=SmoothOptions(enabled=not args.no_smooth, min_cutoff=args.smooth_min_cutoff,

@@ -23,16 +23,6 @@ from edgepose.errors import ProfileError
 # ----------------------------------------------------------------------------- complexity
 
 
-def count_parameters(model) -> int:
-    """Number of parameters (models.complexity when present, else a plain sum)."""
-    try:
-        from edgepose.models.complexity import count_parameters as cp
-
-        return int(cp(model))
-    except ImportError:
-        return int(sum(p.numel() for p in model.parameters()))
-
-
 def count_gflops(model, input_size: tuple[int, int]) -> float:
     """GFLOPs (= 2 x GMACs) of one batch-1 inference forward, decoding included."""
     try:

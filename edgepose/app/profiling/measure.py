@@ -11,7 +11,6 @@ thread where that reset is not allowed) or CUDA allocator peak when the run is o
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -195,11 +194,3 @@ class PeakMemory:
             self.peak_mb = None
         else:
             self.peak_mb = max(peak_kb - self._base_kb, 0) / 1024.0
-
-
-def default_threads() -> int:
-    """CPU threads a backend should use: the cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)

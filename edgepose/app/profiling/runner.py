@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgepose.metadata import ModelMeta
+from edgepose.models.complexity import count_parameters
 from edgepose.app.profiling import checkpoints as ckpts
-from edgepose.app.profiling.artifacts import (Artifacts, ModelSpec, count_gflops, count_parameters,
+from edgepose.app.profiling.artifacts import (Artifacts, ModelSpec, count_gflops,
                                           nerpe_decoder_gflops, safe_stem)
 from edgepose.app.profiling.measure import PeakMemory, TimingConfig, measure_speed, release_memory
 from edgepose.app.profiling.sweep import SweepPoint, size_label
@@ -47,7 +48,7 @@ class EvalData:
 
 
 @dataclass
-class RunOptions:
+class SweepOptions:
     """Everything a sweep run needs besides its points."""
 
     timing: TimingConfig = field(default_factory=TimingConfig)
@@ -65,7 +66,7 @@ class RunOptions:
     progress: bool = True
 
 
-def empty_row(point: SweepPoint, opts: RunOptions) -> dict[str, Any]:
+def empty_row(point: SweepPoint, opts: SweepOptions) -> dict[str, Any]:
     row = {c: "" for c in COLUMNS}
     row.update(
         point=point.index, backbone=point.backbone, head=point.head.label,
@@ -77,7 +78,7 @@ def empty_row(point: SweepPoint, opts: RunOptions) -> dict[str, Any]:
 
 
 def model_spec(point: SweepPoint,
-               opts: RunOptions) -> tuple[ModelSpec, ckpts.CheckpointEntry | None]:
+               opts: SweepOptions) -> tuple[ModelSpec, ckpts.CheckpointEntry | None]:
     """The network for ``point``: a matching trained checkpoint (decoder overridden by the
     point's head choice for NerPE) or random weights at ``opts.stride``."""
     entry = ckpts.match(opts.checkpoints, point)
@@ -91,7 +92,7 @@ def model_spec(point: SweepPoint,
     return ModelSpec(meta), None
 
 
-def runtime_device(point: SweepPoint, opts: RunOptions) -> str:
+def runtime_device(point: SweepPoint, opts: SweepOptions) -> str:
     """Where ``point`` really runs: "cuda" or "cpu". ONNX Runtime without its CUDA provider
     runs on the CPU even in a CUDA sweep (the runtime column says so)."""
     if point.backend == "tensorrt":
@@ -103,7 +104,7 @@ def runtime_device(point: SweepPoint, opts: RunOptions) -> str:
     return "cuda"
 
 
-def open_backend(path: Path, point: SweepPoint, opts: RunOptions):
+def open_backend(path: Path, point: SweepPoint, opts: SweepOptions):
     """Load ``path`` with engines.load_backend (torch fp16 on CUDA: a half-precision copy)."""
     from edgepose.engines.backend import load_backend
 
@@ -140,7 +141,7 @@ class HalfTorch:
 class Sweep:
     """Runs points in order, keeping one network's artifacts while its points run."""
 
-    def __init__(self, opts: RunOptions):
+    def __init__(self, opts: SweepOptions):
         self.opts = opts
         self._tmp = None
         if opts.work_dir is None:
