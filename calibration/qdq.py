@@ -72,6 +72,9 @@ class QuantConfig:
             raise CalibrationError(
                 f"unknown calibration method {self.method!r}; choose one of {list(METHODS)}"
             )
+        if not 90.0 <= float(self.percentile) < 100.0:  # checked before any calibration runs
+            raise CalibrationError(f"--percentile {self.percentile}: use a value in "
+                                   "[90, 100), e.g. 99.999")
 
 
 # ----------------------------------------------------------------------------- graph analysis

@@ -142,6 +142,7 @@ class TrainConfig:
             (len(m.input_size) == 2, f"model.input_size must be [H, W], got {m.input_size}"),
             (self.save_every >= 1 and self.val_every >= 0,
              "save_every must be >= 1 and val_every >= 0"),
+            (self.threads >= 0, f"threads must be >= 0 (0 = torch's default), got {self.threads}"),
         ]
         for ok, msg in checks:
             if not ok:

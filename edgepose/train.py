@@ -12,6 +12,7 @@ checkpoint resumes exactly — also on a different number of ranks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -225,7 +226,7 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _restore(path, meta: ModelMeta, model, optimizer, state: TrainState) -> None:
+def _restore(path, meta: ModelMeta, model, optimizer, state: TrainState) -> dict[str, Any]:
     payload = load_checkpoint(path)
     meta.check_matches(payload["meta"], what=f"--resume {path}")
     try:
@@ -240,12 +241,16 @@ def _restore(path, meta: ModelMeta, model, optimizer, state: TrainState) -> None
     state.best = float(payload.get("best_metric", -math.inf))
     state.history = list(payload.get("history", []))
     set_rng_state(payload.get("rng"))
+    return payload
 
 
-def train(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, resume: str | Path | None = None,
+          overwrite: bool = False) -> dict[str, Any]:
     """Run training as configured; returns a summary (history, best, written checkpoints).
 
-    Under torchrun each process calls this; only rank 0 logs and writes files.
+    An ``out`` folder that already holds a run is refused unless ``resume`` continues it or
+    ``overwrite`` replaces it. Under torchrun each process calls this; only rank 0 logs and
+    writes files.
     """
     cfg.validate()
     if cfg.threads > 0:
@@ -254,7 +259,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
     env = init_distributed(device)
     device = pick_device(cfg.device, env)
     try:
-        return _train(cfg, env, device, resume)
+        return _train(cfg, env, device, resume, overwrite)
     finally:
         cleanup(env)
 
@@ -282,13 +287,36 @@ class _Run:
     written: list[str] = field(default_factory=list)
 
 
-def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> _Run:
+def _check_resume(path, payload: dict, cfg: TrainConfig, schedule: LRSchedule,
+                  state: TrainState, env: DistEnv) -> None:
+    """Refuse a resume with nothing left to do; say when --epochs re-plans the schedule."""
+    if state.epoch >= cfg.optim.epochs:
+        raise ConfigError(f"{path} has already trained {state.epoch} epochs and optim.epochs "
+                          f"is {cfg.optim.epochs}: nothing to do; give --epochs larger than "
+                          f"{state.epoch} to train on")
+    before = float((payload.get("scheduler") or {}).get("epochs", cfg.optim.epochs))
+    if env.is_main and before != float(cfg.optim.epochs):
+        print(f"edgepose train: resuming at epoch {state.epoch + 1}; the {schedule.kind} "
+              f"schedule now spans {cfg.optim.epochs} epochs instead of {before:g}, so the "
+              f"learning rate moves to {schedule.lr(state.epoch):.3g} (it would have been "
+              f"{dataclasses.replace(schedule, epochs=before).lr(state.epoch):.3g})")
+
+
+def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
+           overwrite: bool = False) -> _Run:
     """Model, data loaders, sampler, optimiser, schedule, resume state, DDP wrapping."""
     from torch.utils.data import DataLoader
     from torch.utils.data.distributed import DistributedSampler
 
     from edgepose.models import build_model
 
+    out = Path(cfg.out)
+    if not resume and not overwrite:  # before any work: never write over a run silently
+        old = [n for n in ("last.pt", "best.pt", "log.jsonl") if (out / n).exists()]
+        if old:
+            raise ConfigError(f"{out} already holds a run ({', '.join(old)}); pass --resume "
+                              f"{out / 'last.pt'} to continue it, --out NEW_FOLDER, or "
+                              "--overwrite to replace it")
     seed_everything(cfg.seed)
     meta = cfg.model.to_meta()
     model = build_model(meta, pretrained=cfg.model.pretrained).to(device)
@@ -320,7 +348,8 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> _Run
     optimizer = build_optimizer(model, cfg.optim, schedule.lr(0.0))
     state = TrainState()
     if resume:
-        _restore(resume, meta, model, optimizer, state)
+        payload = _restore(resume, meta, model, optimizer, state)
+        _check_resume(resume, payload, cfg, schedule, state, env)
     if cfg.sync_bn and env.enabled:
         if device.type != "cuda":
             raise ConfigError("sync_bn: SyncBatchNorm runs only on GPUs; set sync_bn: false "
@@ -340,9 +369,10 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> _Run
             step_module, device_ids=ids, find_unused_parameters=unused)
     use_amp = bool(cfg.amp and device.type == "cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    out = Path(cfg.out)
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if overwrite and not resume:
+            (out / "log.jsonl").unlink(missing_ok=True)
         (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     steps = len(loader) if not cfg.max_steps_per_epoch else min(len(loader),
                                                                 cfg.max_steps_per_epoch)
@@ -426,8 +456,9 @@ def _save(run: _Run, name: str, epoch: int) -> None:
     run.written.append(str(run.out / name))
 
 
-def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume) -> dict[str, Any]:
-    run = _setup(cfg, env, device, resume)
+def _train(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
+           overwrite: bool = False) -> dict[str, Any]:
+    run = _setup(cfg, env, device, resume, overwrite)
     t_start = time.perf_counter()
     for epoch in range(run.state.epoch, cfg.optim.epochs):
         _end_epoch(run, epoch, _train_epoch(run, epoch))

@@ -57,6 +57,9 @@ class ExportOptions:
             raise EngineError(f"opset {self.opset} is too old; use --opset {MIN_OPSET} or newer")
         if self.static_batch is not None and self.static_batch < 1:
             raise EngineError(f"--static-batch must be >= 1, got {self.static_batch}")
+        if not (self.tol_px > 0 and self.tol_score > 0):
+            raise EngineError(f"parity tolerances must be > 0, got --tol-px {self.tol_px} "
+                              f"and a score tolerance of {self.tol_score}")
 
 
 @dataclass
@@ -324,6 +327,9 @@ def export_checkpoint(ckpt, out, opts: ExportOptions | None = None,
     from edgepose.models import build_model
 
     payload = load_checkpoint(ckpt)
+    if payload["meta"].head != "nerpe":
+        raise EngineError(f"{ckpt}: --decoder applies to NerPE models only; this is a "
+                          f"{payload['meta'].head} model (its decoding is fixed): drop --decoder")
     meta = dataclasses.replace(payload["meta"], decoder={**payload["meta"].decoder, **opts.decoder})
     model = build_model(meta)
     try:

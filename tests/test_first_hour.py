@@ -114,3 +114,78 @@ def test_headless_demo_with_save_stops(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "running 300 frames" in r.stderr and "--save out.mp4" not in r.stderr
     assert count_frames(out)[0] == 300
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpts(tmp_path_factory):
+    """A tiny DSNT and a tiny NerPE checkpoint (random weights) and the DSNT's ONNX."""
+    from edgepose.checkpoint import save_checkpoint
+    from edgepose.engines.export import ExportOptions, export_checkpoint
+    from edgepose.metadata import ModelMeta
+    from edgepose.models import build_model
+
+    d = tmp_path_factory.mktemp("tiny")
+    out = {}
+    for head, cfg in (("dsnt", {"width": 32}), ("nerpe", {"feat_dim": 32, "hidden": [32, 32]})):
+        meta = ModelMeta(head=head, backbone="resnet18", input_size=(64, 64), stride=8,
+                         head_cfg=cfg)
+        out[head] = d / f"{head}.pt"
+        save_checkpoint(out[head], build_model(meta), meta)
+    out["onnx"] = d / "dsnt.onnx"
+    export_checkpoint(out["dsnt"], out["onnx"], ExportOptions(), progress=False)
+    return out
+
+
+def test_calibrate_mistakes_are_one_line_and_early(tiny_ckpts, capsys):
+    assert main(["calibrate", str(tiny_ckpts["dsnt"]), "--data", str(LSP)]) == 2
+    one_line_error(capsys, "export a checkpoint first")
+    assert main(["calibrate", str(tiny_ckpts["onnx"]), "--data", str(LSP), "--method",
+                 "percentile", "--percentile", "150"]) == 2
+    one_line_error(capsys, "--percentile 150")
+
+
+def test_export_mistakes(tiny_ckpts, tmp_path, capsys):
+    assert main(["export", str(tiny_ckpts["nerpe"]), "--out", str(tmp_path / "n.onnx"),
+                 "--decoder", "dense:4096", "--no-progress"]) == 2
+    one_line_error(capsys, "GiB", "512x512")
+    assert main(["export", str(tiny_ckpts["dsnt"]), "--out", str(tmp_path / "d.onnx"),
+                 "--decoder", "dense:64", "--no-progress"]) == 2
+    one_line_error(capsys, "NerPE models only")
+    assert main(["export", str(tiny_ckpts["dsnt"]), "--out", str(tmp_path / "d.onnx"),
+                 "--tol-px", "-1", "--no-progress"]) == 2
+    one_line_error(capsys, "tolerances must be > 0")
+
+
+def test_heatmap_mistakes(tiny_ckpts, tmp_path, capsys):
+    img = str(LSP / "im1001.jpg")
+    base = ["heatmap", str(tiny_ckpts["nerpe"]), img, "--res", "32"]
+    assert main(base + ["--out", str(tmp_path / "hnoext")]) == 2
+    one_line_error(capsys, "hnoext.png")
+    assert main(base + ["--alpha", "3", "--out", str(tmp_path / "h.png")]) == 2
+    one_line_error(capsys, "--alpha 3")
+    assert main(base + ["--box", "5000", "5000", "10", "10", "--out", str(tmp_path / "h.png")]) == 2
+    one_line_error(capsys, "outside")
+    assert main(base + ["--out", str(tmp_path / "h.png")]) == 0
+
+
+def test_train_refuses_an_existing_run_and_an_empty_resume(synth_coco, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model: {{backbone: resnet18, head: dsnt, stride: 8, input_size: [64, 64],"
+                   f" head_cfg: {{width: 32}}}}\n"
+                   f"data: {{train_ann: {synth_coco.train_json}, "
+                   f"train_images: {synth_coco.image_root('train')}}}\n"
+                   f"optim: {{epochs: 1, batch_size: 8}}\nmax_steps_per_epoch: 1\n")
+    run = tmp_path / "run"
+    common = ["train", "--config", str(cfg), "--out", str(run), "--no-progress", "--threads", "1"]
+    assert main(common) == 0
+    out = capsys.readouterr().out
+    assert "epoch=1" in out, "--no-progress still prints one line per epoch"
+    assert main(common) == 2
+    one_line_error(capsys, "already holds a run", "--overwrite")
+    assert main(common + ["--overwrite"]) == 0
+    assert len((run / "log.jsonl").read_text().splitlines()) == 1, "old log replaced"
+    capsys.readouterr()
+    assert main(common + ["--resume", str(run / "last.pt")]) == 2
+    one_line_error(capsys, "nothing to do")
+    assert main(common + ["--resume", str(run / "last.pt"), "--epochs", "2"]) == 0
+    assert "schedule now spans 2 epochs instead of 1" in capsys.readouterr().out

@@ -197,6 +197,11 @@ def sample_queries(grid_hw: tuple[int, int], batch: int, per_cell: int, mode: st
 # ----------------------------------------------------------------------------- decoders
 
 
+# Largest grid (query points) a decoder may evaluate at once: 512 x 512 (~1 GiB per image
+# with a 256-wide MLP and local ensemble); larger asks exhaust memory in the exported graph.
+MAX_QUERIES = 512 * 512
+
+
 @dataclass(frozen=True)
 class DecoderSettings:
     """Inference decoding. ``dense``: argmax over a ``resolution`` grid. ``progressive``:
@@ -232,6 +237,17 @@ class DecoderSettings:
         if s.overlap % 2:
             raise ModelError(f"nerpe progressive decoder overlap must be even (got "
                              f"{s.overlap}) so the search window stays on the fine grid")
+        sizes = [s.resolution] if s.mode == "dense" else [s.coarse]
+        for size in sizes:
+            h, w = (size, size) if isinstance(size, int) else size
+            if min(h, w) < 2 or h * w > MAX_QUERIES:
+                # every query point runs the MLP on a feature vector per ensemble neighbour
+                gib = h * w * 4 * 256 * 4 / 2**30
+                raise ModelError(
+                    f"nerpe {s.mode} grid {h}x{w} is out of range: {h * w:,} query points "
+                    f"would need about {gib:.0f} GiB per image; use at most "
+                    f"{int(MAX_QUERIES ** 0.5)}x{int(MAX_QUERIES ** 0.5)} (and at least 2x2), "
+                    "or progressive decoding for a fine answer at a fraction of the cost")
         return s
 
     def effective_size(self, input_hw: tuple[int, int]) -> tuple[int, int]:

@@ -72,19 +72,24 @@ def run(args: argparse.Namespace) -> int:
     from edgepose.calibration.stream import CalibrationStream, StreamConfig
     from edgepose.engines.meta_io import read_meta
 
+    from edgepose.errors import CalibrationError
+
     model = Path(args.model)
+    if model.suffix.lower() != ".onnx":
+        raise CalibrationError(f"{model}: calibrate takes an exported .onnx model; export a "
+                               f"checkpoint first: edgepose export {model} --out model.onnx")
     out = Path(args.out) if args.out else model.with_suffix(".int8.onnx")
     meta = read_meta(model)
+    base = cpu_config(args.method) if args.target == "cpu" else QuantConfig(method=args.method)
+    qcfg = dataclasses.replace(base, percentile=args.percentile,
+                               exclude_head=not args.quantize_head,
+                               quantize_neck=args.quantize_neck)  # validated before the work
     stream = CalibrationStream(
         args.data, meta,
         StreamConfig(count=args.count, batch=args.batch, seed=args.seed,
                      progress=not args.quiet),
         image_root=args.data_images,
     )
-    base = cpu_config(args.method) if args.target == "cpu" else QuantConfig(method=args.method)
-    qcfg = dataclasses.replace(base, percentile=args.percentile,
-                               exclude_head=not args.quantize_head,
-                               quantize_neck=args.quantize_neck)
     summary = quantize_qdq(model, out, stream, meta, qcfg)
     print(f"wrote {out}: INT8 Q/DQ for {args.target} ({args.method}, {len(stream)} samples "
           f"from {args.data}, "

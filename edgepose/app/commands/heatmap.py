@@ -21,12 +21,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("checkpoint", metavar="CKPT", help="NerPE checkpoint (.pt)")
     p.add_argument("image", metavar="IMAGE", help="image file (anything OpenCV reads)")
     p.add_argument("--joint", default="all",
-                   help="joint name (e.g. left_wrist) or index; 'all' = max over joints")
+                   help="joint name (e.g. left_wrist) or index; 'all' = max over joints "
+                        "(default all)")
     p.add_argument("--res", type=int, default=256,
                    help="heatmap height in pixels; width follows the model's aspect (256)")
     p.add_argument("--box", type=float, nargs=4, metavar=("X", "Y", "W", "H"),
                    help="person box in image pixels (default: the whole image)")
-    p.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity over the crop")
+    p.add_argument("--alpha", type=float, default=0.5,
+                   help="heatmap opacity over the crop, 0 to 1 (default 0.5)")
     p.add_argument("--out", default="heatmap.png", help="output PNG (default heatmap.png)")
     p.add_argument("--npy", help="also save the raw float heatmap as a .npy file")
     return p
@@ -51,11 +53,21 @@ def run(args) -> int:
         raise DataError(f"--res {args.res} is out of range; use 1 to 4096")
     if args.box is not None and (args.box[2] <= 0 or args.box[3] <= 0):
         raise DataError(f"--box {args.box}: width and height must be positive")
+    if args.box is not None:
+        x, y, w, h = args.box
+        if x >= image.shape[1] or y >= image.shape[0] or x + w <= 0 or y + h <= 0:
+            raise DataError(f"--box {args.box} lies entirely outside the {image.shape[1]}x"
+                            f"{image.shape[0]} image; give X Y W H in image pixels")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise DataError(f"--alpha {args.alpha}: use an opacity between 0 and 1")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"):
+        raise DataError(f"--out {out}: give an image file name with its suffix, e.g. "
+                        f"{out.with_suffix('.png') if out.suffix else str(out) + '.png'}")
     model, meta = load_model(args.checkpoint)
     heat = render_heatmap(model, image, args.box, args.joint, args.res)
     box = args.box or (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
     crop = crop_at(image, box, meta.input_size, heat.shape)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), overlay(crop, heat, args.alpha)):
         raise DataError(f"{out}: could not write the PNG; check the folder and the .png suffix")

@@ -26,8 +26,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int,
-                   help="torch CPU threads per process (on a busy 2-core CPU, 1 is fastest)")
+                   help="torch CPU threads per process (0 = torch's default: all cores); "
+                        "1 helps when the other cores are busy (another run, a benchmark)")
     p.add_argument("--resume", metavar="CKPT", help="continue from a last.pt of the same model")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a run already in the --out folder (default: refuse)")
     p.add_argument("--sync-bn", action="store_true", default=None,
                    help="use SyncBatchNorm across ranks under torchrun")
     p.add_argument("--lr-scaling", choices=("none", "linear"), help="scale lr by world size")
@@ -52,7 +55,7 @@ def run(args) -> int:
     }
     overrides = [f"{k}={v}" for k, v in flags.items() if v is not None] + list(args.set)
     cfg = apply_overrides(cfg, overrides)
-    result = train(cfg, resume=args.resume)
+    result = train(cfg, resume=args.resume, overwrite=args.overwrite)
     if result["rank"] == 0:
         last = result["history"][-1] if result["history"] else {}
         print(f"done in {result['train_s']:.0f} s; "
