@@ -189,3 +189,15 @@ def test_train_refuses_an_existing_run_and_an_empty_resume(synth_coco, tmp_path,
     one_line_error(capsys, "nothing to do")
     assert main(common + ["--resume", str(run / "last.pt"), "--epochs", "2"]) == 0
     assert "schedule now spans 2 epochs instead of 1" in capsys.readouterr().out
+
+
+def test_profile_says_how_many_points_were_skipped_and_why():
+    from edgepose.app.commands.profile import skipped_summary
+
+    rows = [{"status": "ok"}, {"status": "skipped", "note": "TensorRT not installed"},
+            {"status": "skipped", "note": "TensorRT not installed"},
+            {"status": "skipped", "note": "int8 needs onnxruntime"}]
+    line = skipped_summary(rows)
+    assert line.startswith("3 of 4 point(s) skipped")
+    assert "2 x TensorRT not installed" in line and "1 x int8 needs onnxruntime" in line
+    assert skipped_summary([{"status": "ok"}]) is None

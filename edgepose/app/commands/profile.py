@@ -199,12 +199,31 @@ def run_sweep(axes, timing, threads: int, entries, args) -> int:
         print(f"edgepose profile: interrupted after {len(rows)} of {len(points)} points; "
               f"results so far in {out}", file=sys.stderr)
         return 130
+    print_skipped(rows)
     errors = [r for r in rows if r["status"] == "error"]
     if errors:
         print(f"edgepose profile: {len(errors)} point(s) failed; see the note column and "
               f"{out / 'errors.log'}", file=sys.stderr)
         return 1
     return 0
+
+
+def skipped_summary(rows: list[dict]) -> str | None:
+    """One line: how many points were skipped and why (grouped by reason), or None."""
+    from collections import Counter
+
+    skipped = Counter(r.get("note", "") or "no reason" for r in rows if r["status"] == "skipped")
+    if not skipped:
+        return None
+    n = sum(skipped.values())
+    reasons = "; ".join(f"{c} x {why}" for why, c in skipped.most_common())
+    return f"{n} of {len(rows)} point(s) skipped: {reasons}"
+
+
+def print_skipped(rows: list[dict]) -> None:
+    line = skipped_summary(rows)
+    if line:
+        print(f"edgepose profile: {line}", file=sys.stderr)
 
 
 def busy_warning(system: dict, threads: int) -> str | None:
