@@ -201,3 +201,11 @@ def test_profile_says_how_many_points_were_skipped_and_why():
     assert line.startswith("3 of 4 point(s) skipped")
     assert "2 x TensorRT not installed" in line and "1 x int8 needs onnxruntime" in line
     assert skipped_summary([{"status": "ok"}]) is None
+
+
+def test_synth_rerun_leaves_no_old_images(tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["synth", str(out), "--num", "6", "--val", "0", "--size", "64"]) == 0
+    assert main(["synth", str(out), "--num", "3", "--val", "0", "--size", "64"]) == 0
+    assert len(list((out / "images" / "train").iterdir())) == 3
+    assert "replacing the 6 images" in capsys.readouterr().out

@@ -53,9 +53,17 @@ def run(args) -> int:
     cfg = SynthConfig(image_size=size, max_people=args.max_people,
                       multi_person_prob=args.multi_person, occluder_prob=args.occluders,
                       side_shade=(min(0.22, args.side_shade), args.side_shade))
+    from pathlib import Path
+    import shutil
+
     for split, n in (("train", args.num), ("val", args.val)):
         if n == 0:
             continue
+        old = Path(args.out) / "images" / split
+        if old.is_dir() and any(old.iterdir()):
+            # a smaller rerun must not leave the previous run's extra images behind
+            print(f"replacing the {sum(1 for _ in old.iterdir())} images in {old}")
+            shutil.rmtree(old)
         path = generate_coco_dataset(args.out, n, seed=args.seed, image_size=size, split=split,
                                      config=cfg)
         print(f"wrote {n} {split} images and {path}")
