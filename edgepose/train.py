@@ -319,9 +319,10 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
                               "--overwrite to replace it")
     seed_everything(cfg.seed)
     meta = cfg.model.to_meta()
-    model = build_model(meta, pretrained=cfg.model.pretrained).to(device)
+    # local inputs first: a missing annotation file must not wait for hub weights
     train_set = build_dataset(cfg.data, meta, train=True)
     val_set = build_dataset(cfg.data, meta, train=False)
+    model = build_model(meta, pretrained=cfg.model.pretrained).to(device)
     bs = cfg.optim.batch_size
     if len(train_set) < bs * env.world_size:
         raise DataError(f"{cfg.data.train_ann or 'data.sources'}: {len(train_set)} samples is "

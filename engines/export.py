@@ -162,9 +162,11 @@ def ort_outputs(path: str | os.PathLike, batch: np.ndarray) -> dict[str, np.ndar
     return {"coords": coords, "scores": scores}
 
 
-def check_parity(path, model, meta: ModelMeta, opts: ExportOptions) -> list[ParityResult]:
+def check_parity(path, model, meta: ModelMeta, opts: ExportOptions,
+                 label=None) -> list[ParityResult]:
     """ONNX Runtime vs PyTorch on random inputs and on synthetic images; EngineError above
-    ``opts.tol_px`` / ``opts.tol_score``."""
+    ``opts.tol_px`` / ``opts.tol_score``, naming ``label`` (the user's file; default
+    ``path``) rather than a temporary file."""
     b = opts.static_batch or opts.parity_batch
     results = []
     for kind, batch in (("random", random_inputs(meta, b, opts.seed)),
@@ -173,7 +175,7 @@ def check_parity(path, model, meta: ModelMeta, opts: ExportOptions) -> list[Pari
         results.append(r)
         if r.max_coord_px > opts.tol_px or r.max_score > opts.tol_score:
             raise EngineError(
-                f"{path}: ONNX Runtime disagrees with PyTorch on {kind} inputs (coords off by "
+                f"{label or path}: ONNX Runtime disagrees with PyTorch on {kind} inputs (coords off by "
                 f"{r.max_coord_px:.3g} px at joint {r.worst_joint}, scores by {r.max_score:.3g}; "
                 f"tolerance {opts.tol_px} px / {opts.tol_score}); report this with the "
                 "checkpoint, or try another --opset"
@@ -302,7 +304,7 @@ def export_model(model, meta: ModelMeta, out, opts: ExportOptions | None = None,
                 except onnx.checker.ValidationError as e:
                     raise EngineError(f"{out}: exported graph fails onnx.checker ({e})") from None
             elif step == "parity" and opts.parity:
-                report.parity += check_parity(tmp, model, meta, opts)
+                report.parity += check_parity(tmp, model, meta, opts, label=out)
             elif step == "simplify":
                 simplify_onnx(tmp, meta)
                 report.simplified = True

@@ -209,3 +209,20 @@ def test_synth_rerun_leaves_no_old_images(tmp_path, capsys):
     assert main(["synth", str(out), "--num", "3", "--val", "0", "--size", "64"]) == 0
     assert len(list((out / "images" / "train").iterdir())) == 3
     assert "replacing the 6 images" in capsys.readouterr().out
+
+
+def test_eval_names_its_own_flags(tiny_ckpts, synth_coco, tmp_path, capsys):
+    assert main(["eval", str(tiny_ckpts["dsnt"]), "--data", str(synth_coco.val_json),
+                 "--images", str(tmp_path / "nope")]) == 2
+    line = one_line_error(capsys, "--images", "nope")
+    assert "config" not in line
+
+
+def test_failed_parity_names_the_out_file(tiny_ckpts, tmp_path, capsys):
+    out = tmp_path / "mine.onnx"
+    # a tolerance no export meets (> 0, so it is accepted) makes the parity check fail
+    assert main(["export", str(tiny_ckpts["dsnt"]), "--out", str(out), "--tol-px", "1e-12",
+                 "--no-progress"]) == 2
+    line = one_line_error(capsys, "mine.onnx", "disagrees")
+    assert ".mine.onnx." not in line, "not the temporary file"
+    assert not out.exists()

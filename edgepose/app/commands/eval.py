@@ -53,6 +53,12 @@ def run(args) -> int:
     from edgepose.evaluate import evaluate_model, format_table
     from edgepose.train import build_dataset
 
+    from edgepose.errors import DataError
+
+    if not Path(args.data).is_file():  # local inputs first, before the model is loaded
+        raise DataError(f"--data {args.data}: annotation file not found")
+    if not Path(args.images).is_dir():
+        raise DataError(f"--images {args.images}: image folder not found")
     model, meta = _load(args.model, args.device)
     d = DataConfig(dataset=args.dataset, val_ann=args.data, val_images=args.images,
                    augment=False)
