@@ -67,6 +67,7 @@ class DataConfig:
     workers: int = 0
     sources: list[dict[str, Any]] = field(default_factory=list)
     aug: dict[str, Any] = field(default_factory=dict)
+    headboxes: str = ""  # MPII: gt_valid.mat (head boxes for PCKh) of the val split
 
 
 @dataclass

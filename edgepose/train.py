@@ -126,10 +126,13 @@ def build_dataset(d: DataConfig, meta: ModelMeta, train: bool):
     where = "train" if train else "val"
     _check_paths(ann, root, f"data.{where}_ann", f"data.{where}_images")
     if d.dataset == "mpii":
-        from edgepose.data.mpii import MpiiKeypoints as Dataset
-    else:
-        from edgepose.data.coco import CocoKeypoints as Dataset
-    return Dataset(ann, root, meta, train=aug is not None, aug=aug)
+        from edgepose.data.mpii import MpiiKeypoints
+
+        return MpiiKeypoints(ann, root, meta, train=aug is not None, aug=aug,
+                             headboxes_mat=(d.headboxes or None) if not train else None)
+    from edgepose.data.coco import CocoKeypoints
+
+    return CocoKeypoints(ann, root, meta, train=aug is not None, aug=aug)
 
 
 def _check_paths(ann: str, root: str, ann_key: str, root_key: str) -> None:

@@ -226,3 +226,11 @@ def test_failed_parity_names_the_out_file(tiny_ckpts, tmp_path, capsys):
     line = one_line_error(capsys, "mine.onnx", "disagrees")
     assert ".mine.onnx." not in line, "not the temporary file"
     assert not out.exists()
+
+
+@pytest.mark.parametrize("cmd", ["train", "eval", "export", "build", "calibrate", "profile",
+                                 "label", "predict", "convert"])
+def test_every_long_command_takes_no_progress(cmd, capsys):
+    with pytest.raises(SystemExit):
+        main([cmd, "--help"])
+    assert "--no-progress" in capsys.readouterr().out

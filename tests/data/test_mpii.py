@@ -149,3 +149,27 @@ def test_errors(mpii, meta, tmp_path):
     (tmp_path / "junk.mat").write_bytes(b"not a mat file at all")
     with pytest.raises(DataError, match="junk.mat"):
         MpiiKeypoints(path, images, meta, headboxes_mat=tmp_path / "junk.mat")
+
+
+def test_eval_cli_reads_mpii_list_json_and_headboxes(mpii, meta, tmp_path, capsys):
+    """`edgepose eval` tells MPII's list JSON from COCO by itself, takes --headboxes for
+    PCKh and says which normaliser it used."""
+    import dataclasses
+
+    from edgepose.app.cli import main
+    from edgepose.checkpoint import save_checkpoint
+    from edgepose.models import build_model
+
+    path, mat, images, _, _ = mpii
+    m = dataclasses.replace(meta, head_cfg={"width": 32})
+    ckpt = tmp_path / "mpii.pt"
+    save_checkpoint(ckpt, build_model(m), m)
+    out = tmp_path / "m.json"
+    assert main(["eval", str(ckpt), "--data", str(path), "--images", str(images),
+                 "--headboxes", str(mat), "--json", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "(mpii; PCKh: head size from" in text
+    assert "pckh@0.5" in json.loads(out.read_text())
+    assert main(["eval", str(ckpt), "--data", str(path), "--images", str(images),
+                 "--no-progress"]) == 0  # these records carry head_box themselves
+    assert "(mpii; PCKh: head size from the records head_box)" in capsys.readouterr().out

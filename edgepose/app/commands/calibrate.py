@@ -58,7 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="timed batch-1 calls per model (default: %(default)s)")
     p.add_argument("--report", default=None, help="write the comparison as JSON here")
     p.add_argument("--no-compare", action="store_true", help="skip the FP32 vs INT8 comparison")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", dest="no_progress", action="store_true",
+                   help=argparse.SUPPRESS)  # the old name, kept working
     return p
 
 
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     stream = CalibrationStream(
         args.data, meta,
         StreamConfig(count=args.count, batch=args.batch, seed=args.seed,
-                     progress=not args.quiet),
+                     progress=not args.no_progress),
         image_root=args.data_images,
     )
     summary = quantize_qdq(model, out, stream, meta, qcfg)
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_compare:
         return 0
     rcfg = ReportConfig(device="cpu", threads=args.threads, runs=args.runs,
-                        progress=not args.quiet)
+                        progress=not args.no_progress)
     report = compare(model, out, rcfg, args.eval_data, args.eval_images)
     report["calibration"] = {"data": str(args.data), "count": len(stream), "seed": args.seed,
                              "method": args.method, "batch": args.batch,

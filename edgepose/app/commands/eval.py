@@ -14,8 +14,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("model", help="checkpoint (.pt) or exported model (.onnx/.engine)")
     p.add_argument("--data", required=True, help="annotation file (COCO keypoints JSON / MPII)")
     p.add_argument("--images", required=True, help="image folder")
-    p.add_argument("--dataset", choices=("coco", "mpii"), default="coco",
-                   help="annotation format (default coco)")
+    p.add_argument("--dataset", choices=("auto", "coco", "mpii"), default="auto",
+                   help="annotation format: a COCO keypoints JSON (object) or the common "
+                        "MPII JSON (a list of records); auto tells them apart (default)")
+    p.add_argument("--headboxes", metavar="gt_valid.mat",
+                   help="MPII: the official gt_valid.mat, for PCKh (head-size normaliser); "
+                        "without it MPII is scored with PCK of the person box")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--device", default="cpu", help="cpu or cuda (for .pt checkpoints)")
@@ -59,14 +63,24 @@ def run(args) -> int:
         raise DataError(f"--data {args.data}: annotation file not found")
     if not Path(args.images).is_dir():
         raise DataError(f"--images {args.images}: image folder not found")
+    dataset_kind = args.dataset
+    if dataset_kind == "auto":
+        from edgepose.data.files import read_json
+
+        dataset_kind = "mpii" if isinstance(read_json(args.data), list) else "coco"
+    if args.headboxes and dataset_kind != "mpii":
+        raise DataError("--headboxes is for MPII annotations (PCKh); this is a COCO file")
     model, meta = _load(args.model, args.device)
-    d = DataConfig(dataset=args.dataset, val_ann=args.data, val_images=args.images,
-                   augment=False)
+    d = DataConfig(dataset=dataset_kind, val_ann=args.data, val_images=args.images,
+                   augment=False, headboxes=args.headboxes or "")
     dataset = build_dataset(d, meta, train=False)
     metrics = evaluate_model(
         model, dataset, batch_size=args.batch_size, workers=args.workers,
-        coco_ann=args.data if args.dataset == "coco" else None,
+        coco_ann=args.data if dataset_kind == "coco" else None,
         coco_results_path=args.coco_results, json_path=args.json,
         progress=not args.no_progress)
-    print(format_table(metrics, title=f"{Path(args.model).name} on {args.data}"))
+    norm = (f"PCKh: head size from {args.headboxes or 'the records head_box'}"
+            if "pckh@0.5" in metrics else "PCK: longer side of the person box")
+    print(format_table(metrics, title=f"{Path(args.model).name} on {args.data} "
+                                      f"({dataset_kind}; {norm})"))
     return 0

@@ -78,7 +78,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "synthetic INT8 calibration set in OUT/calibration)")
     o.add_argument("--fail-fast", action="store_true",
                    help="stop at the first failing point (default: record the error and go on)")
-    o.add_argument("--quiet", action="store_true", help="no progress bar and no table on stdout")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no table on stdout (the summary lines stay)")
     return p
 
 
@@ -181,7 +183,7 @@ def run_sweep(axes, timing, threads: int, entries, args) -> int:
         checkpoints=entries, data=data, calib_count=args.calib_count, parity=args.parity,
         ort_providers=caps.ort_providers, fail_fast=args.fail_fast,
         keep_artifacts=args.keep_artifacts,
-        work_dir=out if args.keep_artifacts else None, progress=not args.quiet,
+        work_dir=out if args.keep_artifacts else None, progress=not (args.quiet or args.no_progress),
     )
     rows: list[dict] = []
     sweep = Sweep(opts)
