@@ -5,12 +5,13 @@
 # the teacher fills LSP's missing face joints (needs `edgepose label --install-teacher`),
 # then the two trainings (one torch thread each, run side by side) and the exports.
 # Time on our 2-core machine: data ~8 min, 128x128 ~100 min, 64x64 ~25 min in parallel.
-# Writes to data/real/ and runs/; the exports go to OUT (default edgepose/assets/),
-# overwriting the shipped models there.
+# Writes to data/real/ and runs/; the exports go to OUT (default runs/real_models/, so the
+# shipped models are not overwritten; OUT=edgepose/assets replaces them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
-OUT=${OUT:-edgepose/assets}
+OUT=${OUT:-runs/real_models}
+mkdir -p "$OUT"
 mkdir -p data/real
 [ -f data/real/lsp_train.json ] || edgepose convert lsp "$SHARED/lsp" --split train --out data/real/lsp_train.json
 [ -f data/real/lsp_test.json ] || edgepose convert lsp "$SHARED/lsp" --split test --out data/real/lsp_test.json
@@ -19,8 +20,8 @@ mkdir -p data/real
 # face joints (nose, eyes, ears) where the teacher agrees with the human limb labels
 [ -f data/real/lsp_train_filled.json ] || edgepose label "$SHARED/lsp/images" --boxes data/real/lsp_train.json --fill --out data/real/lsp_train_filled.json
 [ -f data/real/lspet_filled.json ] || edgepose label "$SHARED/lspet/images" --boxes data/real/lspet.json --fill --out data/real/lspet_filled.json
-edgepose train --config configs/real_mnv2_dsnt_128.yaml --no-progress > runs_real128.log 2>&1 &
-edgepose train --config configs/real_mnv2_dsnt_64.yaml --no-progress > runs_real64.log 2>&1
+edgepose train --config configs/real_mnv2_dsnt_128.yaml --no-progress --overwrite > runs_real128.log 2>&1 &
+edgepose train --config configs/real_mnv2_dsnt_64.yaml --no-progress --overwrite > runs_real64.log 2>&1
 wait
 edgepose export runs/real_mnv2_dsnt_128/best.pt --out "$OUT/real_dsnt_128.onnx"
 edgepose export runs/real_mnv2_dsnt_64/best.pt --out "$OUT/real_dsnt_64.onnx"

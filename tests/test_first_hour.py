@@ -234,3 +234,18 @@ def test_every_long_command_takes_no_progress(cmd, capsys):
     with pytest.raises(SystemExit):
         main([cmd, "--help"])
     assert "--no-progress" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cmd,flags", [
+    ("build", ["--precision", "--min-batch", "--max-batch"]),
+    ("heatmap", ["--alpha", "--joint"]), ("eval", ["--batch-size", "--dataset"]),
+])
+def test_help_shows_defaults(cmd, flags, capsys):
+    import re
+
+    with pytest.raises(SystemExit):
+        main([cmd, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for f in flags:
+        m = re.search(re.escape(f) + r"\b[^-]*?\(default", text)
+        assert m, f"{cmd} --help: no default shown for {f}"

@@ -21,12 +21,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("onnx", help="ONNX model from 'edgepose export'")
     p.add_argument("--out", "-o", help="engine path (default: ONNX name + .<precision>.engine)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32")
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
+                   help="engine precision (default fp32)")
     p.add_argument("--workspace-mb", type=int, default=1024,
                    help="builder workspace limit in MiB (default 1024)")
-    p.add_argument("--min-batch", type=int, default=1)
-    p.add_argument("--opt-batch", type=int, default=1, help="batch size TensorRT tunes for")
-    p.add_argument("--max-batch", type=int, default=4)
+    p.add_argument("--min-batch", type=int, default=1,
+                   help="smallest batch the engine accepts (default 1)")
+    p.add_argument("--opt-batch", type=int, default=1,
+                   help="batch size TensorRT tunes for (default 1)")
+    p.add_argument("--max-batch", type=int, default=4,
+                   help="largest batch the engine accepts (default 4; people per model call)")
     p.add_argument("--timing-cache", default=None, metavar="PATH",
                    help="timing cache file, read before and updated after the build")
     p.add_argument("--calib-data", default=None, metavar="PATH",
