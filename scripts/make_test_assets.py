@@ -33,6 +33,12 @@ COCO_PHOTOS = [
     ("tiny-coco", "000000565778.jpg"),  # passenger car, CC BY
 ]
 MAX_SIDE = 320
+# Multi-person photos for the detector and --multi (CC BY 2.0, full resolution, unmodified)
+MULTI_PHOTOS = [
+    ("coco-mini", "val2017", "000000214753.jpg"),
+    ("tiny-coco", "val2017", "000000252219.jpg"),
+    ("coco-mini", "train2017", "000000000790.jpg"),
+]
 
 
 def lsp_assets(shared: Path, out: Path) -> None:
@@ -105,6 +111,33 @@ def coco_assets(shared: Path, out: Path) -> None:
     (out / "ATTRIBUTION.md").write_text("\n".join(lines) + "\n")
 
 
+def multi_assets(shared: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    images, anns, lines, cats, lic_all = [], [], [
+        "# Multi-person COCO 2017 photos (detector and --multi tests)", "",
+        "Images from COCO 2017 (annotations CC BY 4.0, cocodataset.org), unmodified; each "
+        "photo's own Flickr licence below.", "", "| file | licence | Flickr URL |",
+        "| --- | --- | --- |"], None, None
+    for subset, split, name in MULTI_PHOTOS:
+        data = json.loads((shared / subset / "annotations" /
+                           f"person_keypoints_{split}.json").read_text())
+        lic = {entry["id"]: entry for entry in data["licenses"]}
+        im = next(i for i in data["images"] if i["file_name"] == name)
+        assert im["license"] in (4, 5), f"{name}: licence {im['license']} is not CC BY/BY-SA"
+        shutil.copyfile(shared / subset / split / name, out / name)
+        images.append({k: im[k] for k in ("id", "file_name", "width", "height", "license",
+                                          "flickr_url") if k in im})
+        anns += [a for a in data["annotations"] if a["image_id"] == im["id"]]
+        url = lic[im["license"]]["url"].replace("\\/", "/")
+        lines.append(f"| {name} | {lic[im['license']]['name']} ({url}) | "
+                     f"{im.get('flickr_url', '')} |")
+        cats, lic_all = data["categories"], data["licenses"]
+    (out / "person_keypoints.json").write_text(json.dumps(
+        {"info": {"description": "edgepose multi-person test photos (COCO 2017)"},
+         "licenses": lic_all, "images": images, "annotations": anns, "categories": cats}))
+    (out / "ATTRIBUTION.md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default="../shared/data", type=Path)
@@ -112,7 +145,8 @@ def main() -> None:
     args = ap.parse_args()
     lsp_assets(args.shared, args.out / "lsp")
     coco_assets(args.shared, args.out / "coco")
-    print(f"wrote {args.out}/lsp and {args.out}/coco")
+    multi_assets(args.shared, args.out / "multi")
+    print(f"wrote {args.out}/lsp, {args.out}/coco and {args.out}/multi")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,97 @@
+"""The person detector: the bundled NanoDet ONNX (``edgepose/assets/nanodet_person.onnx``).
+
+``Detector(path)(image_bgr)`` -> (boxes (N, 4) [x, y, w, h] image px, scores (N,)), best
+first. Everything the detector needs to be run correctly travels inside the file
+(``metadata_props["edgepose_detector"]``: input size, mean/std, colour order, strides,
+bins, thresholds, source, licence), written by ``scripts/convert_detector.py``.
+Runs in ONNX Runtime (CPU, or CUDA where the provider exists); decoding is numpy
+(:mod:`edgepose.engines.detection`). A TensorRT engine of the detector is not built yet.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgepose import ASSETS
+from edgepose.engines.detection import decode_level, nms
+from edgepose.errors import EngineError
+
+DEFAULT_DETECTOR = ASSETS / "nanodet_person.onnx"
+META_KEY = "edgepose_detector"
+
+
+class Detector:
+    """A person detector in ONNX Runtime. ``threshold`` / ``iou`` override the file's."""
+
+    def __init__(self, path: str | Path | None = None, device: str = "cpu",
+                 threads: int | None = None, threshold: float | None = None,
+                 iou: float | None = None, max_people: int = 16):
+        import onnxruntime as ort
+
+        from edgepose.engines.backend import default_threads
+        from edgepose.engines.ort_backend import choose_providers
+
+        self.path = Path(path) if path else DEFAULT_DETECTOR
+        if not self.path.is_file():
+            raise EngineError(f"{self.path}: person detector file not found"
+                              + ("; reinstall edgepose" if path is None else ""))
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads or default_threads())
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), so, providers=choose_providers(device, ort.get_available_providers()))
+        except Exception as e:  # noqa: BLE001 - ORT raises several types for a bad file
+            raise EngineError(f"{self.path}: not a readable ONNX detector "
+                              f"({type(e).__name__}: {str(e)[:120]})") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        if META_KEY not in props:
+            raise EngineError(f"{self.path}: ONNX file has no {META_KEY!r} metadata; make the "
+                              "detector with scripts/convert_detector.py")
+        self.meta = json.loads(props[META_KEY])
+        self.input_hw = tuple(int(v) for v in self.meta["input_size"])
+        self.threshold = float(self.meta["score_threshold"] if threshold is None else threshold)
+        self.iou = float(self.meta["nms_iou"] if iou is None else iou)
+        self.max_people = int(max_people)
+        self._mean = np.asarray(self.meta["mean"], np.float32)
+        self._std = np.asarray(self.meta["std"], np.float32)
+        names = {o.name for o in self.session.get_outputs()}
+        self._outputs = [(s, f"scores_s{s}", f"boxes_s{s}") for s in self.meta["strides"]]
+        missing = {n for _, a, b in self._outputs for n in (a, b)} - names
+        if missing:
+            raise EngineError(f"{self.path}: detector outputs {sorted(missing)} are missing")
+
+    def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Stretch-resize to the input size, normalise, (1, 3, H, W) float32."""
+        h, w = self.input_hw
+        img = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        if self.meta.get("color", "BGR") == "RGB":
+            img = img[..., ::-1]
+        return ((img - self._mean) / self._std).transpose(2, 0, 1)[None].copy()
+
+    def __call__(self, image_bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if image_bgr is None or image_bgr.ndim != 3:
+            raise EngineError("the detector needs an (H, W, 3) BGR image")
+        names = [n for _, a, b in self._outputs for n in (a, b)]
+        out = dict(zip(names, self.session.run(names, {"image": self.preprocess(image_bgr)})))
+        boxes, scores = [], []
+        for stride, s_name, b_name in self._outputs:
+            b, s = decode_level(out[s_name][0], out[b_name][0], self.input_hw, stride,
+                                int(self.meta["reg_max"]), int(self.meta["person_class"]),
+                                self.threshold)
+            boxes.append(b)
+            scores.append(s)
+        boxes, scores = np.concatenate(boxes), np.concatenate(scores)
+        keep = nms(boxes, scores, self.iou)[: self.max_people]
+        boxes, scores = boxes[keep], scores[keep]
+        ih, iw = image_bgr.shape[:2]
+        h, w = self.input_hw
+        boxes = boxes * [iw / w, ih / h, iw / w, ih / h]  # stretch back; edges at 0
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, iw)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, ih)
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+        ok = (xywh[:, 2] > 1) & (xywh[:, 3] > 1)
+        return xywh[ok], scores[ok]
