@@ -2,12 +2,13 @@
 
 Single person (default): the box around the previous frame's confident keypoints
 (score >= ``conf``, at least ``min_joints`` of them), grown by ``expand`` and clipped to the
-frame. When too few joints are confident, tracking is *lost* and the next crop is the whole
-frame (its centre at the model's aspect, no extra padding), which re-acquires the person.
+frame. When too few joints are confident, tracking is *lost*: the person detector (the
+bundled NanoDet, :class:`PersonDetector`) re-acquires the most confident person, or, when
+it finds nobody (or none is used), the next crop is the whole frame.
 
-Multi person (``--multi``): OpenCV's HOG people detector proposes boxes every
-``detect_every`` frames; in between, every track follows its own keypoint box. Tracks are
-matched to detections by IoU, and each track keeps its own One Euro filter.
+Multi person (``--multi``): the detector proposes boxes every ``detect_every`` frames and
+whenever there is no track; in between, every track follows its own keypoint box. Tracks
+are matched to detections by IoU, and each track keeps its own One Euro filter.
 
 Boxes are COCO-style xywh in frame pixels (x, y = top-left pixel *edge*).
 """
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgepose.errors import EdgeposeError
 from edgepose.realtime.smoothing import OneEuroFilter, SmoothOptions
 
 
@@ -38,6 +38,8 @@ class TrackOptions:
     multi: bool = False
     detect_every: int = 10
     max_people: int = 8
+    # single person: re-acquire a lost person with the detector instead of the whole frame
+    reacquire: bool = True
     match_iou: float = 0.3
 
 
@@ -99,26 +101,28 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-class HogDetector:
-    """OpenCV's default HOG people detector (ships with OpenCV 4.x main modules)."""
+def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection of two xywh boxes over the smaller one's area (1 = one inside the other)."""
+    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    small = min(a[2] * a[3], b[2] * b[3])
+    return float(iw * ih / small) if small > 0 else 0.0
 
-    def __init__(self, max_people: int = 8):
-        import cv2
 
-        if not hasattr(cv2, "HOGDescriptor"):
-            raise EdgeposeError(
-                f"--multi needs OpenCV's HOG people detector, which this OpenCV "
-                f"({cv2.__version__}) does not include; install opencv-python-headless<5 "
-                "or run single-person (without --multi)"
-            )
-        self.hog = cv2.HOGDescriptor()
-        self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
-        self.max_people = max_people
+class PersonDetector:
+    """Person boxes (xywh, best first) from :class:`edgepose.engines.detector.Detector`
+    (the bundled NanoDet ONNX unless ``path`` is given), at most ``max_people``."""
+
+    def __init__(self, max_people: int = 8, path=None, threads: int | None = None):
+        from edgepose.engines.detector import Detector
+
+        self.detector = Detector(path, threads=threads, max_people=max_people)
+        self.calls = 0
 
     def __call__(self, image_bgr: np.ndarray) -> list[np.ndarray]:
-        rects, weights = self.hog.detectMultiScale(image_bgr, winStride=(8, 8), scale=1.05)
-        order = np.argsort(-np.asarray(weights).reshape(-1)) if len(rects) else []
-        return [np.asarray(rects[i], dtype=np.float64) for i in order[: self.max_people]]
+        self.calls += 1
+        boxes, _ = self.detector(image_bgr)
+        return [b.astype(np.float64) for b in boxes]
 
 
 class PersonTracker:
@@ -137,8 +141,8 @@ class PersonTracker:
         self.opts = opts or TrackOptions()
         self.smooth = smooth or SmoothOptions()
         self.detector = detector
-        if self.opts.multi and self.detector is None:
-            self.detector = HogDetector(self.opts.max_people)
+        if self.detector is None and (self.opts.multi or self.opts.reacquire):
+            self.detector = PersonDetector(self.opts.max_people)
         self.tracks: list[Track] = []
         self.lost = 0  # times tracking was lost (single person) / tracks ended (multi)
         self._frames = 0
@@ -153,6 +157,13 @@ class PersonTracker:
         if not self.opts.multi:
             if not self.tracks:
                 self.tracks = [self._new_track(full_frame_box(w, h), 1.0)]
+            tr = self.tracks[0]
+            if tr.fresh and self.detector is not None:  # lost: look for the person
+                dets = self.detector(image_bgr)
+                if dets:
+                    tr.box, tr.padding = dets[0], self.opts.padding
+                else:
+                    tr.box, tr.padding = full_frame_box(w, h), 1.0
             return self.tracks
         if self._frames % max(self.opts.detect_every, 1) == 0 or not self.tracks:
             self._merge_detections(self.detector(image_bgr))
@@ -165,7 +176,10 @@ class PersonTracker:
             if not unmatched:
                 break
             best = max(unmatched, key=lambda j: iou(tr.box, dets[j]))
-            if iou(tr.box, dets[best]) >= self.opts.match_iou:
+            # a keypoint box and a detector box of the same person often differ in size
+            # (IoU below the threshold) while one mostly contains the other
+            if iou(tr.box, dets[best]) >= self.opts.match_iou or \
+                    overlap_of_smaller(tr.box, dets[best]) >= 0.6:
                 unmatched.remove(best)  # keep the track's own (keypoint) box
         room = self.opts.max_people - len(self.tracks)
         for j in unmatched[: max(room, 0)]:

@@ -90,18 +90,12 @@ def test_iou():
     assert iou(a, np.array([20.0, 20, 5, 5])) == 0.0
 
 
-def test_multi_uses_hog_or_says_it_is_missing():
-    import cv2
+def test_multi_uses_the_person_detector():
+    from edgepose.realtime.tracking import PersonDetector
 
-    from edgepose.errors import EdgeposeError
-    from edgepose.realtime.tracking import HogDetector
-
-    if not hasattr(cv2, "HOGDescriptor"):
-        with pytest.raises(EdgeposeError, match="HOG people detector"):
-            PersonTracker(TrackOptions(multi=True))
-        return
-    det = HogDetector()
-    assert det(np.zeros((240, 320, 3), np.uint8)) == [], "no people in a black frame"
+    tr = PersonTracker(TrackOptions(multi=True))
+    assert isinstance(tr.detector, PersonDetector)
+    assert tr.boxes(np.zeros((240, 320, 3), np.uint8)) == [], "no people in a black frame"
 
 
 def test_tracked_box_shrinks_at_most_15_percent_per_frame():
