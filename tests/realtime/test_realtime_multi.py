@@ -80,3 +80,39 @@ def test_run_multi_cli_writes_every_person(tmp_path):
     assert len(lines) == 6 and all(len(rec["people"]) >= 2 for rec in lines)
     boxes = np.array([p["box"] for p in lines[-1]["people"]])
     assert boxes[:, 0].max() - boxes[:, 0].min() > 50, "two different people, not one twice"
+
+
+def test_eval_with_detector_boxes_is_pycocotools_ap_of_those_detections(tmp_path):
+    """`edgepose eval --boxes detector`: the top-down protocol; its AP is exactly what
+    pycocotools gives for the detector's boxes + the model's keypoints, computed apart."""
+    import json
+
+    from edgepose.app.api import load
+    from edgepose.app.cli import main
+    from edgepose.evaluate import coco_keypoint_ap
+
+    ann = MULTI / "person_keypoints.json"
+    out, res = tmp_path / "m.json", tmp_path / "r.json"
+    assert main(["eval", str(DEFAULT_MODEL), "--data", str(ann), "--images", str(MULTI),
+                 "--boxes", "detector", "--json", str(out), "--coco-results", str(res)]) == 0
+    got = json.loads(out.read_text())
+    gt = json.loads(ann.read_text())
+    det, model = PersonDetector(), load(DEFAULT_MODEL, threads=1)
+    mine = []
+    for im in gt["images"]:
+        img = cv2.imread(str(MULTI / im["file_name"]))
+        boxes, scores = det.detector(img)
+        for pose, s in zip(model.predict(img, boxes=boxes), scores):
+            mine.append({"image_id": im["id"], "category_id": 1,
+                         "keypoints": pose.to_dict()["keypoints"],
+                         "score": float(s) * float(np.mean(pose.scores))})
+    want = coco_keypoint_ap(ann, mine, image_ids=[im["id"] for im in gt["images"]])
+    assert got["people_detected"] == len(mine) >= 9
+    assert abs(got["AP"] - want["AP"]) < 1e-6 and abs(got["AR"] - want["AR"]) < 1e-6
+    # and a detection results file gives the same numbers as the detector it came from
+    dets = [{"image_id": r["image_id"], "category_id": 1, "bbox": r["bbox"],
+             "score": 1.0} for r in json.loads(res.read_text())]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    assert main(["eval", str(DEFAULT_MODEL), "--data", str(ann), "--images", str(MULTI),
+                 "--boxes", str(tmp_path / "dets.json"), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["people_detected"] == len(mine)
