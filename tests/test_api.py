@@ -154,3 +154,14 @@ def test_predict_bad_inputs_are_one_line(tmp_path, capsys):
                  "--no-progress"]) == 2
     assert "no image could be read" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_predict_multi_finds_every_person(tmp_path, capsys):
+    multi = ROOT / "tests" / "assets" / "multi"
+    out = tmp_path / "r.json"
+    assert main(["predict", str(multi / "000000000790.jpg"), "--multi", "--out", str(out),
+                 "--no-progress", "--threads", "1"]) == 0
+    results = json.loads(out.read_text())
+    assert len(results) >= 4, f"{len(results)} people on a photo of 4"
+    xs = sorted(r["bbox"][0] for r in results)
+    assert xs[-1] - xs[0] > 100, "different people, not one box repeated"

@@ -11,9 +11,10 @@ DESCRIPTION = """\
 Run a pose model on an image, a folder of images, a glob ('photos/*.jpg') or a video,
 headless, and write COCO keypoint results: one entry per person with image_id, file_name,
 category_id 1, keypoints (x, y, score) x 17 in original-image pixels, score and bbox.
-Without --boxes each image (or video frame) is one person box (the whole image); with
---boxes COCO.json the person boxes of that file are used (matched by file name) and its
-image ids are kept, so the results score directly with pycocotools against that file.
+Without --boxes each image (or video frame) is one person box (the whole image); --multi
+finds every person with the bundled detector; with --boxes COCO.json the person boxes of
+that file are used (matched by file name) and its image ids are kept, so the results score
+directly with pycocotools against that file.
 Crops of several images go through the model in one batch (--batch). Unreadable images
 are skipped and counted; the exit status is 2 only if nothing could be read.
 """
@@ -32,6 +33,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="also write overlay images (or DIR/<video>_pose.mp4) here")
     p.add_argument("--boxes", metavar="COCO.json",
                    help="person boxes (and image ids) from a COCO file, matched by file name")
+    p.add_argument("--multi", action="store_true",
+                   help="every person: boxes from the bundled person detector (NanoDet)")
     p.add_argument("--batch", type=int, default=8, help="crops per model call (default 8)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="where to run the model (default auto)")
@@ -97,6 +100,13 @@ def run(args) -> int:
 
     if args.batch < 1:
         raise DataError(f"--batch must be >= 1, got {args.batch}")
+    if args.multi and args.boxes:
+        raise DataError("--multi finds the boxes itself; drop --boxes or --multi")
+    detector = None
+    if args.multi:
+        from edgepose.engines.detector import Detector
+
+        detector = Detector(device=args.device, threads=args.threads)
     kind, items = list_images(args.source)
     given = boxes_by_name(args.boxes) if args.boxes else None
     save = Path(args.save_dir) if args.save_dir else None
@@ -142,6 +152,11 @@ def run(args) -> int:
                                file=sys.stderr)
                     continue
                 image_id, boxes = i, None
+                if detector is not None:
+                    boxes = list(detector(img)[0])
+                    if not boxes:
+                        n_images += 1  # read, and nobody in it
+                        continue
                 if given is not None:
                     if f.name not in given:
                         skipped.append(str(f))
@@ -169,7 +184,15 @@ def run(args) -> int:
                 ok, img = cap.read()
                 if not ok:
                     break
-                pending.append((i, f"{items.name}#{i}", img, None))
+                boxes = list(detector(img)[0]) if detector is not None else None
+                if boxes is not None and not boxes:
+                    n_images += 1
+                    if writer is not None:
+                        writer.write(img)
+                    i += 1
+                    bar.update(1)
+                    continue
+                pending.append((i, f"{items.name}#{i}", img, boxes))
                 i += 1
                 bar.update(1)
                 if len(pending) >= args.batch:
