@@ -73,3 +73,27 @@ def test_bad_detector_files_are_one_clear_error(tmp_path):
     onnx.save(model, str(bare))
     with pytest.raises(EngineError, match="no 'edgepose_detector' metadata"):
         Detector(bare)
+
+
+def test_detector_graph_passes_the_tensorrt_check():
+    from edgepose.engines.trt_compat import check_onnx_file
+
+    report = check_onnx_file(DEFAULT_DETECTOR)
+    assert report.ok, report.format()
+
+
+def test_multi_with_nobody_keeps_running_and_logs_zero_people(tmp_path):
+    import cv2 as cv
+
+    from edgepose.app.cli import main
+
+    video = tmp_path / "empty.avi"
+    w = cv.VideoWriter(str(video), cv.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(5):
+        w.write(np.full((240, 320, 3), 60, np.uint8))
+    w.release()
+    log = tmp_path / "log.jsonl"
+    assert main(["run", "--source", str(video), "--multi", "--headless", "--log", str(log),
+                 "--quiet", "--threads", "1"]) == 0
+    recs = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(recs) == 5 and all(r["people"] == 0 for r in recs)
