@@ -11,12 +11,9 @@ Layers (DESIGN.md; enforced by import-linter, see pyproject.toml), imports only 
 install as ``edgepose.engines`` etc. (nothing is installed under those bare names).
 """
 
-from pathlib import Path
+from edgepose.version import ASSETS, __version__
 
-__version__ = "0.1.0"
-
-# Bundled models and images (package data), wherever edgepose is installed.
-ASSETS = Path(__file__).resolve().parent / "assets"
+__all__ = ["ASSETS", "__version__", "load", "Pose", "PoseEstimator"]
 
 
 def __getattr__(name: str):

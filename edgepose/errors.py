@@ -49,5 +49,6 @@ class PipelineError(EdgeposeError):
     """A stage of the live pipeline failed; the message names the stage and the cause."""
 
 
-class DeviceError(EdgeposeError):
-    """A --device the machine does not have (e.g. cuda without a CUDA GPU)."""
+class DeviceError(EngineError):
+    """A --device the machine does not have (e.g. cuda without a CUDA GPU); a runtime
+    that cannot be used, hence an EngineError."""

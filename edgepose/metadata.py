@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from edgepose import __version__
+from edgepose.version import __version__
 from edgepose.errors import ModelError
 from edgepose.skeleton import get_skeleton
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgepose import ASSETS
+from edgepose.version import ASSETS
 from edgepose.engines.detection import decode_level, nms
 from edgepose.errors import EngineError
 

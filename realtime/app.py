@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgepose import ASSETS
+from edgepose.version import ASSETS
 from edgepose.errors import EdgeposeError
 from edgepose.realtime.capture import CaptureOptions, CaptureThread
 from edgepose.realtime.fpslog import FpsLog, format_summary, summary_path
