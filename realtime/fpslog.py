@@ -5,8 +5,10 @@ One record per rendered frame::
     frame            source frame id
     t_capture ...    stage timestamps, seconds since the run started (perf_counter)
     t_pre_start/t_pre_end, t_inf_start/t_inf_end, t_post_start/t_post_end,
-    t_render_start/t_render_end
-    pre_ms, inf_ms, post_ms, render_ms      stage durations
+    t_smooth_start/t_smooth_end, t_render_start/t_render_end
+    pre_ms, inf_ms, post_ms, smooth_ms, render_ms   stage durations: pre = boxes + crop,
+                     inf = the model, post = back to frame pixels + next boxes,
+                     smooth = One Euro filters, render = draw + write + show
     latency_ms       capture -> end of render (incl. display / video write)
     dropped          cumulative frames dropped by the capture thread
     people           persons drawn
@@ -32,10 +34,11 @@ from edgepose.errors import EdgeposeError
 
 FIELDS = (
     "frame", "t_capture", "t_pre_start", "t_pre_end", "t_inf_start", "t_inf_end",
-    "t_post_start", "t_post_end", "t_render_start", "t_render_end",
-    "pre_ms", "inf_ms", "post_ms", "render_ms", "latency_ms", "dropped", "people",
+    "t_post_start", "t_post_end", "t_smooth_start", "t_smooth_end", "t_render_start",
+    "t_render_end", "pre_ms", "inf_ms", "post_ms", "smooth_ms", "render_ms", "latency_ms",
+    "dropped", "people",
 )
-STAGES = ("pre", "inf", "post", "render")
+STAGES = ("pre", "inf", "post", "smooth", "render")
 
 
 def summary_path(log_path: str | Path) -> Path:
@@ -95,7 +98,8 @@ class FpsLog:
 
     def record(self, frame_id: int, t: dict[str, float], dropped: int, people: int) -> dict:
         """Add one frame. ``t`` holds perf_counter times: capture, pre_start, pre_end,
-        inf_start, inf_end, post_start, post_end, render_start, render_end."""
+        inf_start, inf_end, post_start, post_end, smooth_start, smooth_end, render_start,
+        render_end."""
         rel = {f"t_{k}": round(v - self.t0, 6) for k, v in t.items()}
         rec: dict[str, Any] = {"frame": int(frame_id), **rel}
         stage = []

@@ -1,18 +1,17 @@
-"""The live loop as four overlapping stages::
+"""A frame's journey, one small callable per stage, in three overlapping threads::
 
-    capture thread -> prep thread --(1)--> inference (calling thread) --(2)--> render thread
-    source.read()     box, crop,           backend, inverse affine,            draw, write,
-    newest frame      normalize            smoothing, next box                 show, log
+    capture thread   | calling thread (owns the tracker)                  | render thread
+    1 capture        | 2 boxes -> 3 crop -> 4 infer -> 5 to frame -> 6     | 8 render + log
+    (newest frame)   |   (tracking.boxes, crop.crop_people, infer.infer,  |   (render,
+                     |    frame_coords.to_frame, tracking.update,         |    fpslog,
+                     |    7 smoothing.smooth_tracks)                      |    keypoint log)
 
-While the render thread draws frame i, the calling thread runs the model on frame i+1, the
-prep thread crops frame i+2 and the capture thread reads the next one, so throughput is
-set by the slowest stage (normally the model) rather than the sum of all of them.
-Inference stays in the calling (main) thread so Ctrl-C lands there.
-
-The crop box for a frame comes from the newest pose available when that frame is
-prepared: the previous frame's when the model keeps up with the source (a 30 FPS camera
-and a faster model), the one before when the pipeline runs flat out. Boxes are expanded
-generously (see ``realtime/tracking.py``), so one frame of staleness costs nothing visible.
+While the render thread draws frame i, the calling thread runs frame i+1 through stages
+2-7 and the capture thread reads the next one, so throughput is set by the slowest thread
+(normally the model). The tracker lives in the calling thread alone: the next box comes
+from this frame's pose (or the detector), with no lock and no stale pose. Stage times go
+to the FPS log as pre (2-3), inf (4), post (5-6), smooth (7) and render (8). Inference stays
+in the calling (main) thread so Ctrl-C lands there.
 
 Shutdown: every exit path (end of stream, ``frames`` reached, q pressed, an exception in
 any stage, Ctrl-C) stops all stages, joins every thread within ``stop_timeout_s`` and
@@ -33,8 +32,11 @@ import numpy as np
 from edgepose.errors import EdgeposeError, PipelineError, SourceError
 from edgepose.realtime.capture import CaptureThread, EndOfStream, Frame
 from edgepose.realtime.fpslog import FpsLog
-from edgepose.realtime.infer import infer, prepare
+from edgepose.realtime.crop import crop_people
+from edgepose.realtime.frame_coords import to_frame
+from edgepose.realtime.infer import infer
 from edgepose.realtime.render import Display, Renderer, VideoSink, hud_lines
+from edgepose.realtime.smoothing import smooth_tracks
 from edgepose.realtime.tracking import PersonTracker
 
 _DONE = object()
@@ -67,17 +69,6 @@ class Person:
 
 
 @dataclass
-class _Prepared:
-    frame: Frame
-    tracks: list
-    boxes: list
-    batch: np.ndarray | None
-    mats: list
-    t_pre: tuple[float, float]
-    dropped: int
-
-
-@dataclass
 class _Work:
     frame: Frame
     people: list[Person]
@@ -94,7 +85,8 @@ class RunResult:
 
 
 class Pipeline:
-    """Wires capture -> prep -> inference -> render for one run. Call :meth:`run` once."""
+    """Wires capture -> stages 2-7 (calling thread) -> render for one run. Call
+    :meth:`run` once."""
 
     def __init__(self, capture: CaptureThread, backend, meta, tracker: PersonTracker,
                  renderer: Renderer, log: FpsLog, display: Display | None = None,
@@ -108,9 +100,7 @@ class Pipeline:
         self.display = display or Display(False)
         self.sink = sink
         self.opts = opts or PipelineOptions()
-        self._prep_q: queue.Queue = queue.Queue(maxsize=1)
         self._render_q: queue.Queue = queue.Queue(maxsize=max(1, self.opts.render_queue))
-        self._track_lock = threading.Lock()  # tracker: read by prep, updated by inference
         self._abort = threading.Event()  # stop now, drop queued work
         self._quit = threading.Event()  # the user closed the window / pressed q
         self.interrupted = False  # Ctrl-C asked for a stop (see interrupt())
@@ -135,15 +125,13 @@ class Pipeline:
             self.capture.start()
             if self.sink is not None and self.sink.fps is None:
                 self.sink.fps = self.capture.fps or None
-            for name, target in (("edgepose-prep", self._prep_loop),
-                                 ("edgepose-render", self._render_loop)):
-                t = threading.Thread(target=target, name=name, daemon=True)
-                self._threads.append(t)
-                t.start()
-            reason = self._infer_loop()
+            t = threading.Thread(target=self._render_loop, name="edgepose-render", daemon=True)
+            self._threads.append(t)
+            t.start()
+            reason = self._frame_loop()
             if reason != "quit":
-                self._put(self._render_q, _DONE, self._threads[1])
-                self._threads[1].join()  # drains what is queued
+                self._put(self._render_q, _DONE, self._threads[0])
+                self._threads[0].join()  # drains what is queued
                 self._raise_stage_error()
         finally:
             self._shutdown()
@@ -151,8 +139,11 @@ class Pipeline:
             reason = "interrupt"
         return RunResult(reason, self.log.summary())
 
-    def _infer_loop(self) -> str:
+    def _frame_loop(self) -> str:
+        """Stages 2-7 for every frame the capture thread hands over, then to render."""
         limit = self.opts.frames
+        stall = self.opts.stall_timeout_s
+        last_frame = time.monotonic()
         while True:
             self._raise_stage_error()
             if self._quit.is_set():
@@ -160,43 +151,62 @@ class Pipeline:
             if limit is not None and self.sent >= limit:
                 return "frames"
             try:
-                item = self._prep_q.get(timeout=self.opts.poll_s)
-            except queue.Empty:
-                if not self._threads[0].is_alive():
-                    self._raise_stage_error()
-                    raise PipelineError("prep stage stopped unexpectedly") from None
+                frame = self.capture.get(timeout=self.opts.poll_s)
+            except TimeoutError:
+                if stall is not None and time.monotonic() - last_frame > stall:
+                    raise SourceError(f"{self.capture.name}: no frame for {stall:.0f} s; "
+                                      "the source stalled") from None
                 continue
-            if item is _DONE:
+            except EndOfStream:
                 return "eos"
-            self._put(self._render_q, self._infer(item), self._threads[1])
+            last_frame = time.monotonic()
+            self._put(self._render_q, self._process(frame), self._threads[0])
             self.sent += 1
 
-    def _infer(self, p: _Prepared) -> _Work:
-        h, w = p.frame.image.shape[:2]
+    def _process(self, frame: Frame) -> _Work:
+        """Stages 2-7 for one frame; a failure names its stage and the frame."""
+        dropped = self.capture.dropped
+        h, w = frame.image.shape[:2]
+        stage = "boxes"
         try:
-            t_inf0 = time.perf_counter()
-            if p.tracks:
-                coords, scores = infer(self.backend, p.batch, p.mats)
-            t_inf1 = time.perf_counter()
+            t0 = time.perf_counter()
+            tracks = list(self.tracker.boxes(frame.image))  # 2 boxes
             people: list[Person] = []
-            if p.tracks:
-                used = {id(tr): (b, c) for tr, b, c in zip(p.tracks, p.boxes, coords)}
-                with self._track_lock:
-                    kept = self.tracker.update(p.tracks, coords, scores, (w, h),
-                                               p.frame.t_capture)
-                for tr in kept:
-                    box, raw = used[id(tr)]
-                    people.append(Person(tr.keypoints, tr.scores, box, raw, tr.id))
-            t_post1 = time.perf_counter()
+            if not tracks:
+                t1 = t2 = t3 = t4 = time.perf_counter()
+                return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
+            stage = "preprocessing"
+            boxes = [tr.box.copy() for tr in tracks]
+            batch, mats = crop_people(self.meta, frame.image, boxes,
+                                      [tr.padding for tr in tracks])  # 3 crop
+            t1 = time.perf_counter()
+            stage = "inference"
+            coords, scores = infer(self.backend, batch)  # 4 infer
+            t2 = time.perf_counter()
+            stage = "tracking"
+            used = {id(tr): b for tr, b in zip(tracks, boxes)}
+            kept = self.tracker.update(tracks, to_frame(coords, mats), scores,
+                                       (w, h))  # 5 to frame, 6 next boxes
+            t3 = time.perf_counter()
+            stage = "smoothing"
+            smooth_tracks(kept, frame.t_capture)  # 7 smoothing
+            people = [Person(tr.keypoints, tr.scores, used[id(tr)], tr.raw, tr.id)
+                      for tr in kept]
+            t4 = time.perf_counter()
         except EdgeposeError:
             raise
         except Exception as e:
-            raise PipelineError(f"inference stage failed on frame {p.frame.id} "
+            raise PipelineError(f"{stage} stage failed on frame {frame.id} "
                                 f"({type(e).__name__}: {e})") from e
-        t = {"capture": p.frame.t_capture, "pre_start": p.t_pre[0], "pre_end": p.t_pre[1],
-             "inf_start": t_inf0, "inf_end": t_inf1, "post_start": t_inf1,
-             "post_end": t_post1}
-        return _Work(p.frame, people, t, p.dropped)
+        return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
+
+    @staticmethod
+    def _work(frame: Frame, people: list, dropped: int, ts: tuple) -> _Work:
+        t0, t1, t2, t3, t4 = ts
+        t = {"capture": frame.t_capture, "pre_start": t0, "pre_end": t1, "inf_start": t1,
+             "inf_end": t2, "post_start": t2, "post_end": t3, "smooth_start": t3,
+             "smooth_end": t4}
+        return _Work(frame, people, t, dropped)
 
     def _put(self, q: queue.Queue, item, consumer: threading.Thread) -> None:
         """Blocking put that gives up when the pipeline aborts or ``consumer`` died."""
@@ -245,44 +255,6 @@ class Pipeline:
         if self.capture.alive:
             alive.append("edgepose-capture")
         return alive
-
-    # ------------------------------------------------------------------ prep thread
-
-    def _prep_loop(self) -> None:
-        last_frame = time.monotonic()
-        stall = self.opts.stall_timeout_s
-        try:
-            while not self._abort.is_set():
-                try:
-                    frame = self.capture.get(timeout=self.opts.poll_s)
-                except TimeoutError:
-                    if stall is not None and time.monotonic() - last_frame > stall:
-                        raise SourceError(f"{self.capture.name}: no frame for {stall:.0f} s; "
-                                          "the source stalled") from None
-                    continue
-                except EndOfStream:
-                    self._put(self._prep_q, _DONE, threading.main_thread())
-                    return
-                last_frame = time.monotonic()
-                self._put(self._prep_q, self._prepare(frame), threading.main_thread())
-        except BaseException as e:  # noqa: BLE001 - reported in the main thread
-            self._fail(e)
-
-    def _prepare(self, frame: Frame) -> _Prepared:
-        dropped = self.capture.dropped
-        t0 = time.perf_counter()
-        try:
-            with self._track_lock:
-                tracks = list(self.tracker.boxes(frame.image))
-                boxes = [tr.box.copy() for tr in tracks]
-                pads = [tr.padding for tr in tracks]
-            batch, mats = prepare(self.meta, frame.image, boxes, pads) if tracks else (None, [])
-        except EdgeposeError:
-            raise
-        except Exception as e:
-            raise PipelineError(f"preprocessing failed on frame {frame.id} "
-                                f"({type(e).__name__}: {e})") from e
-        return _Prepared(frame, tracks, boxes, batch, mats, (t0, time.perf_counter()), dropped)
 
     # ------------------------------------------------------------------ render thread
 

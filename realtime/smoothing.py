@@ -85,3 +85,12 @@ class OneEuroFilter:
         self._dx = np.zeros_like(x)
         self._t = t
         return x.copy()
+
+
+def smooth_tracks(tracks, t: float) -> None:
+    """Stage 7 of a frame's journey: each track's ``raw`` pose through its own One Euro
+    filter at time ``t`` (s) into ``keypoints``; a track whose pose restarted this frame
+    (``smooth`` False: tracking was lost) keeps the raw pose."""
+    for tr in tracks:
+        if tr.smooth:
+            tr.keypoints = tr.smoother(tr.raw, t)

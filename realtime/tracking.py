@@ -51,9 +51,11 @@ class Track:
     padding: float
     smoother: OneEuroFilter
     id: int = 0
-    keypoints: np.ndarray | None = field(default=None, repr=False)
+    keypoints: np.ndarray | None = field(default=None, repr=False)  # smoothed (stage 7)
     scores: np.ndarray | None = field(default=None, repr=False)
+    raw: np.ndarray | None = field(default=None, repr=False)  # this frame's model output
     fresh: bool = True  # box came from the whole frame / a detection, not from keypoints
+    smooth: bool = False  # this frame's pose continues the track (else it restarts)
 
 
 def full_frame_box(width: int, height: int) -> np.ndarray:
@@ -187,19 +189,21 @@ class PersonTracker:
 
     def update(
         self, tracks: list[Track], coords: np.ndarray, scores: np.ndarray,
-        frame_wh: tuple[int, int], t: float,
+        frame_wh: tuple[int, int],
     ) -> list[Track]:
-        """Smooth each track's (K, 2) keypoints (px) at time ``t`` and set its next box.
+        """Store each track's (K, 2) frame-pixel pose as ``raw`` and set its next box.
 
         ``coords`` (N, K, 2), ``scores`` (N, K) for the N tracks given. Returns the tracks
-        with a pose this frame (their ``keypoints`` smoothed).
+        with a pose this frame; smoothing is the next stage
+        (:func:`edgepose.realtime.smoothing.smooth_tracks`), which reads ``smooth``.
         """
         kept: list[Track] = []
         for tr, c, s in zip(tracks, coords, scores):
             box = keypoint_box(c, s, frame_wh, self.opts)
+            tr.raw, tr.keypoints, tr.scores = c, c, s
             if box is None:
                 tr.smoother.reset()
-                tr.keypoints, tr.scores = c, s
+                tr.smooth = False
                 if self.opts.multi:
                     self.lost += 1
                     continue  # dropped; the detector may find them again
@@ -209,8 +213,7 @@ class PersonTracker:
                 tr.box, tr.padding, tr.fresh = full_frame_box(w, h), 1.0, True
                 kept.append(tr)
                 continue
-            tr.keypoints = tr.smoother(c, t)
-            tr.scores = s
+            tr.smooth = True
             if not tr.fresh:
                 box = limit_shrink(tr.box, box, self.opts.max_shrink, frame_wh)
             tr.box, tr.padding, tr.fresh = box, self.opts.padding, False

@@ -24,7 +24,8 @@ def cfg(**kw) -> StreamConfig:
 
 def test_folder_stream_equals_realtime_whole_frame_input(image_dir):
     """A folder image's tensor is the one the realtime app feeds for a whole frame."""
-    from edgepose.realtime.infer import estimate
+    from edgepose.realtime.crop import crop_people
+    from edgepose.realtime.infer import infer
     from edgepose.realtime.tracking import full_frame_box
 
     meta = tiny_meta()
@@ -44,7 +45,7 @@ def test_folder_stream_equals_realtime_whole_frame_input(image_dir):
     for i, sample in enumerate(stream.set.samples):
         img = cv2.imread(sample.path)
         h, w = img.shape[:2]
-        estimate(Recorder(), meta, img, [full_frame_box(w, h)], [1.0])
+        infer(Recorder(), crop_people(meta, img, [full_frame_box(w, h)], [1.0])[0])
         np.testing.assert_array_equal(batch[i], fed[-1][0])
         ref, _ = preprocess(img, (0, 0, w, h), meta, padding=1.0)
         np.testing.assert_array_equal(batch[i], ref)

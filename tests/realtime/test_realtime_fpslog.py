@@ -14,7 +14,8 @@ def _times(i: int, t0: float = 100.0) -> dict:
     c = t0 + i / 20.0
     return {"capture": c, "pre_start": c + 0.001, "pre_end": c + 0.002,
             "inf_start": c + 0.002, "inf_end": c + 0.004, "post_start": c + 0.004,
-            "post_end": c + 0.007, "render_start": c + 0.006 + i / 1000.0,
+            "post_end": c + 0.007, "smooth_start": c + 0.007, "smooth_end": c + 0.0075,
+            "render_start": c + 0.006 + i / 1000.0,
             "render_end": c + 0.010 + i / 1000.0}
 
 
@@ -23,8 +24,8 @@ def test_summary_golden_values(tmp_path):
                  window=5)
     for i in range(101):
         log.record(i, _times(i), dropped=i // 10, people=1)
-    assert log.stage_ms() == pytest.approx({"pre": 1, "inf": 2, "post": 3, "render": 4},
-                                           abs=1e-6)
+    assert log.stage_ms() == pytest.approx({"pre": 1, "inf": 2, "post": 3, "smooth": 0.5,
+                                            "render": 4}, abs=1e-6)
     # render_end(i) = 100 + i/20 + 0.010 + i/1000: one frame every 0.051 s
     assert log.rolling_fps() == pytest.approx(1 / (0.05 + 0.001))
     s = log.close()

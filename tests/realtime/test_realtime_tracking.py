@@ -8,7 +8,10 @@ import rt_helpers as h
 
 from edgepose.coords import apply_affine
 from edgepose.preprocess import box_affine
-from edgepose.realtime.infer import estimate, max_batch, run_batched
+from edgepose.realtime.crop import crop_people
+from edgepose.realtime.frame_coords import to_frame
+from edgepose.realtime.infer import infer, max_batch, run_batched
+from edgepose.realtime.smoothing import smooth_tracks
 from edgepose.realtime.tracking import PersonTracker, TrackOptions, iou, keypoint_box
 
 FRAME = (320, 240)  # w, h
@@ -34,10 +37,13 @@ def test_single_person_tracks_then_reacquires_from_whole_frame():
     (t,) = tr.boxes(img)
     assert np.allclose(t.box, [0, 0, 320, 240]) and t.padding == 1.0, "first box = whole frame"
     c = np.array([[100.0 + 10 * j, 60.0 + 8 * j] for j in range(17)])
-    tr.update([t], c[None], np.full((1, 17), 0.9), FRAME, 0.0)
+    kept = tr.update([t], c[None], np.full((1, 17), 0.9), FRAME)
+    smooth_tracks(kept, 0.0)
+    assert t.smooth and t.smoother._x is not None, "a confident pose is smoothed"
     (t,) = tr.boxes(img)
     assert t.box[2] < 320 and not t.fresh, "after a confident pose the box follows it"
-    tr.update([t], c[None], np.full((1, 17), 0.1), FRAME, 0.033)  # lost
+    kept = tr.update([t], c[None], np.full((1, 17), 0.1), FRAME)  # lost
+    smooth_tracks(kept, 0.033)
     (t,) = tr.boxes(img)
     assert np.allclose(t.box, [0, 0, 320, 240]) and tr.lost == 1
     assert t.smoother._x is None, "smoothing must reset when tracking is lost"
@@ -66,16 +72,18 @@ def test_multi_person_one_batched_call_maps_back_to_each_box():
     img = np.zeros((240, 320, 3), np.uint8)
     tracks = tracker.boxes(img)
     assert len(tracks) == 3
-    res = estimate(be, meta, img, [t.box for t in tracks], [t.padding for t in tracks])
+    batch, mats = crop_people(meta, img, [t.box for t in tracks], [t.padding for t in tracks])
+    coords, scores = infer(be, batch)
+    frame_xy = to_frame(coords, mats)
     assert be.batches == [(3, 3, 64, 48)], "all crops must go in one backend call"
     out = be(np.zeros((1, 3, 64, 48), np.float32))["coords"][0]
-    for t, got in zip(tracks, res.coords):
+    for t, got in zip(tracks, frame_xy):
         want = apply_affine(out, np.linalg.inv(np.vstack([box_affine(t.box, meta, t.padding),
                                                            [0, 0, 1]]))[:2])
         assert np.abs(got - want).max() < 1e-6
         centre = t.box[:2] + t.box[2:] / 2 - 0.5
         assert np.abs(got.mean(0) - centre).max() < 1.0, "ring of joints centred on the box"
-    kept = tracker.update(tracks, res.coords, res.scores, FRAME, 0.0)
+    kept = tracker.update(tracks, frame_xy, scores, FRAME)
     assert len(kept) == 3 and len({t.id for t in kept}) == 3
     # the next detection round matches the same people instead of adding new tracks
     for _ in range(5):
@@ -103,12 +111,12 @@ def test_tracked_box_shrinks_at_most_15_percent_per_frame():
     img = np.zeros((240, 320, 3), np.uint8)
     big = np.array([[100.0 + 6 * j, 20.0 + 12 * j] for j in range(17)])
     (t,) = tr.boxes(img)
-    tr.update([t], big[None], np.full((1, 17), 0.9), FRAME, 0.0)
+    tr.update([t], big[None], np.full((1, 17), 0.9), FRAME)
     w0, h0 = t.box[2:]
     small = (big - big.mean(0)) * 0.3 + big.mean(0)  # joints suddenly 70 % closer together
-    tr.update([t], small[None], np.full((1, 17), 0.9), FRAME, 0.033)
+    tr.update([t], small[None], np.full((1, 17), 0.9), FRAME)
     assert t.box[2] == pytest.approx(0.85 * w0) and t.box[3] == pytest.approx(0.85 * h0)
     for i in range(30):  # a persistent change is followed within a few frames
-        tr.update([t], small[None], np.full((1, 17), 0.9), FRAME, 0.066 + 0.033 * i)
+        tr.update([t], small[None], np.full((1, 17), 0.9), FRAME)
     want = keypoint_box(small, np.full(17, 0.9), FRAME, tr.opts)
     assert np.allclose(t.box, want), "the box must reach the new size"
