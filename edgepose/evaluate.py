@@ -210,15 +210,10 @@ def coco_keypoint_ap(ann_file: str | Path, results: list[dict[str, Any]] | str |
 
 
 def _predict_batch(model, images) -> tuple[np.ndarray, np.ndarray]:
-    """Run a torch PoseModel or a backend callable on one (B, 3, H, W) batch."""
-    import torch
-
-    if isinstance(model, torch.nn.Module):
-        device = next(model.parameters()).device
-        with torch.no_grad():
-            x = images if torch.is_tensor(images) else torch.from_numpy(np.asarray(images))
-            coords, scores = model(x.to(device).float())
-        return coords.float().cpu().numpy(), scores.float().cpu().numpy()
+    """Run a PoseModel (training's validation) or a backend callable on one batch."""
+    if hasattr(model, "predict_numpy"):
+        out = model.predict_numpy(images)
+        return out["coords"], out["scores"]
     x = np.ascontiguousarray(images.numpy() if hasattr(images, "numpy") else images,
                              dtype=np.float32)
     n = x.shape[0]

@@ -37,11 +37,8 @@ class TorchBackend(Backend):
         self.precision = "fp32"
         self.name = f"torch-{self.device.type}"
 
-    @torch.inference_mode()
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        x = torch.from_numpy(batch).to(self.device, non_blocking=True)
-        coords, scores = self.model(x)
-        return {"coords": coords.float().cpu().numpy(), "scores": scores.float().cpu().numpy()}
+        return self.model.predict_numpy(batch)
 
     def close(self) -> None:
         self.model = None

@@ -71,6 +71,21 @@ class PoseModel(nn.Module):
         return self.head.loss(train_out, batch)
 
     @torch.no_grad()
+    @torch.no_grad()
+    def predict_numpy(self, batch) -> dict:
+        """(B, 3, H, W) float32 numpy (or tensor) on this model's device in eval mode ->
+        ``{"coords": (B, K, 2), "scores": (B, K)}`` numpy float32: the one torch inference
+        path (the evaluator and the torch backend both call it)."""
+        import numpy as np
+
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        x = batch if torch.is_tensor(batch) else torch.from_numpy(np.asarray(batch))
+        coords, scores = self(x.to(device, non_blocking=True).float())
+        self.train(was_training)
+        return {"coords": coords.float().cpu().numpy(), "scores": scores.float().cpu().numpy()}
+
     def predict(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         was_training = self.training
         self.eval()

@@ -36,22 +36,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _load(path: str, device: str):
-    """(callable model, meta) for a checkpoint or any artifact the engines package loads."""
-    from pathlib import Path
-
+    """(backend, meta) for any model file: checkpoint (torch backend), ONNX or engine."""
+    from edgepose.engines.backend import load_backend
     from edgepose.errors import ModelError
 
     if not Path(path).is_file():
         raise ModelError(f"{path}: model file not found")
-    if path.endswith(".pt"):
-        from edgepose.checkpoint import load_model
-        from edgepose.distributed import torch_device
-
-        dev = torch_device(device)  # checked before the model is loaded
-        model, meta = load_model(path)
-        return model.to(dev), meta
-    from edgepose.engines import load_backend  # ONNX Runtime / TensorRT, chosen by suffix
-
     backend = load_backend(path, device=device)
     return backend, backend.meta
 
