@@ -86,8 +86,6 @@ def run(args) -> int:
 
 def detection_boxes(source: str, images: list[dict], image_root: Path):
     """image id -> (boxes xywh (N, 4), scores (N,)) from the detector or a results file."""
-    import json
-
     import cv2
     import numpy as np
 
@@ -104,13 +102,11 @@ def detection_boxes(source: str, images: list[dict], image_root: Path):
                 raise DataError(f"{image_root / im['file_name']}: image missing or unreadable")
             out[int(im["id"])] = det(img)
         return out
-    path = Path(source)
-    if not path.is_file():
+    from edgepose.data.files import read_json
+
+    if not Path(source).is_file():
         raise DataError(f"--boxes {source}: not 'detector' and no such detection results file")
-    try:
-        dets = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f"--boxes {source}: not valid JSON ({e.msg})") from None
+    dets = read_json(source, "detection results file")
     if not isinstance(dets, list) or any(not {"image_id", "bbox"} <= set(d) for d in dets):
         raise DataError(f"--boxes {source}: expected COCO detection results, a list of "
                         "{image_id, bbox, score}")
