@@ -193,8 +193,15 @@ def prepare_model(spec: str, tmp: Path) -> tuple[str, Path, dict]:
         info = {"params_m": c.params / 1e6, "gflops": c.gflops}
         path = onnx_path
     else:
+        from edgepose.engines.meta_io import read_meta
+        from edgepose.models import build_model
+        from edgepose.models.complexity import measure
+
         g = onnx.load(str(path)).graph
+        # weights of every precision; a Q/DQ file's scales and zero points are tiny extras
         info = {"params_m": sum(int(np.prod(t.dims)) for t in g.initializer) / 1e6}
+        meta = read_meta(path)  # the architecture's FLOPs (weights do not matter)
+        info["gflops"] = measure(build_model(meta).eval(), meta.input_size).gflops
     return label, path, info
 
 

@@ -117,25 +117,27 @@ def test_predict_folder_scores_with_pycocotools(tmp_path, capsys):
     from edgepose.evaluate import coco_keypoint_ap
     from edgepose.realtime.app import DEFAULT_MODEL
 
+    multi = ROOT / "tests" / "assets" / "multi"  # full-resolution photos, 9 labelled people
     folder = tmp_path / "imgs"
     folder.mkdir()
-    for f in COCO.glob("*.jpg"):
+    for f in multi.glob("*.jpg"):
         (folder / f.name).write_bytes(f.read_bytes())
     (folder / "broken.jpg").write_bytes(b"not a jpeg")
     out = tmp_path / "results.json"
-    assert main(["predict", str(folder), "--boxes", str(COCO / "person_keypoints.json"),
+    assert main(["predict", str(folder), "--boxes", str(multi / "person_keypoints.json"),
                  "--out", str(out), "--save-dir", str(tmp_path / "vis"), "--no-progress",
                  "--threads", "1"]) == 0
     msg = capsys.readouterr()
     assert "skipped 1" in msg.out and "broken.jpg" in msg.err
     results = json.loads(out.read_text())
-    gt = json.loads((COCO / "person_keypoints.json").read_text())
+    gt = json.loads((multi / "person_keypoints.json").read_text())
     people = [a for a in gt["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
     assert len(results) == len(people), "one result per labelled person box"
     assert all(len(r["keypoints"]) == 51 and r["category_id"] == 1 for r in results)
-    assert len(list((tmp_path / "vis").glob("*.jpg"))) == 4
-    ap = coco_keypoint_ap(COCO / "person_keypoints.json", results)["AP"]
-    floor = 0.10 if DEFAULT_MODEL.name.startswith("real") else 0.0
+    assert len(list((tmp_path / "vis").glob("*.jpg"))) == 3
+    ap = coco_keypoint_ap(multi / "person_keypoints.json", results)["AP"]
+    # the shipped model measured AP 0.17 (AP50 0.52) here; the synthetic one ~0
+    floor = 0.12 if DEFAULT_MODEL.name.startswith("real") else 0.0
     assert ap >= floor, f"COCO AP {ap:.3f} of {DEFAULT_MODEL.name} on the committed photos"
 
 
