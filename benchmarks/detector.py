@@ -6,7 +6,8 @@
    tiny-coco val2017, people with at least one labelled joint; unlabelled people the
    detector finds count as false positives, so the FP number is an upper bound).
 2. ``--multi`` frame time (the pipeline's capture-to-render, median) on 640x480 frames with
-   1, 3 and 6 real people (LSP test photos pasted side by side), the detector run every 10
+   1, 3 and 6 real people (LSP test photos im1002.. pasted side by side; some photos hold a
+   bystander too, so more people can be tracked than pasted), the detector run every 10
    frames (the default) vs every frame, and the detector's own time per call.
 Writes ``detector.json`` and ``detector.md``.
 """
@@ -66,8 +67,8 @@ def people_video(n: int, frames: int, out: Path, shared: Path) -> Path:
     canvas = np.full((480, 640, 3), 90, np.uint8)
     w = 640 // n
     for i in range(n):
-        img = cv2.imread(str(shared / "lsp" / "images" / f"im{1001 + i:04d}.jpg"))
-        s = min(w / img.shape[1], 400 / img.shape[0])
+        img = cv2.imread(str(shared / "lsp" / "images" / f"im{1002 + i:04d}.jpg"))
+        s = min(w / img.shape[1], 400 / img.shape[0], 1.5)  # LSP photos are ~100x170 px
         small = cv2.resize(img, (int(img.shape[1] * s), int(img.shape[0] * s)))
         x, y = i * w + (w - small.shape[1]) // 2, 40
         canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
