@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from edgepose.metadata import ModelMeta
+from meta_helpers import tiny_meta as _tiny_meta
 
 
 class TinyHead(nn.Module):
@@ -52,7 +53,7 @@ class TinyPose(nn.Module):
 
 
 def tiny_meta(size=(32, 32)) -> ModelMeta:
-    return ModelMeta(head="dsnt", backbone="tiny-test", input_size=size, stride=8)
+    return _tiny_meta("dsnt", "tiny-test", size)
 
 
 def export_tiny(path: Path, seed: int = 0, size=(32, 32)) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 from edgepose.metadata import HEAD_NAMES, ModelMeta
+from meta_helpers import tiny_meta as _tiny_meta
 
 INPUT_HW = (64, 48)  # non-square on purpose: catches H/W mix-ups
 TINY_CFG = {
@@ -19,9 +20,8 @@ HEADS = list(HEAD_NAMES)
 
 
 def tiny_meta(head: str, input_hw=INPUT_HW) -> ModelMeta:
-    return ModelMeta(head=head, backbone="resnet18", input_size=input_hw, stride=8,
-                     head_cfg=dict(TINY_CFG.get(head, {})),
-                     decoder=dict(TINY_DECODER.get(head, {})))
+    return _tiny_meta(head, "resnet18", input_hw, decoder=TINY_DECODER.get(head),
+                      **TINY_CFG.get(head, {}))
 
 
 def make_checkpoint(path, head: str, seed: int = 0, input_hw=INPUT_HW):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import torch
 
-from edgepose.metadata import ModelMeta
+from meta_helpers import tiny_meta as _tiny_meta
 
 
 def tiny_meta(head: str, backbone: str = "resnet18", size=(64, 64), stride: int = 8, **head_cfg):
-    """ModelMeta for a tiny model; ``head_cfg`` keeps the neck narrow so tests stay fast."""
+    """A narrow neck (width 32) unless given, so tests stay fast."""
     head_cfg.setdefault("width", 32)
-    return ModelMeta(head=head, backbone=backbone, input_size=size, stride=stride,
-                     head_cfg=head_cfg)
+    return _tiny_meta(head, backbone, size, stride, **head_cfg)
 
 
 def random_batch(batch: int, size=(64, 64), joints: int = 17, seed: int = 0) -> dict:

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from edgepose.metadata import ModelMeta
+from meta_helpers import tiny_meta as _tiny_meta
 
 BITS = 10
 BLOCK = 12
@@ -47,7 +48,7 @@ def write_numbered_video(path: Path, n: int, size=(192, 144), fps: float = 30.0)
 
 
 def tiny_meta(input_size=(64, 48)) -> ModelMeta:
-    return ModelMeta(head="dsnt", backbone="standin", input_size=input_size, name="standin")
+    return _tiny_meta("dsnt", "standin", input_size, name="standin")
 
 
 class CentreBackend:
