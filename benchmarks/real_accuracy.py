@@ -45,34 +45,21 @@ LIMBS = list(range(5, 17))
 
 
 class OnnxPredictor:
-    """An exported model through ONNX Runtime: person box -> (17, 2) px, (17,) scores."""
+    """An exported model through edgepose's Python API (ONNX Runtime): person boxes ->
+    (N, 17, 2) image px, (N, 17) scores, the crops batched across images."""
 
     def __init__(self, path: Path, threads: int):
-        from edgepose.engines.backend import load_backend
+        from edgepose.app.api import load
 
-        self.backend = load_backend(path, device="cpu", threads=threads)
-        self.meta = self.backend.meta
-        self.ms: list[float] = []
+        self.model = load(path, device="cpu", threads=threads)
+        self.backend, self.meta = self.model.backend, self.model.meta
 
     def __call__(self, people, batch: int = 16):
-        from edgepose.coords import apply_affine, invert_affine
-        from edgepose.preprocess import preprocess
-
-        coords, scores = [], []
         cache: dict[Path, np.ndarray] = {}
-        for i in range(0, len(people), batch):
-            chunk = people[i:i + batch]
-            xs, mats = [], []
-            for p in chunk:
-                img = cache.setdefault(p.image, cv2.imread(str(p.image)))
-                x, m = preprocess(img, p.box, self.meta)
-                xs.append(x)
-                mats.append(m)
-            out = self.backend(np.stack(xs).astype(np.float32))
-            for c, s, m in zip(out["coords"], out["scores"], mats):
-                coords.append(apply_affine(c, invert_affine(m)))
-                scores.append(s)
-        return np.stack(coords), np.stack(scores)
+        images = [cache.setdefault(p.image, cv2.imread(str(p.image))) for p in people]
+        poses = self.model.predict_many(images, [[p.box] for p in people], batch=batch)
+        return (np.stack([ps[0].keypoints for ps in poses]),
+                np.stack([ps[0].scores for ps in poses]))
 
     def latency(self, people, n: int) -> float:
         from edgepose.preprocess import preprocess

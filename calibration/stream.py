@@ -29,12 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.errors import CalibrationError
-from edgepose.errors import DataError
+from edgepose.data.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from edgepose.errors import CalibrationError, DataError
 from edgepose.metadata import ModelMeta
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
 @dataclass

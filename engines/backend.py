@@ -163,17 +163,20 @@ class Backend(ABC):
         return f"<{type(self).__name__} {self.name} {self.meta.name} {self.precision}>"
 
 
-def backend_class(path: str | os.PathLike):
-    """Suffix -> backend class (imported lazily)."""
+def runtime_of(path: str | os.PathLike) -> str:
+    """Suffix -> runtime name ("torch", "onnxruntime", "tensorrt"); EngineError otherwise."""
     suffix = Path(path).suffix.lower()
-    try:
-        _, loader = BACKENDS[suffix]
-    except KeyError:
+    if suffix not in BACKENDS:
         raise EngineError(
             f"{path}: unknown model file type {suffix or '(no suffix)'!r}; expected one of "
-            f"{sorted(BACKENDS)} (checkpoint, ONNX or TensorRT engine)"
-        ) from None
-    return loader()
+            f"{sorted(BACKENDS)} (checkpoint, ONNX or TensorRT engine)")
+    return BACKENDS[suffix][0]
+
+
+def backend_class(path: str | os.PathLike):
+    """Suffix -> backend class (imported lazily)."""
+    runtime_of(path)
+    return BACKENDS[Path(path).suffix.lower()][1]()
 
 
 def load_backend(

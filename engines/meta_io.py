@@ -71,17 +71,14 @@ READERS = {"torch": _checkpoint, "onnxruntime": _onnx, "tensorrt": _engine}
 
 def read_meta(path: str | os.PathLike) -> ModelMeta:
     """The ModelMeta of a checkpoint, ONNX file or TensorRT engine (by suffix)."""
-    from edgepose.engines.backend import BACKENDS
+    from edgepose.engines.backend import runtime_of
 
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in BACKENDS:
-        raise EngineError(f"{path}: unknown model file type {suffix or '(no suffix)'!r}; "
-                          f"expected one of {sorted(BACKENDS)}")
+    runtime = runtime_of(path)
     if not path.is_file():
         raise EngineError(f"{path}: model file not found")
     try:
-        return READERS[BACKENDS[suffix][0]](path)
+        return READERS[runtime](path)
     except EngineError:
         raise
     except EdgeposeError as e:  # e.g. ModelError from a corrupt checkpoint

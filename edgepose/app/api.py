@@ -113,28 +113,32 @@ class PoseEstimator:
                      padding: float = 1.25, batch: int = 16) -> list[list[Pose]]:
         """Several images at once; every crop of every image goes through the backend in
         batches of ``batch`` (cross-image batching). ``boxes[i]``: image i's boxes or None."""
-        from edgepose.coords import apply_affine, invert_affine
-        from edgepose.preprocess import preprocess
+        from edgepose.realtime.crop import crop_people
+        from edgepose.realtime.frame_coords import to_frame
+        from edgepose.realtime.infer import infer
 
         boxes = list(boxes) if boxes is not None else [None] * len(images)
-        crops, owners = [], []
+        crops, owners = [], []  # the live app's own stages, every crop of every image
         for i, (img, bxs) in enumerate(zip(images, boxes)):
             if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
                 raise DataError(f"image {i}: expected an (H, W, 3) BGR uint8 array, got "
                                 f"{getattr(img, 'shape', type(img).__name__)}")
             if bxs is None:
                 bxs = [[0.0, 0.0, float(img.shape[1]), float(img.shape[0])]]
-            for b in bxs:
-                b = np.asarray(b, dtype=np.float64).reshape(4)
-                x, m = preprocess(img, b, self.meta, padding)
-                crops.append(x)
-                owners.append((i, b, m))
+            bxs = [np.asarray(b, dtype=np.float64).reshape(4) for b in bxs]
+            if not bxs:
+                continue
+            x, mats = crop_people(self.meta, img, bxs, [padding] * len(bxs))
+            crops += list(x)
+            owners += [(i, b, m) for b, m in zip(bxs, mats)]
         out: list[list[Pose]] = [[] for _ in images]
-        for s in range(0, len(crops), max(1, batch)):
-            res = self.backend(np.stack(crops[s:s + batch]).astype(np.float32, copy=False))
-            for (i, b, m), c, sc in zip(owners[s:s + batch], res["coords"], res["scores"]):
-                out[i].append(Pose(b, apply_affine(c, invert_affine(m)), np.asarray(sc),
-                                   names=self.names))
+        step = max(1, batch)
+        for s in range(0, len(crops), step):
+            chunk = owners[s:s + step]
+            coords, scores = infer(self.backend, np.stack(crops[s:s + step]))
+            frame_xy = to_frame(coords, [m for _, _, m in chunk])
+            for (i, b, _), c, sc in zip(chunk, frame_xy, scores):
+                out[i].append(Pose(b, c, sc, names=self.names))
         return out
 
     # ------------------------------------------------------------------ live

@@ -11,6 +11,40 @@ import numpy as np
 
 from edgepose.errors import DataError
 
+# What OpenCV reads, as every image folder / video input of edgepose recognises them.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def is_image_file(path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(source) -> list[Path]:
+    """The image files a user means by ``source``: a glob pattern, a folder (sorted) or one
+    image. DataError for a pattern without images, an empty folder, a missing path or
+    another file type."""
+    import glob
+
+    text = str(source)
+    if any(c in text for c in "*?["):
+        files = sorted(Path(f) for f in glob.glob(text) if is_image_file(f))
+        if not files:
+            raise DataError(f"{text}: the pattern matches no image files")
+        return files
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if is_image_file(f))
+        if not files:
+            raise DataError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+        return files
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if is_image_file(path):
+        return [path]
+    raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; give an image "
+                    f"({', '.join(IMAGE_SUFFIXES)}), a folder or a glob")
+
 
 def read_json(path, what: str = "annotation file") -> Any:
     """Parse a JSON file; a missing or malformed file raises DataError naming it."""

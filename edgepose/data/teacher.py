@@ -254,12 +254,6 @@ def run_items(items: Iterable[tuple[str, str, Any]], teacher: Teacher, progress:
     bar.close()
 
 
-def _box_from_keypoints(kps: np.ndarray, w: int, h: int) -> list[float] | None:
-    from edgepose.data.lsp import joint_box
-
-    return joint_box(kps, w, h)
-
-
 def label_coco(ann_file, image_root, out, teacher: Teacher, fill: bool = False,
                threshold: float = DEFAULT_THRESHOLD, agree: float = 0.1,
                show: bool = True) -> dict[str, Any]:
@@ -318,22 +312,6 @@ def label_coco(ann_file, image_root, out, teacher: Teacher, fill: bool = False,
     return data
 
 
-def image_items(source) -> list[Path]:
-    """Image files of a folder (sorted) or one image."""
-    from edgepose.errors import DataError
-
-    source = Path(source)
-    exts = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in exts)
-        if not files:
-            raise DataError(f"{source}: no images (.jpg/.png/.bmp/.webp) in this folder")
-        return files
-    if source.is_file() and source.suffix.lower() in exts:
-        return [source]
-    raise DataError(f"{source}: not an image, an image folder or a readable video")
-
-
 def extract_frames(video, dest: Path, every: int = 10, max_frames: int = 0) -> list[Path]:
     """Write every ``every``-th frame of ``video`` to ``dest/frame_NNNNNN.jpg``."""
     import cv2
@@ -371,6 +349,8 @@ def label_images(files: list[Path], root: Path, out, teacher: Teacher,
     COCO file whose ``file_name`` entries are relative to ``root``."""
     import cv2
 
+    from edgepose.data.lsp import joint_box
+
     out = Path(out)
     prog = Progress(out)
     items = ((str(p.relative_to(root)), str(p), None) for p in files)
@@ -385,7 +365,7 @@ def label_images(files: list[Path], root: Path, out, teacher: Teacher,
         if lm is None:
             continue
         kps, conf = to_coco17(lm, threshold)
-        box = _box_from_keypoints(kps, w, h)
+        box = joint_box(kps, w, h)
         if box is None:
             continue
         anns.append({"id": i, "image_id": i, "category_id": 1, "iscrowd": 0,

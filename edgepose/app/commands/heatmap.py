@@ -61,7 +61,9 @@ def run(args) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         raise DataError(f"--alpha {args.alpha}: use an opacity between 0 and 1")
     out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"):
+    from edgepose.data.files import is_image_file
+
+    if not is_image_file(out):
         raise DataError(f"--out {out}: give an image file name with its suffix, e.g. "
                         f"{out.with_suffix('.png') if out.suffix else str(out) + '.png'}")
     model, meta = load_model(args.checkpoint)

@@ -46,6 +46,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from edgepose.data import teacher as T
+    from edgepose.data.files import is_image_file, list_images
     from edgepose.errors import DataError
 
     if args.install_teacher:
@@ -68,14 +69,13 @@ def run(args) -> int:
                 raise DataError(f"{source}: with --boxes, SOURCE is the COCO file's image folder")
             data = T.label_coco(args.boxes, source, args.out, teacher, fill=args.fill,
                                 threshold=args.threshold, agree=args.agree, show=show)
-        elif source.is_file() and source.suffix.lower() not in {".jpg", ".jpeg", ".png",
-                                                                ".bmp", ".webp"}:
+        elif source.is_file() and not is_image_file(source):
             out = Path(args.out)
             frames_dir = out.with_name(out.stem + "_frames")
             files = T.extract_frames(source, frames_dir, args.every, args.max_frames)
             data = T.label_images(files, frames_dir, out, teacher, args.threshold, show)
         else:
-            files = T.image_items(source)
+            files = list_images(source)
             root = source if source.is_dir() else source.parent
             data = T.label_images(files, root, out=args.out, teacher=teacher,
                                   threshold=args.threshold, show=show)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
-
 DESCRIPTION = """\
 Run a pose model on an image, a folder of images, a glob ('photos/*.jpg') or a video,
 headless, and write COCO keypoint results: one entry per person with image_id, file_name,
@@ -43,32 +40,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def list_images(source: str):
+def list_inputs(source: str):
     """(kind, items): ('images', [Path...]) or ('video', Path); DataError when unusable."""
-    import glob
     from pathlib import Path
 
-    from edgepose.errors import DataError
+    from edgepose.data.files import VIDEO_SUFFIXES, list_images
 
-    if any(c in source for c in "*?["):
-        files = sorted(Path(f) for f in glob.glob(source) if Path(f).suffix.lower() in IMAGE_EXTS)
-        if not files:
-            raise DataError(f"{source}: the pattern matches no image files")
-        return "images", files
-    path = Path(source)
-    if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTS)
-        if not files:
-            raise DataError(f"{path}: no images ({', '.join(sorted(IMAGE_EXTS))}) in this folder")
-        return "images", files
-    if not path.exists():
-        raise DataError(f"{path}: no such file or folder")
-    if path.suffix.lower() in IMAGE_EXTS:
-        return "images", [path]
-    if path.suffix.lower() in VIDEO_EXTS:
-        return "video", path
-    raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; give an image "
-                    f"({', '.join(sorted(IMAGE_EXTS))}), a folder, a glob or a video")
+    if Path(source).is_file() and Path(source).suffix.lower() in VIDEO_SUFFIXES:
+        return "video", Path(source)
+    return "images", list_images(source)
 
 
 def boxes_by_name(ann_file: str) -> dict:
@@ -107,7 +87,7 @@ def run(args) -> int:
         from edgepose.engines.detector import Detector
 
         detector = Detector(device=args.device, threads=args.threads)
-    kind, items = list_images(args.source)
+    kind, items = list_inputs(args.source)
     given = boxes_by_name(args.boxes) if args.boxes else None
     save = Path(args.save_dir) if args.save_dir else None
     if save is not None:
