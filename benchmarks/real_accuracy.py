@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgepose.data.real_sets import coco_val, lsp_test  # noqa: E402
-from edgepose.evaluate import coco_keypoint_ap, torso_size  # noqa: E402
+from edgepose.evaluate import LSP_LIMBS, coco_keypoint_ap, torso_pck_hits  # noqa: E402
 from edgepose.skeleton import COCO_JOINTS  # noqa: E402
 
-LIMBS = list(range(5, 17))
+LIMBS = list(LSP_LIMBS)
 
 
 # ----------------------------------------------------------------------------- predictors
@@ -113,17 +113,7 @@ class TeacherPredictor:
 
 
 def lsp_metrics(people, coords) -> dict:
-    hits = np.zeros(17)
-    counts = np.zeros(17)
-    for p, c in zip(people, coords):
-        torso = torso_size(p.keypoints)
-        if not torso:
-            continue
-        lab = p.keypoints[:, 2] > 0
-        err = np.linalg.norm(c - p.keypoints[:, :2], axis=1)
-        ok = np.nan_to_num(err, nan=np.inf) <= 0.2 * torso
-        hits += ok & lab
-        counts += lab
+    hits, counts = torso_pck_hits(coords, np.stack([p.keypoints for p in people]), 0.2)
     per = {COCO_JOINTS[j]: float(hits[j] / counts[j]) for j in LIMBS if counts[j]}
     return {"pck@0.2_torso": float(hits[LIMBS].sum() / counts[LIMBS].sum()),
             "per_joint": per, "people": len(people)}

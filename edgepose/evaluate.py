@@ -97,6 +97,27 @@ def torso_size(kps: np.ndarray) -> float | None:
     return float(np.mean(d)) if d else None
 
 
+LSP_LIMBS = tuple(range(5, 17))  # COCO-17 indices of LSP's 12 limb joints
+
+
+def torso_pck_hits(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.2
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """LSP's PCK with the torso normaliser: per joint (K,) hits and (K,) counts over people
+    (N, K, 2) ``pred`` vs (N, K, 3) ``gt`` [x, y, v]; people without a labelled torso are
+    skipped, NaN predictions are misses. Sum ``LSP_LIMBS`` for the 12-limb-joint score."""
+    gt = np.asarray(gt, dtype=np.float64)
+    hits, counts = np.zeros(gt.shape[1]), np.zeros(gt.shape[1])
+    for c, g in zip(np.asarray(pred, dtype=np.float64), gt):
+        torso = torso_size(g)
+        if not torso:
+            continue
+        lab = g[:, 2] > 0
+        err = np.nan_to_num(np.linalg.norm(c - g[:, :2], axis=1), nan=np.inf)
+        hits += (err <= alpha * torso) & lab
+        counts += lab
+    return hits, counts
+
+
 def pckh(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, head_size: np.ndarray,
          alpha: float = 0.5) -> float:
     """MPII PCKh@alpha: PCK with the per-sample head size as the normaliser."""

@@ -48,6 +48,9 @@ class ModelMeta:
     joints: list[str] = field(default_factory=list)
     limbs: list[list[int]] = field(default_factory=list)
     flip_pairs: list[list[int]] = field(default_factory=list)
+    # Set by `edgepose adapt`: how this model was fine-tuned on a user's footage (footage
+    # hashes, teacher, epochs, base model). Empty for models trained from scratch.
+    adaptation: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.head not in HEAD_NAMES:

@@ -247,6 +247,15 @@ def _restore(path, meta: ModelMeta, model, optimizer, state: TrainState) -> dict
     return payload
 
 
+def init_weights(model: nn.Module, meta: ModelMeta, path) -> None:
+    """Start from a checkpoint's whole-model weights (``model.init``: fine-tuning)."""
+    from edgepose.checkpoint import load_weights
+
+    payload = load_checkpoint(path)
+    meta.check_matches(payload["meta"], what=f"model.init {path}")
+    load_weights(model, payload, path)
+
+
 def train(cfg: TrainConfig, resume: str | Path | None = None,
           overwrite: bool = False) -> dict[str, Any]:
     """Run training as configured; returns a summary (history, best, written checkpoints).
@@ -325,7 +334,10 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
     # local inputs first: a missing annotation file must not wait for hub weights
     train_set = build_dataset(cfg.data, meta, train=True)
     val_set = build_dataset(cfg.data, meta, train=False)
-    model = build_model(meta, pretrained=cfg.model.pretrained).to(device)
+    model = build_model(meta, pretrained=cfg.model.pretrained)
+    if cfg.model.init:
+        init_weights(model, meta, cfg.model.init)
+    model = model.to(device)
     bs = cfg.optim.batch_size
     if len(train_set) < bs * env.world_size:
         raise DataError(f"{cfg.data.train_ann or 'data.sources'}: {len(train_set)} samples is "
@@ -335,7 +347,7 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
     # rank's step count and batch size equal.
     if hasattr(train_set, "source_weights"):
         sampler = WeightedEpochSampler(train_set.source_sizes, train_set.source_weights,
-                                       cfg.seed, env)
+                                       cfg.seed, env, total=cfg.data.epoch_samples)
     else:
         sampler = DistributedSampler(train_set, num_replicas=env.world_size, rank=env.rank,
                                      shuffle=True, seed=cfg.seed, drop_last=True)

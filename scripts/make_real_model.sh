@@ -26,3 +26,5 @@ edgepose train --config configs/real_mnv2_dsnt_64.yaml --no-progress --overwrite
 wait
 edgepose export runs/real_mnv2_dsnt_128/best.pt --out "$OUT/real_dsnt_128.onnx"
 edgepose export runs/real_mnv2_dsnt_64/best.pt --out "$OUT/real_dsnt_64.onnx"
+edgepose weights pack runs/real_mnv2_dsnt_128/best.pt --out "$OUT/real_dsnt_128.pt"
+edgepose weights pack runs/real_mnv2_dsnt_64/best.pt --out "$OUT/real_dsnt_64.pt"

@@ -11,7 +11,13 @@
   with attribution), and their person keypoints scaled alike in
   person_keypoints.json (COCO format, one image id per photo).
 
-Run once; the outputs are committed. Total size stays well under 1 MB.
+* tests/assets/clip/vtest_16.mp4: 16 frames (every 48th, 768x576) of OpenCV's sample
+  video vtest.avi (a fixed camera, people walking) for the ``edgepose adapt`` tests, from
+  Debian's opencv-doc package (``apt-get download opencv-doc``; pass ``--vtest`` to the
+  extracted examples/data/vtest.avi). Licence: Apache-2.0 AND BSD-3-Clause (the package's
+  ``Files: *`` stanza).
+
+Run once; the outputs are committed. Total size stays around 1.3 MB.
 """
 
 from __future__ import annotations
@@ -138,15 +144,40 @@ def multi_assets(shared: Path, out: Path) -> None:
     (out / "ATTRIBUTION.md").write_text("\n".join(lines) + "\n")
 
 
+VTEST_EVERY, VTEST_FRAMES = 48, 16
+
+
+def clip_assets(vtest: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    cap = cv2.VideoCapture(str(vtest))
+    if not cap.isOpened():
+        raise SystemExit(f"{vtest}: cannot open; apt-get download opencv-doc and extract it")
+    writer = cv2.VideoWriter(str(out / "vtest_16.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
+                             10.0, (int(cap.get(3)), int(cap.get(4))))
+    i = n = 0
+    while n < VTEST_FRAMES:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i % VTEST_EVERY == 0:
+            writer.write(frame)
+            n += 1
+        i += 1
+    writer.release()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default="../shared/data", type=Path)
     ap.add_argument("--out", default="tests/assets", type=Path)
+    ap.add_argument("--vtest", type=Path, default=Path(
+        "/usr/share/doc/opencv-doc/examples/data/vtest.avi"), help="OpenCV's vtest.avi")
     args = ap.parse_args()
     lsp_assets(args.shared, args.out / "lsp")
     coco_assets(args.shared, args.out / "coco")
     multi_assets(args.shared, args.out / "multi")
-    print(f"wrote {args.out}/lsp, {args.out}/coco and {args.out}/multi")
+    clip_assets(args.vtest, args.out / "clip")
+    print(f"wrote {args.out}/lsp, coco, multi and clip")
 
 
 if __name__ == "__main__":

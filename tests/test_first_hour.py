@@ -249,3 +249,24 @@ def test_help_shows_defaults(cmd, flags, capsys):
     for f in flags:
         m = re.search(re.escape(f) + r"\b[^-]*?\(default", text)
         assert m, f"{cmd} --help: no default shown for {f}"
+
+
+def test_pretrained_offline_checks_local_inputs_first_then_fails_fast(synth_coco, tmp_path,
+                                                                      capsys, monkeypatch):
+    """``pretrained: true`` without a reachable hub: a missing annotation file is reported
+    first; with the data in place the error is one full line (no retries, no cut-off)."""
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {backbone: resnet18, head: dsnt, stride: 8, input_size: [64, 64], "
+                   "pretrained: true}\n"
+                   f"data: {{train_ann: {tmp_path / 'missing.json'}, train_images: {tmp_path}}}\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r1")]) == 2
+    one_line_error(capsys, "missing.json", "annotation file not found")
+    cfg.write_text("model: {backbone: resnet18, head: dsnt, stride: 8, input_size: [64, 64], "
+                   "pretrained: true}\n"
+                   f"data: {{train_ann: {synth_coco.train_json}, "
+                   f"train_images: {synth_coco.image_root('train')}}}\n")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r2")]) == 2
+    err = one_line_error(capsys, "hub is unreachable", "local weights file", "or to false")
+    assert err.rstrip().endswith("or to false")

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from edgepose import __version__
-from edgepose.app.commands import build, calibrate, convert, demo
+from edgepose.app.commands import adapt, build, calibrate, convert, demo
 from edgepose.app.commands import eval as eval_cmd
 from edgepose.app.commands import (
     export, heatmap, label, predict, profile, run, synth, train, weights,
@@ -21,7 +21,7 @@ from edgepose.errors import EdgeposeError
 
 # Order = order in --help. Command modules import only argparse at module level.
 COMMANDS = (synth, convert, label, weights, train, eval_cmd, export, build, calibrate, heatmap,
-            run, demo, predict, profile)
+            run, demo, predict, profile, adapt)
 
 
 def build_parser() -> argparse.ArgumentParser:

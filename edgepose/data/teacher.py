@@ -307,7 +307,7 @@ def label_coco(ann_file, image_root, out, teacher: Teacher, fill: bool = False,
     if fill:
         data["teacher"].update(accepted=accepted, agree=agree,
                                median_error_torso=float(np.median(errors)) if errors else None)
-    _write(out, data)
+    write_coco(out, data)
     prog.finish()
     return data
 
@@ -384,12 +384,13 @@ def label_images(files: list[Path], root: Path, out, teacher: Teacher,
                                  f"{teacher.info.get('mediapipe', '')}",
                         "images": len(images), "found": len(anns), "threshold": threshold,
                         "mode": "label"}}
-    _write(out, data)
+    write_coco(out, data)
     prog.finish()
     return data
 
 
-def _write(out: Path, data: dict[str, Any]) -> None:
+def write_coco(out: Path, data: dict[str, Any]) -> None:
+    """Write a COCO dict atomically (compact JSON)."""
     from edgepose.fileio import atomic_write_bytes
 
     text = json.dumps(data, separators=(",", ":")).encode()

@@ -24,6 +24,8 @@ run, so a coarser stride does not make it cheaper.
 
 from __future__ import annotations
 
+import contextlib
+
 import difflib
 import logging
 from pathlib import Path
@@ -101,23 +103,70 @@ def _timm_kwargs(arch: str, dilated: bool, stride: int) -> dict:
     return kwargs
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can the Hugging Face hub (``$HF_ENDPOINT`` or huggingface.co) be reached at all?
+    Offline, huggingface_hub retries for about a minute before it gives up; one TCP
+    connect with a short timeout tells us first."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    """huggingface_hub's offline mode for one call (cache only, no retries)."""
+    import os
+
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - timm depends on it
+        yield
+        return
+    old_env, old_flag = os.environ.get("HF_HUB_OFFLINE"), constants.HF_HUB_OFFLINE
+    os.environ["HF_HUB_OFFLINE"], constants.HF_HUB_OFFLINE = "1", True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = old_flag
+        if old_env is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = old_env
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"
+
+
 def _create(arch: str, pretrained: bool, **kwargs) -> nn.Module:
     import timm
 
+    offline = pretrained and not hub_reachable()
     try:
-        return timm.create_model(arch, pretrained=pretrained, **kwargs)
+        with _hub_offline() if offline else contextlib.nullcontext():
+            return timm.create_model(arch, pretrained=pretrained, **kwargs)
     except ModelError:
         raise
     except Exception as e:  # noqa: BLE001 - timm raises many types for these
         if pretrained:
+            why = ("the Hugging Face hub is unreachable and they are not in the local cache"
+                   if offline else f"{_first_line(e)}")
             raise ModelError(
-                f"could not get timm's pretrained weights for {arch!r} "
-                f"({type(e).__name__}: {str(e)[:160]}); check the internet connection or the "
-                "Hugging Face cache, or pass a local weights file instead"
+                f"could not get timm's pretrained weights for {arch!r} ({why}); connect to "
+                "the internet, or set model.pretrained to a local weights file ('edgepose "
+                "weights import') or to false"
             ) from None
         raise ModelError(
             f"backbone {arch!r} cannot be built as a feature extractor "
-            f"({type(e).__name__}: {str(e)[:160]}); pick another, e.g. {list(TESTED_BACKBONES)}"
+            f"({_first_line(e)}); pick another, e.g. {list(TESTED_BACKBONES)}"
         ) from None
 
 

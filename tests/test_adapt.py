@@ -1,0 +1,279 @@
+"""``edgepose adapt`` on a committed real clip (16 frames of OpenCV's vtest.avi, a fixed
+camera with people walking): sampling, the hold-out in time, teacher labels, fine-tuning,
+the exported model's adaptation metadata, and every bad input as one line.
+
+The end-to-end tests need the teacher (MediaPipe, in its own venv; CI installs it) and skip
+without it; the sampling, hold-out and weights tests always run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgepose.app.cli import main
+from edgepose.data.footage import (
+    FootageFrame, SamplingOptions, keep_frames, read_frames, sample_footage, split_holdout,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = ROOT / "tests" / "assets" / "clip" / "vtest_16.mp4"
+COCO = ROOT / "tests" / "assets" / "coco"
+ASSETS = ROOT / "edgepose" / "assets"
+
+
+def _teacher_missing() -> str | None:
+    from edgepose.data.teacher import teacher_python
+    from edgepose.errors import TeacherError
+
+    try:
+        teacher_python()
+    except TeacherError as e:
+        return str(e)
+    return None
+
+
+needs_teacher = pytest.mark.skipif(_teacher_missing() is not None,
+                                   reason=f"teacher not installed: {_teacher_missing()}")
+
+
+def one_line(capsys, *needles) -> str:
+    err = [e for e in capsys.readouterr().err.strip().splitlines() if e.strip()]
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    for n in needles:
+        assert n in err[0], err[0]
+    return err[0]
+
+
+# ----------------------------------------------------------------------------- sampling
+
+
+def _thumbs(changes: list[float]) -> list[np.ndarray]:
+    """Thumbnails whose i-th frame has ``changes[i]`` % of its pixels flipped vs frame 0."""
+    base = np.full((72, 96), 100.0, np.float32)
+    out = []
+    for c in changes:
+        t = base.copy()
+        t.reshape(-1)[: int(round(c / 100 * t.size))] = 200.0
+        out.append(t)
+    return out
+
+
+def test_still_frames_are_dropped_and_changes_kept():
+    opts = SamplingOptions(threshold=3.0, min_gap=2, max_gap=100, max_frames=0)
+    # 0-4 still, 5 changes 10 %, 6-8 are within 1 % of 5, 9 changes again
+    thumbs = _thumbs([0, 0, 0, 0, 0, 10, 10.5, 10, 10, 40])
+    assert keep_frames(thumbs, opts) == [0, 5, 9]
+    # min_gap: frame 1 changed but is too close; frame 2 looks like frame 0 again; frame 3
+    # changed and is far enough
+    assert keep_frames(_thumbs([0, 50, 0, 50]), opts) == [0, 3]
+    # max_gap: a still scene is still sampled every max_gap frames
+    still = _thumbs([0] * 10)
+    assert keep_frames(still, SamplingOptions(3.0, 1, 4, 0)) == [0, 4, 8]
+    # max_frames thins evenly in time, first and last kept
+    busy = _thumbs([0, 50] * 10)
+    kept = keep_frames(busy, SamplingOptions(3.0, 1, 100, 4))
+    assert len(kept) == 4 and kept[0] == 0 and kept[-1] == 19
+
+
+def test_holdout_is_the_end_of_each_clip_in_time():
+    frames = [FootageFrame(c, i, Path(f"{c}{i}.jpg"), c) for c in ("a", "b")
+              for i in (40, 0, 30, 10, 20)]  # out of order on purpose
+    train, hold = split_holdout(frames, 0.4)
+    for clip in ("a", "b"):
+        t = [f.index for f in train if f.clip == clip]
+        h = [f.index for f in hold if f.clip == clip]
+        assert sorted(h) == [30, 40] and max(t) < min(h)
+    assert split_holdout(frames, 0.0)[1] == []
+    # a tiny fraction still holds one frame out; a clip never goes entirely to hold-out
+    assert len(split_holdout(frames[:2], 0.01)[1]) == 1
+    assert len(split_holdout(frames[:2], 0.99)[0]) == 1
+
+
+def test_real_clip_is_read_and_sampled(tmp_path):
+    frames = list(read_frames(CLIP))
+    assert len(frames) == 16 and frames[0][1].shape == (576, 768, 3)
+    kept = sample_footage([CLIP], tmp_path, SamplingOptions(3.0, 1, 100, 0), progress=False)
+    # the clip's frames are 4.8 s apart: people moved in every one, so all are kept
+    assert [f.index for f in kept] == list(range(16))
+    assert all(f.path.is_file() for f in kept)
+    again = sample_footage([CLIP], tmp_path, SamplingOptions(3.0, 1, 100, 0), progress=False)
+    assert again == kept  # a rerun reuses the written frames
+    # the same still frame repeated is one frame
+    still = tmp_path / "still"
+    still.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(still / f"{i:03d}.png"), frames[0][1])
+    assert len(sample_footage([still], tmp_path / "s", progress=False)) == 1
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def test_bundled_weights_are_the_bundled_models(tmp_path):
+    """The .pt shipped beside each bundled .onnx (FP16, for fine-tuning) is that model:
+    exported again, it gives the same keypoints within FP16 rounding."""
+    import onnxruntime as ort
+    import torch
+
+    from edgepose.checkpoint import load_checkpoint, load_model
+
+    for name in ("real_dsnt_128", "real_dsnt_64"):
+        payload = load_checkpoint(ASSETS / f"{name}.pt")
+        assert "optimizer" not in payload and payload["fp16"] and "config" in payload
+        model, meta = load_model(ASSETS / f"{name}.pt")
+        s = ort.InferenceSession(str(ASSETS / f"{name}.onnx"))
+        x = np.random.default_rng(0).standard_normal((2, 3, *meta.input_size)).astype(np.float32)
+        ref = s.run(None, {s.get_inputs()[0].name: x})[0]
+        with torch.no_grad():
+            got = model(torch.from_numpy(x))[0].numpy()
+        assert np.abs(ref - got).max() < 0.5  # input px; FP16 weights vs FP32
+
+
+def test_weights_pack_round_trip(tmp_path, capsys):
+    import torch
+
+    from edgepose.checkpoint import load_checkpoint, load_model, save_checkpoint
+    from edgepose.metadata import ModelMeta
+    from edgepose.models import build_model
+
+    meta = ModelMeta(head="dsnt", backbone="resnet18", input_size=(64, 64), stride=8)
+    model = build_model(meta)
+    opt = torch.optim.AdamW(model.parameters())
+    save_checkpoint(tmp_path / "full.pt", model, meta, optimizer=opt.state_dict(), epoch=3,
+                    config={"seed": 1})
+    assert main(["weights", "pack", str(tmp_path / "full.pt"), "--out",
+                 str(tmp_path / "small.pt")]) == 0
+    assert "trained 4 epochs" in capsys.readouterr().out
+    small = load_checkpoint(tmp_path / "small.pt")
+    assert "optimizer" not in small and small["config"] == {"seed": 1}
+    assert all(v.dtype == torch.float16 for v in small["model"].values() if v.is_floating_point())
+    back, _ = load_model(tmp_path / "small.pt")
+    for (k, a), b in zip(model.state_dict().items(), back.state_dict().values()):
+        assert b.dtype == a.dtype and torch.allclose(a.float(), b.float(), atol=1e-2, rtol=1e-3), k
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
+    out = str(tmp_path / "a.onnx")
+    assert main(["adapt", str(tmp_path / "none.mp4"), "--out", out]) == 2
+    one_line(capsys, "none.mp4", "no such")
+    assert main(["adapt", str(CLIP), "--out", str(tmp_path / "a.pt")]) == 2
+    one_line(capsys, "*.onnx")
+    assert main(["adapt", str(CLIP), "--out", out, "--holdout", "1"]) == 2
+    one_line(capsys, "--holdout")
+    onnx_only = tmp_path / "m.onnx"
+    onnx_only.write_bytes((ASSETS / "real_dsnt_64.onnx").read_bytes())
+    assert main(["adapt", str(CLIP), "--out", out, "--model", str(onnx_only)]) == 2
+    one_line(capsys, "no trainable weights", "m.pt")
+    monkeypatch.setenv("EDGEPOSE_TEACHER_PYTHON", str(tmp_path / "nope" / "python"))
+    assert main(["adapt", str(CLIP), "--out", out]) == 2
+    one_line(capsys, "edgepose label --install-teacher")
+    assert not (tmp_path / "a_adapt").exists()  # stopped before any work
+
+
+@needs_teacher
+def test_footage_without_people_stops_before_training(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):  # a textured, changing scene with nobody in it
+        cv2.imwrite(str(empty / f"{i}.png"), rng.integers(0, 255, (240, 320, 3), np.uint8))
+    assert main(["adapt", str(empty), "--out", str(tmp_path / "a.onnx"), "--min-gap", "1",
+                 "--no-progress"]) == 2
+    one_line(capsys, "no person found")
+    assert not (tmp_path / "a_adapt" / "train").exists()
+
+
+@needs_teacher
+def test_too_few_people_for_a_holdout_says_how_many(tmp_path, capsys):
+    assert main(["adapt", str(CLIP), "--out", str(tmp_path / "a.onnx"), "--min-gap", "1",
+                 "--max-frames", "2", "--no-progress", "--check", "none"]) == 2
+    err = one_line(capsys, "too few labelled people", "at least")
+    assert "--holdout" in err
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def adapted(tmp_path_factory):
+    """One tiny adaptation of the committed clip (1 epoch, COCO replay and check set)."""
+    if _teacher_missing():
+        pytest.skip(f"teacher not installed: {_teacher_missing()}")
+    tmp = tmp_path_factory.mktemp("adapt")
+    out = tmp / "adapted.onnx"
+    pair = f"{COCO / 'person_keypoints.json'}:{COCO}"
+    args = ["adapt", str(CLIP), "--out", str(out), "--model", str(ASSETS / "real_dsnt_64.pt"),
+            "--epochs", "1", "--batch-size", "8", "--min-gap", "1", "--holdout", "0.25",
+            "--replay", pair, "--check", pair, "--no-progress"]
+    assert main(args) == 0
+    return out, args, json.loads(out.with_suffix(".adapt.json").read_text())
+
+
+def test_holdout_frames_are_never_trained_on(adapted):
+    out, _, report = adapted
+    work = Path(report["work"])
+    train_idx = {i for _, i in report["train_frames"]}
+    hold_idx = {i for _, i in report["holdout_frames"]}
+    assert hold_idx == {12, 13, 14, 15} and train_idx == set(range(12))
+    train = json.loads((work / "train.json").read_text())
+    hold = json.loads((work / "holdout.json").read_text())
+    assert {im["frame_index"] for im in train["images"]} <= train_idx
+    assert {im["frame_index"] for im in hold["images"]} == hold_idx
+    # what the trainer was given: the training frames and the replay set, never the hold-out
+    cfg = json.loads((work / "train" / "config.json").read_text())
+    anns = [s["ann"] for s in cfg["data"]["sources"]]
+    assert anns[0] == str(work / "train.json") and all("holdout" not in a for a in anns)
+    assert not cfg["data"]["val_ann"]
+    from edgepose.data.coco import CocoKeypoints
+    from edgepose.engines.meta_io import read_meta
+
+    ds = CocoKeypoints(work / "train.json", work / "frames", read_meta(out))
+    names = {s["file_name"] for s in ds.samples}
+    assert names and all(int(n.split("_")[-1][:6]) < 12 for n in names)
+    assert report["train_people"] >= 8 and report["holdout_people"] >= 4
+
+
+def test_adapted_model_carries_the_adaptation(adapted):
+    from edgepose.engines.meta_io import read_meta
+
+    out, _, report = adapted
+    meta = read_meta(out)
+    a = meta.adaptation
+    assert a["footage"][0]["sha256"] == hashlib.sha256(CLIP.read_bytes()).hexdigest()
+    assert a["footage"][0]["frames"] == 16 and a["epochs"] == 1
+    assert a["teacher"].startswith("MediaPipe BlazePose full")
+    assert a["holdout_from"] == {"vtest_16": 12} and a["base"] == "real_dsnt_64.pt"
+    assert a["replay"] == [str(COCO / "person_keypoints.json")]
+    assert meta.input_size == (64, 64) and meta.name.endswith("-adapted")
+    for k in ("before", "after"):
+        ag = report[k]["teacher_agreement"]
+        assert ag["people"] == report["holdout_people"] and 0 <= ag["pck@0.1"] <= 1
+        assert 0 <= report[k]["check_pck@0.2_torso"] <= 1 and report[k]["latency_ms"] > 0
+
+
+def test_adapted_model_runs_in_edgepose_run(adapted, tmp_path):
+    out, _, _ = adapted
+    log = tmp_path / "fps.jsonl"
+    r = subprocess.run([sys.executable, "-m", "edgepose", "run", "--model", str(out),
+                        "--source", str(CLIP), "--headless", "--frames", "4", "--log",
+                        str(log)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "dsnt-64x64-adapted" in r.stderr and len(log.read_text().splitlines()) >= 4
+
+
+def test_rerun_with_other_settings_refuses_the_work_folder(adapted, capsys):
+    _, args, _ = adapted
+    changed = [a if a != "1" else "2" for a in args]  # --epochs 2
+    assert main(changed) == 2
+    one_line(capsys, "other footage or settings", "--fresh")
