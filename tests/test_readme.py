@@ -125,3 +125,19 @@ def test_readme_command_chain_runs_in_order(tmp_path):
               "n.onnx", "model.int8.onnx", "heat.png", "heat.npy", "results.json",
               "metrics.json", "demo.mp4"):
         assert (tmp_path / f).is_file(), f
+
+
+def test_load_backend_example_maps_keypoints_back_to_the_image(tmp_path):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    example = next(b for b in blocks if "load_backend" in b and "invert_affine" in b)
+    scope: dict = {}
+    exec(compile(example, "README-load_backend", "exec"), scope)  # noqa: S102 - our README
+    xy, box = scope["xy"], scope["box_xywh"]
+    assert xy.shape == (17, 2)
+    # image pixels, exactly what the Python API (the live app's own stages) returns
+    from edgepose.app.api import load
+
+    with load(scope["ASSETS"] / "real_dsnt_128.onnx", threads=1) as model:
+        pose = model.predict(scope["frame_bgr"], [box])[0]
+    assert abs(xy - pose.keypoints).max() < 1e-3
+    assert abs(xy - scope["out"]["coords"][0]).max() > 1  # crop pixels would differ
