@@ -4,8 +4,10 @@
 first. Everything the detector needs to be run correctly travels inside the file
 (``metadata_props["edgepose_detector"]``: input size, mean/std, colour order, strides,
 bins, thresholds, source, licence), written by ``scripts/convert_detector.py``.
-Runs in ONNX Runtime (CPU, or CUDA where the provider exists); decoding is numpy
-(:mod:`edgepose.engines.detection`). A TensorRT engine of the detector is not built yet.
+Runs in ONNX Runtime (CPU, or CUDA where the provider exists) or as a TensorRT engine
+(``edgepose build edgepose/assets/nanodet_person.onnx --out detector.engine``, run by
+:class:`edgepose.engines.trt_session.TrtSession`); decoding is numpy
+(:mod:`edgepose.engines.detection`) either way.
 """
 
 from __future__ import annotations
@@ -24,45 +26,75 @@ DEFAULT_DETECTOR = ASSETS / "nanodet_person.onnx"
 META_KEY = "edgepose_detector"
 
 
+ENGINE_SUFFIXES = (".engine", ".plan")
+
+
+def onnx_detector_meta(path) -> dict | None:
+    """The detector metadata of an ONNX file (None when it is not a detector)."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several types
+        raise EngineError(f"{path}: not a readable ONNX file ({type(e).__name__})") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    return json.loads(props[META_KEY]) if META_KEY in props else None
+
+
 class Detector:
-    """A person detector in ONNX Runtime. ``threshold`` / ``iou`` override the file's."""
+    """A person detector in ONNX Runtime, or a TensorRT engine of it (``.engine``, built
+    by ``edgepose build nanodet_person.onnx``). ``threshold`` / ``iou`` override the file's."""
 
     def __init__(self, path: str | Path | None = None, device: str = "cpu",
                  threads: int | None = None, threshold: float | None = None,
                  iou: float | None = None, max_people: int = 16):
-        import onnxruntime as ort
-
-        from edgepose.engines.backend import default_threads
-        from edgepose.engines.ort_backend import choose_providers
-
         self.path = Path(path) if path else DEFAULT_DETECTOR
         if not self.path.is_file():
             raise EngineError(f"{self.path}: person detector file not found"
                               + ("; reinstall edgepose" if path is None else ""))
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads or default_threads())
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path), so, providers=choose_providers(device, ort.get_available_providers()))
-        except Exception as e:  # noqa: BLE001 - ORT raises several types for a bad file
-            raise EngineError(f"{self.path}: not a readable ONNX detector "
-                              f"({type(e).__name__}: {str(e)[:120]})") from None
-        props = self.session.get_modelmeta().custom_metadata_map
-        if META_KEY not in props:
-            raise EngineError(f"{self.path}: ONNX file has no {META_KEY!r} metadata; make the "
-                              "detector with scripts/convert_detector.py")
-        self.meta = json.loads(props[META_KEY])
+        if self.path.suffix.lower() in ENGINE_SUFFIXES:
+            from edgepose.engines.trt_session import TrtSession
+
+            self.session = TrtSession(self.path)
+            self.meta = self.session.detector_meta
+            names = set(self.session.outputs)
+        else:
+            self.session, self.meta = self._onnx_session(device, threads)
+            names = {o.name for o in self.session.get_outputs()}
         self.input_hw = tuple(int(v) for v in self.meta["input_size"])
         self.threshold = float(self.meta["score_threshold"] if threshold is None else threshold)
         self.iou = float(self.meta["nms_iou"] if iou is None else iou)
         self.max_people = int(max_people)
         self._mean = np.asarray(self.meta["mean"], np.float32)
         self._std = np.asarray(self.meta["std"], np.float32)
-        names = {o.name for o in self.session.get_outputs()}
         self._outputs = [(s, f"scores_s{s}", f"boxes_s{s}") for s in self.meta["strides"]]
         missing = {n for _, a, b in self._outputs for n in (a, b)} - names
         if missing:
             raise EngineError(f"{self.path}: detector outputs {sorted(missing)} are missing")
+
+    def _onnx_session(self, device: str, threads: int | None):
+        import onnxruntime as ort
+
+        from edgepose.engines.backend import default_threads
+        from edgepose.engines.ort_backend import choose_providers
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(threads or default_threads())
+        try:
+            session = ort.InferenceSession(
+                str(self.path), so, providers=choose_providers(device, ort.get_available_providers()))
+        except Exception as e:  # noqa: BLE001 - ORT raises several types for a bad file
+            raise EngineError(f"{self.path}: not a readable ONNX detector "
+                              f"({type(e).__name__}: {str(e)[:120]})") from None
+        props = session.get_modelmeta().custom_metadata_map
+        if META_KEY not in props:
+            raise EngineError(f"{self.path}: ONNX file has no {META_KEY!r} metadata; make the "
+                              "detector with scripts/convert_detector.py")
+        return session, json.loads(props[META_KEY])
+
+    def close(self) -> None:
+        if hasattr(self.session, "close"):
+            self.session.close()
 
     def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:
         """Stretch-resize to the input size, normalise, (1, 3, H, W) float32."""

@@ -7,6 +7,8 @@ Layout (all integers little-endian)::
     8       2     header format version (uint16, currently 1)
     10      4     JSON length N in bytes (uint32)
     14      N     UTF-8 JSON: {"meta": ModelMeta dict, "tensorrt": "10.3.0", "device": "...", ...}
+                  (a person-detector engine has {"detector": its ONNX's detector metadata}
+                  instead of "meta")
     14+N    ...   the serialized TensorRT plan (``IHostMemory`` bytes), to end of file
 
 A plan is only valid for the TensorRT version and GPU it was built on; the header records
@@ -34,16 +36,23 @@ REBUILD = "rebuild it with 'edgepose build model.onnx --out model.engine'"
 
 @dataclass
 class PlanFile:
-    """A parsed engine file: metadata, build info and the raw plan bytes."""
+    """A parsed engine file: metadata, build info and the raw plan bytes. A pose engine has
+    ``meta``; a person-detector engine has ``detector`` (and ``meta`` None)."""
 
-    meta: ModelMeta
+    meta: ModelMeta | None
     plan: bytes
     info: dict[str, Any] = field(default_factory=dict)  # tensorrt version, device, batch range
+    detector: dict[str, Any] | None = None
 
 
-def pack_plan(meta: ModelMeta, plan: bytes, info: dict[str, Any] | None = None) -> bytes:
-    """Header + plan as one bytes object."""
-    payload = {"meta": meta.to_dict(), **(info or {})}
+def pack_plan(meta: ModelMeta | None, plan: bytes, info: dict[str, Any] | None = None,
+              detector: dict[str, Any] | None = None) -> bytes:
+    """Header + plan as one bytes object (``meta`` for a pose model, ``detector`` for the
+    person detector)."""
+    if (meta is None) == (detector is None):
+        raise ValueError("an engine holds a pose model (meta) or a detector, not both")
+    head = {"meta": meta.to_dict()} if meta is not None else {"detector": dict(detector)}
+    payload = {**head, **(info or {})}
     body = json.dumps(payload, sort_keys=True).encode("utf-8")
     return _FIXED.pack(MAGIC, HEADER_VERSION, len(body)) + body + bytes(plan)
 
@@ -69,6 +78,14 @@ def unpack_plan(data: bytes, source: str = "engine") -> PlanFile:
         payload = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise EngineError(f"{source}: metadata header is corrupt ({e}); {REBUILD}") from None
+    if isinstance(payload, dict) and isinstance(payload.get("detector"), dict) \
+            and "meta" not in payload:
+        det = payload.pop("detector")
+        plan = data[_FIXED.size + n :]
+        if not plan:
+            raise EngineError(f"{source}: header present but the TensorRT plan is missing; "
+                              f"{REBUILD}")
+        return PlanFile(meta=None, plan=plan, info=payload, detector=det)
     if not isinstance(payload, dict) or "meta" not in payload:
         raise EngineError(f"{source}: metadata header has no model metadata; {REBUILD}")
     try:
@@ -81,15 +98,25 @@ def unpack_plan(data: bytes, source: str = "engine") -> PlanFile:
     return PlanFile(meta=meta, plan=plan, info=payload)
 
 
-def write_plan(path, meta: ModelMeta, plan: bytes, info: dict[str, Any] | None = None) -> None:
+def write_plan(path, meta: ModelMeta | None, plan: bytes, info: dict[str, Any] | None = None,
+               detector: dict[str, Any] | None = None) -> None:
     """Write header + plan to ``path`` atomically (temp file + rename)."""
-    blob = pack_plan(meta, plan, info)
+    blob = pack_plan(meta, plan, info, detector)
     atomic_write_bytes(path, lambda f: f.write(blob))
 
 
-def read_plan(path) -> PlanFile:
-    """Read and parse an engine file written by :func:`write_plan`."""
+def read_plan(path, kind: str = "pose") -> PlanFile:
+    """Read and parse an engine file written by :func:`write_plan`; ``kind`` ("pose" or
+    "detector") is what the caller needs, and the other kind is a clear error."""
     path = Path(path)
     if not path.is_file():
         raise EngineError(f"{path}: engine file not found")
-    return unpack_plan(path.read_bytes(), source=str(path))
+    pf = unpack_plan(path.read_bytes(), source=str(path))
+    if kind == "pose" and pf.meta is None:
+        raise EngineError(f"{path}: is a person-detector engine, not a pose model; pass it "
+                          "as --detector and give a pose model as --model")
+    if kind == "detector" and pf.detector is None:
+        raise EngineError(f"{path}: is a pose-model engine, not a person detector; build the "
+                          "detector with 'edgepose build "
+                          "edgepose/assets/nanodet_person.onnx --out detector.engine'")
+    return pf

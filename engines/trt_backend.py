@@ -44,6 +44,35 @@ def import_runtime():
     return trt, cuda
 
 
+def deserialize(trt, runtime, plan: bytes, path, info: dict, device_name: str):
+    """The engine of ``plan``, or an EngineError that says which TensorRT and GPU built it
+    when this one cannot load it (plans are tied to both)."""
+    try:
+        engine = runtime.deserialize_cuda_engine(plan)
+    except Exception:  # some versions raise instead of returning None
+        engine = None
+    if engine is None:
+        raise EngineError(
+            f"{path}: TensorRT {trt.__version__} on {device_name} cannot load this engine "
+            f"(built with TensorRT {info.get('tensorrt', '?')} on {info.get('device', '?')}); "
+            "it was built for another TensorRT version or GPU; rebuild with 'edgepose build' "
+            "on this device")
+    return engine
+
+
+def open_device(cuda, index: int, path):
+    """(device name, retained primary context) of CUDA device ``index``; EngineError
+    without a driver or GPU."""
+    try:
+        cuda.init()
+        device = cuda.Device(index) if cuda.Device.count() else None
+    except Exception as e:  # cuda.Error: no driver, bad device index
+        raise EngineError(f"{path}: cannot open CUDA device {index} ({e})") from None
+    if device is None:
+        raise EngineError(f"{path}: no CUDA GPU found; TensorRT engines need an NVIDIA GPU")
+    return device.name(), primary_context(cuda, index)
+
+
 def batch_range_from_profile(engine_shape, profile_shapes) -> tuple[int, int]:
     """(min, max) batch from the input's engine shape and (min, opt, max) profile shapes."""
     if engine_shape[0] != -1:
@@ -79,16 +108,7 @@ class TensorRTBackend(Backend):
         if options.device.split(":")[0] == "cpu":
             raise EngineError(f"{path}: a TensorRT engine runs on a GPU only; use the .onnx "
                               "file for CPU inference")
-        try:
-            cuda.init()
-            count = cuda.Device.count()
-            device = cuda.Device(options.cuda_index) if count else None
-        except Exception as e:  # cuda.Error: no driver, bad device index
-            raise EngineError(f"{path}: cannot open CUDA device {options.cuda_index} ({e})") from None
-        if device is None:
-            raise EngineError(f"{path}: no CUDA GPU found; TensorRT engines need an NVIDIA GPU")
-        self.device_name = device.name()
-        self._ctx = primary_context(cuda, options.cuda_index)
+        self.device_name, self._ctx = open_device(cuda, options.cuda_index, path)
         with pushed(cuda, self._ctx):
             try:
                 self._setup(trt, cuda, pf.plan, path)
@@ -101,17 +121,7 @@ class TensorRTBackend(Backend):
     def _setup(self, trt, cuda, plan: bytes, path: Path) -> None:
         self._logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(self._logger)
-        try:
-            self._engine = self._runtime.deserialize_cuda_engine(plan)
-        except Exception:  # some versions raise instead of returning None
-            self._engine = None
-        if self._engine is None:
-            built = self.info.get("tensorrt", "?")
-            on = self.info.get("device", "?")
-            raise EngineError(
-                f"{path}: TensorRT {trt.__version__} on {self.device_name} cannot load this "
-                f"engine (built with TensorRT {built} on {on}); it was built for another "
-                "TensorRT version or GPU; rebuild with 'edgepose build' on this device")
+        self._engine = deserialize(trt, self._runtime, plan, path, self.info, self.device_name)
         engine = self._engine
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         modes = {n: engine.get_tensor_mode(n) for n in names}

@@ -217,7 +217,13 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
     onnx_path, out_path = Path(onnx_path), Path(out_path)
     if not onnx_path.is_file():
         raise EngineError(f"{onnx_path}: ONNX file not found")
-    meta = read_meta(onnx_path)
+    from edgepose.engines.detector import onnx_detector_meta
+
+    detector = onnx_detector_meta(onnx_path)  # the person detector, or a pose model
+    meta = read_meta(onnx_path) if detector is None else None
+    if detector is not None and (opts.precision == "int8" or opts.int8 is not None):
+        raise EngineError(f"{onnx_path}: INT8 is not supported for the person detector; "
+                          "build it with --precision fp16 (or fp32)")
     int8 = opts.int8
     if opts.precision == "int8" and int8 is None:  # reported before TensorRT is needed
         int8 = own_qdq_plan(onnx_path)
@@ -253,12 +259,17 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
             "precision_path": path}
     if int8 is not None:
         info["int8_route"] = int8.route
-    write_plan(out_path, dataclasses.replace(meta, precision=opts.precision), bytes(plan), info)
+    if detector is not None:
+        write_plan(out_path, None, bytes(plan), {**info, "precision": opts.precision},
+                   detector=detector)
+    else:
+        write_plan(out_path, dataclasses.replace(meta, precision=opts.precision), bytes(plan),
+                   info)
     return info
 
 
 def _build_plan(trt, builder, logger, version, path: str, parse_path: Path, source: str,
-                meta: ModelMeta, opts: BuildOptions, int8: Int8Plan | None, progress: bool,
+                meta: ModelMeta | None, opts: BuildOptions, int8: Int8Plan | None, progress: bool,
                 label: str):
     """Parse ``parse_path`` (``source`` names it in errors), configure precision / profiles /
     timing cache and build. Returns (serialized plan or None, [min, max] batch)."""
@@ -290,16 +301,19 @@ def _build_plan(trt, builder, logger, version, path: str, parse_path: Path, sour
     return plan, batch_range
 
 
-def _add_profile(builder, network, config, meta: ModelMeta, opts: BuildOptions):
+def _add_profile(builder, network, config, meta: ModelMeta | None, opts: BuildOptions):
     """Optimisation profile over the batch range when the ONNX batch dim is dynamic.
     Returns ([min, max] batch, profile or None)."""
     inp = network.get_input(0)
     if inp.name != INPUT_NAME:
         raise EngineError(f"ONNX input is {inp.name!r}, expected {INPUT_NAME!r}; re-export it")
     shape = tuple(inp.shape)
-    h, w = meta.input_size
     if shape[0] != -1:
         return [shape[0], shape[0]], None
+    if meta is None:
+        raise EngineError(f"ONNX input {list(shape)} has a dynamic batch; the detector is "
+                          "built from its static-shape ONNX (scripts/convert_detector.py)")
+    h, w = meta.input_size
     profile = builder.create_optimization_profile()
     profile.set_shape(INPUT_NAME, (opts.min_batch, 3, h, w), (opts.opt_batch, 3, h, w),
                       (opts.max_batch, 3, h, w))

@@ -41,6 +41,7 @@ class TrackOptions:
     # single person: re-acquire a lost person with the detector instead of the whole frame
     reacquire: bool = True
     match_iou: float = 0.3
+    detector: str | None = None  # detector file (.onnx / .engine); None = the bundled ONNX
 
 
 @dataclass
@@ -144,7 +145,7 @@ class PersonTracker:
         self.smooth = smooth or SmoothOptions()
         self.detector = detector
         if self.detector is None and (self.opts.multi or self.opts.reacquire):
-            self.detector = PersonDetector(self.opts.max_people)
+            self.detector = PersonDetector(self.opts.max_people, self.opts.detector)
         self.tracks: list[Track] = []
         self.lost = 0  # times tracking was lost (single person) / tracks ended (multi)
         self._frames = 0

@@ -100,3 +100,29 @@ def test_static_batch_engine(trt_ready, exported, tmp_path):
     with load_backend(tmp_path / "s.engine") as b:
         assert b.batch_range == (2, 2)
         assert b(ex.synthetic_images(meta, 2))["coords"].shape == (2, meta.num_joints, 2)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_detector_engine_matches_onnxruntime(trt_ready, tmp_path, precision):
+    """The bundled NanoDet as a TensorRT engine finds the same people as in ONNX Runtime."""
+    from pathlib import Path
+
+    import cv2
+
+    from edgepose.engines.detection import iou_matrix
+    from edgepose.engines.detector import DEFAULT_DETECTOR, Detector
+    from edgepose.engines.trt_build import BuildOptions, build_engine
+
+    engine = tmp_path / f"detector.{precision}.engine"
+    info = build_engine(DEFAULT_DETECTOR, engine, BuildOptions(precision=precision),
+                        progress=False)
+    assert info["batch_range"] == [1, 1]
+    img = cv2.imread(str(Path(__file__).resolve().parents[1] / "assets" / "multi"
+                         / "000000214753.jpg"))
+    ref_boxes, _ = Detector(DEFAULT_DETECTOR, threads=1)(img)
+    det = Detector(engine)
+    boxes, _ = det(img)
+    det.close()
+    assert len(boxes) == len(ref_boxes) >= 2
+    xyxy = lambda b: np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)  # noqa: E731
+    assert iou_matrix(xyxy(boxes), xyxy(ref_boxes)).max(axis=1).min() > 0.9

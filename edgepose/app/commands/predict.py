@@ -32,6 +32,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="person boxes (and image ids) from a COCO file, matched by file name")
     p.add_argument("--multi", action="store_true",
                    help="every person: boxes from the bundled person detector (NanoDet)")
+    p.add_argument("--detector", default=None, metavar="FILE",
+                   help="--multi: another detector file (.onnx with detector metadata, or a "
+                        "TensorRT .engine built from it)")
     p.add_argument("--batch", type=int, default=8, help="crops per model call (default 8)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="where to run the model (default auto)")
@@ -86,7 +89,7 @@ def run(args) -> int:
     if args.multi:
         from edgepose.engines.detector import Detector
 
-        detector = Detector(device=args.device, threads=args.threads)
+        detector = Detector(args.detector, device=args.device, threads=args.threads)
     kind, items = list_inputs(args.source)
     given = boxes_by_name(args.boxes) if args.boxes else None
     save = Path(args.save_dir) if args.save_dir else None

@@ -69,7 +69,17 @@ def add_run_options(p: argparse.ArgumentParser, source_default: str | None) -> N
     mp.add_argument("--conf", type=float, default=tr0.conf,
                     help=f"keypoint score threshold for drawing and tracking (default {tr0.conf})")
     mp.add_argument("--multi", action="store_true",
-                    help="several people: OpenCV HOG person detector + one batched model call")
+                    help="several people: the person detector every --detect-every frames, "
+                         "IoU tracking, every crop in one batched model call")
+    mp.add_argument("--max-people", type=int, default=tr0.max_people, metavar="N",
+                    help=f"--multi: at most N people (default {tr0.max_people})")
+    mp.add_argument("--detect-every", type=int, default=tr0.detect_every, metavar="N",
+                    help=f"--multi: run the detector every N frames and whenever no one is "
+                         f"tracked (default {tr0.detect_every})")
+    mp.add_argument("--detector", default=None, metavar="FILE",
+                    help="person detector: an .onnx with detector metadata or a TensorRT "
+                         ".engine of it ('edgepose build edgepose/assets/nanodet_person.onnx'); "
+                         "default: the bundled NanoDet ONNX")
     sm = p.add_argument_group("smoothing (One Euro filter)")
     sm.add_argument("--no-smooth", action="store_true", help="turn smoothing off")
     sm.add_argument("--smooth-min-cutoff", type=float, default=sm0.min_cutoff, metavar="HZ",
@@ -126,6 +136,9 @@ def options_from_args(args, model: str):
                             f"{args.smooth_d_cutoff}, {args.smooth_beta}")
     if args.threads is not None and args.threads < 1:
         raise EdgeposeError(f"--threads must be >= 1, got {args.threads}")
+    if args.max_people < 1 or args.detect_every < 1:
+        raise EdgeposeError(f"--max-people and --detect-every must be >= 1, got "
+                            f"{args.max_people} and {args.detect_every}")
     if args.every_frame and args.realtime:
         raise EdgeposeError("--every-frame and --realtime contradict each other; pick one")
     from edgepose.realtime.sources import parse_source
@@ -141,7 +154,8 @@ def options_from_args(args, model: str):
         source_opts=SourceOptions(width=args.width, height=args.height, fps=args.fps,
                                   demo_fps=args.demo_fps, demo_size=parse_frame_size(args.demo_size)),
         capture=CaptureOptions(every_frame=every_frame, reconnect=args.reconnect),
-        track=TrackOptions(conf=args.conf, multi=args.multi),
+        track=TrackOptions(conf=args.conf, multi=args.multi, max_people=args.max_people,
+                           detect_every=args.detect_every, detector=args.detector),
         smooth=SmoothOptions(enabled=not args.no_smooth, min_cutoff=args.smooth_min_cutoff,
                              beta=args.smooth_beta, d_cutoff=args.smooth_d_cutoff),
         pipeline=PipelineOptions(frames=args.frames, stall_timeout_s=args.stall_timeout),
