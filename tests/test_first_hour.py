@@ -270,3 +270,13 @@ def test_pretrained_offline_checks_local_inputs_first_then_fails_fast(synth_coco
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r2")]) == 2
     err = one_line_error(capsys, "hub is unreachable", "local weights file", "or to false")
     assert err.rstrip().endswith("or to false")
+
+
+def test_a_stride_4_cut_of_a_classification_backbone_is_refused(synth_coco, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {backbone: resnet18, head: dsnt, stride: 4, input_size: [64, 64]}\n"
+                   f"data: {{train_ann: {synth_coco.train_json}, "
+                   f"train_images: {synth_coco.image_root('train')}}}\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    one_line_error(capsys, "stride 4", "use stride 8 or 16")
+    assert not (tmp_path / "r" / "last.pt").exists()

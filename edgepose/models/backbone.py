@@ -233,6 +233,13 @@ def build_backbone(
     if dilated and stride not in (8, 16):
         raise ModelError(f"'+dilated' works at stride 8 or 16, not {stride}")
     _check_name(arch)
+    if stride == 4 and not arch.startswith("hrnet"):
+        # a stride-4 cut of a classification backbone is its stem + first stage only
+        # (resnet18: 0.2M of 11M parameters): too shallow to find a person
+        raise ModelError(f"backbone {arch!r} at stride 4 would keep only its stem and first "
+                         "stage (too shallow to find people); use stride 8 or 16 - the head "
+                         "upsamples to its own heatmap stride (head_cfg.heatmap_stride) - or "
+                         "an HRNet, whose stride-4 output is its full network")
     kwargs = _timm_kwargs(arch, dilated, stride)
     weights_file = None if isinstance(pretrained, bool) else Path(pretrained)
     if weights_file is not None and not weights_file.is_file():
