@@ -25,7 +25,7 @@ from edgepose.engines.plan_format import read_plan, write_plan
 from edgepose.errors import EngineError
 
 from engine_helpers import tiny_meta
-from test_trt_fakes import FakeCuda
+from test_trt_fakes import FakeCuda, runtime_module
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = ROOT / "tests" / "assets" / "multi" / "000000214753.jpg"
@@ -141,23 +141,7 @@ def fake_runtime_trt(cuda: FakeCuda, onnx_path: Path):
         def create_execution_context(self):
             return ExecCtx()
 
-    class Runtime:
-        def __init__(self, logger):
-            pass
-
-        def deserialize_cuda_engine(self, plan):
-            assert plan == b"detector plan bytes"
-            return Engine()
-
-    class Logger:
-        WARNING = 2
-
-        def __init__(self, level):
-            pass
-
-    return types.SimpleNamespace(
-        __version__="10.3.0", Logger=Logger, Runtime=Runtime, nptype=lambda d: np.float32,
-        TensorIOMode=types.SimpleNamespace(INPUT="in", OUTPUT="out"))
+    return runtime_module(Engine, expect_plan=b"detector plan bytes")
 
 
 @pytest.fixture

@@ -172,12 +172,20 @@ def fake_trt(cuda: FakeCuda, h: int, w: int, context_ok=True, address_ok=True):
         def create_execution_context(self):
             return ExecCtx() if context_ok else None
 
+    return runtime_module(Engine)
+
+
+def runtime_module(make_engine, expect_plan: bytes | None = None):
+    """The runtime half of a fake ``tensorrt``: Runtime (deserialises to ``make_engine()``,
+    checking the plan bytes when ``expect_plan``), Logger, nptype, TensorIOMode."""
+
     class Runtime:
         def __init__(self, logger):
             pass
 
         def deserialize_cuda_engine(self, plan):
-            return Engine()
+            assert expect_plan is None or plan == expect_plan
+            return make_engine()
 
     class Logger:
         WARNING = 2
