@@ -277,3 +277,23 @@ def test_rerun_with_other_settings_refuses_the_work_folder(adapted, capsys):
     changed = [a if a != "1" else "2" for a in args]  # --epochs 2
     assert main(changed) == 2
     one_line(capsys, "other footage or settings", "--fresh")
+
+
+def test_int8_reuses_the_work_folder_and_calibrates_on_the_footage(adapted, tmp_path):
+    from edgepose.engines.int8 import has_qdq
+    from edgepose.engines.meta_io import read_meta
+
+    out, args, report = adapted
+    int8 = tmp_path / "adapted.int8.onnx"
+    t_label = report["label_s"]
+    assert main(args + ["--out", str(int8), "--work", report["work"], "--precision", "int8",
+                        "--target", "cpu"]) == 0
+    again = json.loads(int8.with_suffix(".adapt.json").read_text())
+    assert again["train_s"] < 5 and again["label_s"] < max(t_label, 5)  # reused, not redone
+    assert int8.with_suffix(".fp32.onnx").is_file()
+    import onnx
+
+    assert has_qdq(onnx.load(str(int8)))
+    meta = read_meta(int8)
+    assert meta.adaptation["precision"] == "int8" and meta.adaptation["epochs"] == 1
+    assert 0 <= again["after"]["teacher_agreement"]["pck@0.1"] <= 1

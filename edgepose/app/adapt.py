@@ -410,11 +410,14 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = print) -> dict[str, A
 
     # 2. label
     t0 = time.perf_counter()
-    with Teacher(opts.teacher) as teacher:
-        detector = Detector(device="cpu", threads=opts.threads, max_people=opts.max_people)
-        labels = label_frames(frames, frames_root, work / "labels.json", teacher, detector,
-                              opts)
-        t_name = teacher_name(teacher)
+    labels_file = work / "labels.json"
+    if labels_file.is_file():  # a finished labelling of this same footage and settings
+        labels = json.loads(labels_file.read_text())
+    else:
+        with Teacher(opts.teacher) as teacher:
+            detector = Detector(device="cpu", threads=opts.threads, max_people=opts.max_people)
+            labels = label_frames(frames, frames_root, labels_file, teacher, detector, opts)
+    t_name = labels["teacher"]["model"]
     label_s = time.perf_counter() - t0
     train_data = subset(labels, train_frames, frames_root)
     hold_data = subset(labels, hold_frames, frames_root)
