@@ -36,7 +36,17 @@ sys.path.insert(0, str(ROOT))
 from edgepose.app.adapt import AdaptOptions, adapt  # noqa: E402
 from edgepose.version import ASSETS  # noqa: E402
 
+VARIANTS = {"default": {}, "freeze-bn": {"freeze_bn": True}, "replay2": {"replay_ratio": 2.0},
+            "lr2e-4": {"lr": 2e-4}}
 MODELS = {"128x128": ASSETS / "real_dsnt_128.onnx", "64x64": ASSETS / "real_dsnt_64.onnx"}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the teacher worker)."""
+    import resource
+
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + c.ru_utime + c.ru_stime
 
 
 def coco_sequence(shared: Path, dest: Path) -> Path:
@@ -63,6 +73,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "adapt_bench")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "adapt")
     ap.add_argument("--only", default="", help="comma list of clip:model to run, e.g. vtest:64x64")
+    ap.add_argument("--variants", default="default",
+                    help="comma list of settings to compare: default, freeze-bn, replay2 "
+                         "(--replay-ratio 2), lr2e-4")
     args = ap.parse_args()
     if not args.vtest.is_file():
         raise SystemExit(f"{args.vtest}: not found; apt-get download opencv-doc, extract it "
@@ -70,34 +83,35 @@ def main() -> None:
     clips = {"vtest": args.vtest,
              "coco-val-seq": coco_sequence(args.shared, args.work / "coco_val_seq")}
     rows = []
-    for clip, footage in clips.items():
-        for size, model in MODELS.items():
-            if args.only and f"{clip}:{size}" not in args.only.split(","):
-                continue
-            out = args.work / f"{clip}_{size}" / "adapted.onnx"
-            t0, c0 = time.perf_counter(), time.process_time()
-            r = adapt(AdaptOptions(footage=[str(footage)], out=str(out), model=str(model),
-                                   epochs=args.epochs, threads=args.threads, fresh=True,
-                                   progress=False))
-            b, a = r["before"], r["after"]
-            gap = 1 - b["teacher_agreement"]["pck@0.1"]
-            rows.append({
-                "clip": clip, "model": size, "frames": r["frames"],
-                "train_people": r["train_people"], "holdout_people": r["holdout_people"],
-                "agree05_before": b["teacher_agreement"]["pck@0.05"],
-                "agree05_after": a["teacher_agreement"]["pck@0.05"],
-                "agree10_before": b["teacher_agreement"]["pck@0.1"],
-                "agree10_after": a["teacher_agreement"]["pck@0.1"],
-                "gap_closed": (a["teacher_agreement"]["pck@0.1"]
-                               - b["teacher_agreement"]["pck@0.1"]) / gap if gap else None,
-                "lsp_before": b.get("check_pck@0.2_torso"),
-                "lsp_after": a.get("check_pck@0.2_torso"),
-                "ms_before": b["latency_ms"], "ms_after": a["latency_ms"],
-                "label_min": r["label_s"] / 60, "train_min": r["train_s"] / 60,
-                "wall_min": (time.perf_counter() - t0) / 60,
-                "cpu_min": (time.process_time() - c0) / 60,
-            })
-            print(json.dumps(rows[-1]), flush=True)
+    for clip, footage, size, model, variant in [
+            (c, f, s, m, v) for c, f in clips.items() for s, m in MODELS.items()
+            for v in args.variants.split(",")]:
+        if args.only and f"{clip}:{size}" not in args.only.split(","):
+            continue
+        out = args.work / f"{clip}_{size}_{variant}" / "adapted.onnx"
+        t0, c0 = time.perf_counter(), cpu_seconds()
+        r = adapt(AdaptOptions(footage=[str(footage)], out=str(out), model=str(model),
+                               epochs=args.epochs, threads=args.threads, fresh=True,
+                               progress=False, **VARIANTS[variant]))
+        b, a = r["before"], r["after"]
+        gap = 1 - b["teacher_agreement"]["pck@0.1"]
+        rows.append({
+            "clip": clip, "model": size, "variant": variant, "frames": r["frames"],
+            "train_people": r["train_people"], "holdout_people": r["holdout_people"],
+            "agree05_before": b["teacher_agreement"]["pck@0.05"],
+            "agree05_after": a["teacher_agreement"]["pck@0.05"],
+            "agree10_before": b["teacher_agreement"]["pck@0.1"],
+            "agree10_after": a["teacher_agreement"]["pck@0.1"],
+            "gap_closed": (a["teacher_agreement"]["pck@0.1"]
+                           - b["teacher_agreement"]["pck@0.1"]) / gap if gap else None,
+            "lsp_before": b.get("check_pck@0.2_torso"),
+            "lsp_after": a.get("check_pck@0.2_torso"),
+            "ms_before": b["latency_ms"], "ms_after": a["latency_ms"],
+            "label_min": r["label_s"] / 60, "train_min": r["train_s"] / 60,
+            "wall_min": (time.perf_counter() - t0) / 60,
+            "cpu_min": (cpu_seconds() - c0) / 60,  # ours + the teacher worker's
+        })
+        print(json.dumps(rows[-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.processor() or platform.machine()}, {args.threads} thread(s)"
     (args.out / "results.json").write_text(json.dumps(
@@ -113,13 +127,13 @@ def to_markdown(rows, epochs: int) -> str:
     lines = [f"`edgepose adapt`, {epochs} epochs, defaults otherwise. Agreement = PCK of the "
              "model against the teacher on held-out people (box's longer side); LSP = "
              "PCK@0.2 (torso) on LSP test, 1000 people.", "",
-             "| clip | model | frames | people train / held out | agreement @0.05 before → after "
+             "| clip | model | settings | frames | people train / held out | agreement @0.05 before → after "
              "| @0.1 before → after | gap closed | LSP before → after | label + train min "
              "| ms/person before / after |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {r['clip']} | {r['model']} | {r['frames']} | {r['train_people']} / "
+            f"| {r['clip']} | {r['model']} | {r.get('variant', 'default')} | {r['frames']} | {r['train_people']} / "
             f"{r['holdout_people']} | {pct(r['agree05_before'])} → {pct(r['agree05_after'])} "
             f"| {pct(r['agree10_before'])} → {pct(r['agree10_after'])} | "
             f"{pct(r['gap_closed'])} % | {pct(r['lsp_before'])} → {pct(r['lsp_after'])} | "

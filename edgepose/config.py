@@ -97,6 +97,8 @@ class OptimConfig:
     gamma: float = 0.1
     grad_clip: float = 0.0
     lr_scaling: str = "none"
+    # fine-tuning: keep BatchNorm running statistics (and their eval-mode use) fixed
+    freeze_bn: bool = False
 
 
 @dataclass

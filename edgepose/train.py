@@ -403,6 +403,10 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     cfg, env, device, steps = run.cfg, run.env, run.device, run.steps
     run.sampler.set_epoch(epoch)
     run.step_module.train()
+    if cfg.optim.freeze_bn:  # fine-tuning: BatchNorm keeps the statistics it was trained with
+        for m in run.model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
     loss_sum, n_steps, t0, lr = 0.0, 0, time.perf_counter(), run.schedule.lr(epoch)
     bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", leave=False,
                disable=not (env.is_main and cfg.progress), dynamic_ncols=True)

@@ -187,3 +187,41 @@ def test_cli_train_then_eval(synth_coco, tmp_path, capsys):
     for k in ("mean_px_error", "pck@0.1", "AP"):
         assert ort[k] == pytest.approx(metrics[k], abs=2e-3), (k, ort[k], metrics[k])
     shutil.rmtree(tmp_path / "run")
+
+
+def test_freeze_bn_keeps_batchnorm_statistics(synth_coco, tmp_path):
+    """Fine-tuning from ``model.init`` (a checkpoint's weights) with ``optim.freeze_bn``:
+    the weights train, BatchNorm running statistics stay what the checkpoint had."""
+    import torch
+
+    from edgepose.checkpoint import load_checkpoint, save_checkpoint
+    from edgepose.config import config_from_dict
+    from edgepose.models import build_model
+    from edgepose.train import train
+
+    model_cfg = {"backbone": "resnet18", "head": "dsnt", "stride": 8, "input_size": [64, 64]}
+    meta = config_from_dict({"model": model_cfg}).model.to_meta()
+    base = build_model(meta)
+    for m in base.modules():  # statistics a fresh model would not have
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(0.25)
+    save_checkpoint(tmp_path / "base.pt", base, meta)
+    init = base.state_dict()
+
+    def run(freeze: bool, out):
+        cfg = config_from_dict({
+            "model": {**model_cfg, "init": str(tmp_path / "base.pt")},
+            "data": {"train_ann": str(synth_coco.train_json),
+                     "train_images": str(synth_coco.image_root("train")), "augment": False},
+            "optim": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "freeze_bn": freeze},
+            "out": str(out), "max_steps_per_epoch": 2, "val_every": 0, "progress": False,
+            "threads": 1})
+        train(cfg)
+        return load_checkpoint(out / "last.pt")["model"]
+
+    frozen, free = run(True, tmp_path / "a"), run(False, tmp_path / "b")
+    key = next(k for k in frozen if k.endswith("running_mean"))
+    assert torch.equal(frozen[key], init[key])  # statistics untouched
+    assert not torch.equal(free[key], init[key])  # ... unlike a normal step
+    conv = next(k for k in frozen if k.endswith("weight") and frozen[k].ndim == 4)
+    assert not torch.equal(frozen[conv], init[conv])  # the weights still trained

@@ -55,6 +55,7 @@ class AdaptOptions:
     replay_ratio: float = 1.0
     lr: float = 5e-4
     batch_size: int = 32
+    freeze_bn: bool = False
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     max_people: int = 6
     min_joints: int = 8
@@ -341,7 +342,7 @@ def train_config(opts: AdaptOptions, base: BaseModel, work: Path, n_train: int,
                                    workers=0)
     cfg.optim = dataclasses.replace(cfg.optim, epochs=opts.epochs, lr=opts.lr,
                                     batch_size=opts.batch_size, warmup_epochs=0.0,
-                                    schedule="cosine")
+                                    schedule="cosine", freeze_bn=opts.freeze_bn)
     cfg.out, cfg.seed, cfg.threads = str(work / "train"), opts.seed, opts.threads
     cfg.val_every, cfg.save_every, cfg.progress = 0, 1, opts.progress
     cfg.device, cfg.max_steps_per_epoch = "cpu", 0
@@ -355,7 +356,7 @@ def fingerprint(opts: AdaptOptions, base: BaseModel, hashes: list[dict]) -> dict
             "max_people": opts.max_people, "min_joints": opts.min_joints,
             "threshold": opts.threshold, "epochs": opts.epochs, "lr": opts.lr,
             "replay": opts.replay, "replay_ratio": opts.replay_ratio, "seed": opts.seed,
-            "batch_size": opts.batch_size}
+            "batch_size": opts.batch_size, "freeze_bn": opts.freeze_bn}
 
 
 def _prepare_work(opts: AdaptOptions, state: dict[str, Any]) -> Path:

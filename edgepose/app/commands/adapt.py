@@ -44,6 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="replay samples per footage sample in each epoch (0 = footage only)")
     p.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (cosine)")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--freeze-bn", action="store_true",
+                   help="keep BatchNorm statistics fixed while fine-tuning")
     smp = p.add_argument_group("frame sampling")
     smp.add_argument("--max-frames", type=int, default=s0.max_frames,
                      help="at most N frames per clip, spread evenly in time (0 = no limit)")
@@ -92,6 +94,7 @@ def run(args) -> int:
         footage=list(args.footage), out=args.out, model=args.model, teacher=args.teacher,
         epochs=args.epochs, holdout=args.holdout, replay=list(args.replay),
         replay_ratio=args.replay_ratio, lr=args.lr, batch_size=args.batch_size,
+        freeze_bn=args.freeze_bn,
         sampling=SamplingOptions(threshold=args.scene_change, min_gap=args.min_gap,
                                  max_gap=args.max_gap, max_frames=args.max_frames),
         max_people=args.max_people, min_joints=args.min_joints, threshold=args.threshold,
