@@ -37,7 +37,8 @@ from edgepose.app.adapt import AdaptOptions, adapt  # noqa: E402
 from edgepose.version import ASSETS  # noqa: E402
 
 VARIANTS = {"default": {}, "freeze-bn": {"freeze_bn": True}, "replay2": {"replay_ratio": 2.0},
-            "lr2e-4": {"lr": 2e-4}}
+            "replay0.5": {"replay_ratio": 0.5}, "lr2e-4": {"lr": 2e-4}, "lr1e-3": {"lr": 1e-3},
+            "lr1e-3-freeze-bn": {"lr": 1e-3, "freeze_bn": True}}
 MODELS = {"128x128": ASSETS / "real_dsnt_128.onnx", "64x64": ASSETS / "real_dsnt_64.onnx"}
 
 
@@ -74,8 +75,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "adapt")
     ap.add_argument("--only", default="", help="comma list of clip:model to run, e.g. vtest:64x64")
     ap.add_argument("--variants", default="default",
-                    help="comma list of settings to compare: default, freeze-bn, replay2 "
-                         "(--replay-ratio 2), lr2e-4")
+                    help=f"comma list of settings to compare: {', '.join(VARIANTS)}")
     args = ap.parse_args()
     if not args.vtest.is_file():
         raise SystemExit(f"{args.vtest}: not found; apt-get download opencv-doc, extract it "

@@ -112,6 +112,12 @@ def test_real_clip_is_read_and_sampled(tmp_path):
     for i in range(5):
         cv2.imwrite(str(still / f"{i:03d}.png"), frames[0][1])
     assert len(sample_footage([still], tmp_path / "s", progress=False)) == 1
+    # a folder of distinct captures keeps each one: --min-gap spaces video frames only
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for i, frame in frames:
+        cv2.imwrite(str(seq / f"{i:03d}.jpg"), frame)
+    assert len(sample_footage([seq], tmp_path / "q", progress=False)) == 16
 
 
 # ----------------------------------------------------------------------------- weights

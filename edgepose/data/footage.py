@@ -7,8 +7,9 @@ training). :func:`sample_footage` keeps a frame only when the picture has change
 since the last kept frame - the percentage of a small grey thumbnail's pixels that
 changed by more than :data:`PIXEL_CHANGE` grey levels (a person walking through a fixed
 camera's view changes a few percent; sensor noise none; a whole-frame mean difference would
-be swamped by the static background) - at least ``min_gap`` frames apart, and at least every ``max_gap`` frames (a slow scene still
-gets sampled); ``max_frames`` then thins the kept frames evenly in time.
+be swamped by the static background) - at least ``min_gap`` frames apart (videos; the
+images of a folder are separate captures already), and at least every ``max_gap`` frames
+(a slow scene still gets sampled); ``max_frames`` then thins the kept frames evenly.
 
 :func:`split_holdout` holds out the *last* fraction of each clip in time, so evaluation
 frames come after every training frame of that clip (never a neighbour of one).
@@ -16,6 +17,7 @@ frames come after every training frame of that clip (never a neighbour of one).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +164,10 @@ def sample_footage(sources: Sequence, dest: Path, opts: SamplingOptions | None =
         bar.close()
         if not indices:
             raise SourceError(f"{src}: no frame could be read")
-        wanted = {indices[j] for j in keep_frames(thumbs, opts)}
+        # min_gap spaces a video's consecutive frames; the images of a folder are already
+        # separate captures, so there only the change threshold (and max_frames) thin them
+        clip_opts = opts if _is_video(src) else dataclasses.replace(opts, min_gap=1)
+        wanted = {indices[j] for j in keep_frames(thumbs, clip_opts)}
         (dest / clip).mkdir(parents=True, exist_ok=True)
         for i, frame in read_frames(src):
             if i in wanted:

@@ -54,7 +54,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                           "changed since the last kept frame (people moving in a fixed "
                           "camera's view: a few %%)")
     smp.add_argument("--min-gap", type=int, default=s0.min_gap,
-                     help="frames kept are at least N frames apart")
+                     help="video frames kept are at least N frames apart (an image "
+                          "folder's images are separate captures: only --scene-change "
+                          "thins them)")
     smp.add_argument("--max-gap", type=int, default=s0.max_gap,
                      help="keep a frame at least every N frames, even in a still scene")
     lab = p.add_argument_group("labels")
