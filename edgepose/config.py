@@ -241,7 +241,7 @@ def load_config(path: str | Path) -> TrainConfig:
     return config_from_dict(d, source=str(path))
 
 
-def _parse_value(text: str) -> Any:
+def parse_value(text: str) -> Any:
     import yaml
 
     try:
@@ -265,7 +265,7 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
             node = node[p]
         if parts[-1] not in node:
             raise ConfigError(f"override {item!r}: unknown key {key!r}")
-        node[parts[-1]] = _parse_value(value)
+        node[parts[-1]] = parse_value(value)
     return config_from_dict(d, source="overrides")
 
 

@@ -177,6 +177,8 @@ def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     one_line(capsys, "*.onnx")
     assert main(["adapt", str(CLIP), "--out", out, "--holdout", "1"]) == 2
     one_line(capsys, "--holdout")
+    assert main(["adapt", str(CLIP), "--out", out, "--aug", "bogus=1"]) == 2
+    one_line(capsys, "--aug", "bogus")
     onnx_only = tmp_path / "m.onnx"
     onnx_only.write_bytes((ASSETS / "real_dsnt_64.onnx").read_bytes())
     assert main(["adapt", str(CLIP), "--out", out, "--model", str(onnx_only)]) == 2

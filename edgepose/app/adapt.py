@@ -56,6 +56,7 @@ class AdaptOptions:
     lr: float = 5e-4
     batch_size: int = 32
     freeze_bn: bool = False
+    aug: dict[str, Any] = field(default_factory=dict)  # AugConfig overrides of the recipe's
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     max_people: int = 6
     min_joints: int = 8
@@ -89,6 +90,12 @@ class AdaptOptions:
         for ok, msg in problems:
             if not ok:
                 raise ConfigError(msg)
+        from edgepose.data.transforms import AugConfig
+
+        bad = sorted(set(self.aug) - {f.name for f in dataclasses.fields(AugConfig)})
+        if bad:
+            raise ConfigError(f"--aug: unknown key(s) {bad}; use keys of data.aug such as "
+                              "scale, rotation, half_body_prob, occluder_prob")
         for f in self.footage:
             if not Path(f).exists():
                 raise DataError(f"{f}: no such video, image folder or image")
@@ -339,14 +346,14 @@ def train_config(opts: AdaptOptions, base: BaseModel, work: Path, n_train: int,
     cfg.model.init = str(base.checkpoint)
     cfg.data = dataclasses.replace(cfg.data, train_ann="", train_images="", val_ann="",
                                    val_images="", sources=sources, epoch_samples=per_epoch,
-                                   workers=0)
+                                   workers=0, aug={**cfg.data.aug, **opts.aug})
     cfg.optim = dataclasses.replace(cfg.optim, epochs=opts.epochs, lr=opts.lr,
                                     batch_size=opts.batch_size, warmup_epochs=0.0,
                                     schedule="cosine", freeze_bn=opts.freeze_bn)
     cfg.out, cfg.seed, cfg.threads = str(work / "train"), opts.seed, opts.threads
     cfg.val_every, cfg.save_every, cfg.progress = 0, 1, opts.progress
     cfg.device, cfg.max_steps_per_epoch = "cpu", 0
-    return cfg
+    return cfg.validate()  # e.g. an unknown --aug key
 
 
 def fingerprint(opts: AdaptOptions, base: BaseModel, hashes: list[dict]) -> dict[str, Any]:
@@ -356,7 +363,7 @@ def fingerprint(opts: AdaptOptions, base: BaseModel, hashes: list[dict]) -> dict
             "max_people": opts.max_people, "min_joints": opts.min_joints,
             "threshold": opts.threshold, "epochs": opts.epochs, "lr": opts.lr,
             "replay": opts.replay, "replay_ratio": opts.replay_ratio, "seed": opts.seed,
-            "batch_size": opts.batch_size, "freeze_bn": opts.freeze_bn}
+            "batch_size": opts.batch_size, "freeze_bn": opts.freeze_bn, "aug": opts.aug}
 
 
 def _prepare_work(opts: AdaptOptions, state: dict[str, Any]) -> Path:

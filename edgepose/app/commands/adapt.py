@@ -46,6 +46,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--freeze-bn", action="store_true",
                    help="keep BatchNorm statistics fixed while fine-tuning")
+    p.add_argument("--aug", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one augmentation setting of the model's recipe, e.g. "
+                        "--aug rotation=10 --aug scale=0.25 (keys of data.aug)")
     smp = p.add_argument_group("frame sampling")
     smp.add_argument("--max-frames", type=int, default=s0.max_frames,
                      help="at most N frames per clip, spread evenly in time (0 = no limit)")
@@ -88,6 +91,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def parse_aug(items: list[str]) -> dict:
+    from edgepose.config import parse_value
+    from edgepose.errors import ConfigError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--aug {item!r}: expected KEY=VALUE, e.g. rotation=10")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
 def run(args) -> int:
     from edgepose.app.adapt import AdaptOptions, adapt
     from edgepose.data.footage import SamplingOptions
@@ -96,7 +112,7 @@ def run(args) -> int:
         footage=list(args.footage), out=args.out, model=args.model, teacher=args.teacher,
         epochs=args.epochs, holdout=args.holdout, replay=list(args.replay),
         replay_ratio=args.replay_ratio, lr=args.lr, batch_size=args.batch_size,
-        freeze_bn=args.freeze_bn,
+        freeze_bn=args.freeze_bn, aug=parse_aug(args.aug),
         sampling=SamplingOptions(threshold=args.scene_change, min_gap=args.min_gap,
                                  max_gap=args.max_gap, max_frames=args.max_frames),
         max_people=args.max_people, min_joints=args.min_joints, threshold=args.threshold,
