@@ -107,6 +107,8 @@ def main() -> None:
             "agree10_after": a["teacher_agreement"]["pck@0.1"],
             "gap_closed": (a["teacher_agreement"]["pck@0.1"]
                            - b["teacher_agreement"]["pck@0.1"]) / gap if gap else None,
+            "fit10_before": b.get("train_agreement", {}).get("pck@0.1"),
+            "fit10_after": a.get("train_agreement", {}).get("pck@0.1"),
             "lsp_before": b.get("check_pck@0.2_torso"),
             "lsp_after": a.get("check_pck@0.2_torso"),
             "ms_before": b["latency_ms"], "ms_after": a["latency_ms"],
@@ -131,15 +133,16 @@ def to_markdown(rows, epochs: int) -> str:
              "model against the teacher on held-out people (box's longer side); LSP = "
              "PCK@0.2 (torso) on LSP test, 1000 people.", "",
              "| clip | model | settings | frames | people train / held out | agreement @0.05 before → after "
-             "| @0.1 before → after | gap closed | LSP before → after | label + train min "
+             "| @0.1 before → after | gap closed | training frames @0.1 before → after | LSP before → after | label + train min "
              "| ms/person before / after |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['clip']} | {r['model']} | {r.get('variant', 'default')} | {r['frames']} | {r['train_people']} / "
             f"{r['holdout_people']} | {pct(r['agree05_before'])} → {pct(r['agree05_after'])} "
             f"| {pct(r['agree10_before'])} → {pct(r['agree10_after'])} | "
-            f"{pct(r['gap_closed'])} % | {pct(r['lsp_before'])} → {pct(r['lsp_after'])} | "
+            f"{pct(r['gap_closed'])} % | {pct(r.get('fit10_before'))} → "
+            f"{pct(r.get('fit10_after'))} | {pct(r['lsp_before'])} → {pct(r['lsp_after'])} | "
             f"{r['label_min']:.1f} + {r['train_min']:.1f} | {r['ms_before']:.2f} / "
             f"{r['ms_after']:.2f} |")
     return "\n".join(lines) + "\n"

@@ -38,6 +38,7 @@ from edgepose.errors import ConfigError, DataError, ModelError
 
 MIN_TRAIN_PEOPLE = 8
 MIN_HOLDOUT_PEOPLE = 4
+MAX_FIT_FRAMES = 60  # training frames re-scored after fine-tuning (the fit, not the goal)
 STATE_FILE = "adapt_state.json"
 
 
@@ -490,7 +491,8 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = print) -> dict[str, A
             export_checkpoint(base.checkpoint, before, progress=opts.progress)
 
     # 5. report
-    report = _report(opts, before, out, hold_data, frames_root, log)
+    report = _report(opts, before, out, hold_data, frames_root, log,
+                     train_data=subset(train_data, train_frames[-MAX_FIT_FRAMES:], frames_root))
     report.update(work=str(work), frames=len(frames), train_people=n_train,
                   holdout_people=n_hold, replay=adaptation["replay"], label_s=label_s,
                   train_s=train_s, total_s=time.perf_counter() - t_start,
@@ -513,13 +515,15 @@ def _quantize(fp32: Path, out: Path, work: Path, meta, opts: AdaptOptions) -> No
 
 
 def _report(opts: AdaptOptions, before: Path, after: Path, hold_data: dict, root: Path,
-            log: Callable) -> dict[str, Any]:
+            log: Callable, train_data: dict | None = None) -> dict[str, Any]:
     from edgepose.calibration.report import ReportConfig, measure_latency
 
     rows: dict[str, Any] = {"before": {"model": str(before)}, "after": {"model": str(after)}}
-    if hold_data["annotations"]:
-        for k, path in (("before", before), ("after", after)):
+    for k, path in (("before", before), ("after", after)):
+        if hold_data["annotations"]:
             rows[k]["teacher_agreement"] = teacher_agreement(path, hold_data, root, opts.threads)
+        if train_data and train_data["annotations"]:  # how well it fits what it saw
+            rows[k]["train_agreement"] = teacher_agreement(path, train_data, root, opts.threads)
     people, check_name = forgetting_set(opts.check, opts.check_limit)
     if people:
         for k, path in (("before", before), ("after", after)):
@@ -554,6 +558,9 @@ def format_report(r: dict[str, Any]) -> str:
         if gap > 0:
             closed = (ta["pck@0.1"] - tb["pck@0.1"]) / gap
             lines.append(f"{'gap to the teacher closed (@0.1)':34s}{100 * closed:29.0f}%")
+    fa, fb = a.get("train_agreement"), b.get("train_agreement")
+    if fa and fb:
+        row("fit on training frames (@0.1)", fb["pck@0.1"], fa["pck@0.1"])
     row(f"PCK@0.2 torso, {r['check_set']}"[:34], b.get("check_pck@0.2_torso"),
         a.get("check_pck@0.2_torso"))
     row("latency ms/person (batch 1)", b["latency_ms"], a["latency_ms"], pct=False)
