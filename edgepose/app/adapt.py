@@ -54,7 +54,7 @@ class AdaptOptions:
     holdout: float = 0.2
     replay: list[str] = field(default_factory=list)  # ["ANN.json:IMAGES", ...]
     replay_ratio: float = 1.0
-    lr: float = 5e-4
+    lr: float = 1e-3
     batch_size: int = 32
     freeze_bn: bool = False
     aug: dict[str, Any] = field(default_factory=dict)  # AugConfig overrides of the recipe's

@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "they exist on this machine)")
     p.add_argument("--replay-ratio", type=float, default=1.0,
                    help="replay samples per footage sample in each epoch (0 = footage only)")
-    p.add_argument("--lr", type=float, default=5e-4, help="fine-tuning learning rate (cosine)")
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (cosine)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--freeze-bn", action="store_true",
                    help="keep BatchNorm statistics fixed while fine-tuning")
