@@ -39,8 +39,8 @@ from edgepose.version import ASSETS  # noqa: E402
 # a fixed camera sees one viewpoint: smaller scale / rotation jitter, no half bodies
 LIGHT_AUG = {"scale": 0.25, "rotation": 15.0, "half_body_prob": 0.0, "occluder_prob": 0.0}
 VARIANTS = {"default": {}, "freeze-bn": {"freeze_bn": True}, "replay2": {"replay_ratio": 2.0},
-            "replay0.5": {"replay_ratio": 0.5}, "lr5e-4": {"lr": 5e-4}, "lr5e-4-freeze-bn": {"lr": 5e-4, "freeze_bn": True},
-            "light-aug": {"aug": LIGHT_AUG}}
+            "replay0.5": {"replay_ratio": 0.5}, "lr5e-4": {"lr": 5e-4},
+            "lr5e-4-freeze-bn": {"lr": 5e-4, "freeze_bn": True}, "light-aug": {"aug": LIGHT_AUG}}
 MODELS = {"128x128": ASSETS / "real_dsnt_128.onnx", "64x64": ASSETS / "real_dsnt_64.onnx"}
 
 
