@@ -11,7 +11,8 @@ Clips (real, never trained on by the base models):
   (coco-mini + tiny-coco val2017, sorted by file name): many scenes, one photo domain.
 
 Models: the bundled 128x128 and 64x64 real models (their .onnx is the "before"; the .pt
-beside each is fine-tuned). For each (clip, model) one ``adapt`` run with the defaults
+beside each is fine-tuned), or ``--model-128`` / ``--model-64`` (a training checkpoint is
+exported for the "before"). For each (clip, model) one ``adapt`` run with the defaults
 (scene-change sampling, last 20 % of each clip held out in time, replay of the base
 recipe's real training sources at ratio 1), reporting held-out agreement with the teacher
 (PCK@0.05/0.1 of the box), LSP test PCK@0.2 (torso, all 1000 people) before and after,
@@ -41,7 +42,7 @@ LIGHT_AUG = {"scale": 0.25, "rotation": 15.0, "half_body_prob": 0.0, "occluder_p
 VARIANTS = {"default": {}, "freeze-bn": {"freeze_bn": True}, "replay2": {"replay_ratio": 2.0},
             "replay0.5": {"replay_ratio": 0.5}, "lr5e-4": {"lr": 5e-4},
             "lr5e-4-freeze-bn": {"lr": 5e-4, "freeze_bn": True}, "light-aug": {"aug": LIGHT_AUG}}
-MODELS = {"128x128": ASSETS / "real_dsnt_128.onnx", "64x64": ASSETS / "real_dsnt_64.onnx"}
+MODELS = {"128x128": ASSETS / "real_heatmap_128.onnx", "64x64": ASSETS / "real_heatmap_64.onnx"}
 
 
 def cpu_seconds() -> float:
@@ -75,6 +76,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "adapt_bench")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "adapt")
+    ap.add_argument("--model-128", type=Path, default=MODELS["128x128"],
+                    help="the 128x128 model to adapt (.pt, or .onnx with its .pt beside it)")
+    ap.add_argument("--model-64", type=Path, default=MODELS["64x64"])
     ap.add_argument("--only", default="", help="comma list of clip:model to run, e.g. vtest:64x64")
     ap.add_argument("--variants", default="default",
                     help=f"comma list of settings to compare: {', '.join(VARIANTS)}")
@@ -82,6 +86,7 @@ def main() -> None:
     if not args.vtest.is_file():
         raise SystemExit(f"{args.vtest}: not found; apt-get download opencv-doc, extract it "
                          "with dpkg-deb -x and pass --vtest .../examples/data/vtest.avi")
+    MODELS.update({"128x128": args.model_128, "64x64": args.model_64})
     clips = {"vtest": args.vtest,
              "coco-val-seq": coco_sequence(args.shared, args.work / "coco_val_seq")}
     rows = []

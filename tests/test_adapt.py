@@ -131,7 +131,7 @@ def test_bundled_weights_are_the_bundled_models(tmp_path):
 
     from edgepose.checkpoint import load_checkpoint, load_model
 
-    for name in ("real_dsnt_128", "real_dsnt_64"):
+    for name in ("real_heatmap_128", "real_heatmap_64"):
         payload = load_checkpoint(ASSETS / f"{name}.pt")
         assert "optimizer" not in payload and payload["fp16"] and "config" in payload
         model, meta = load_model(ASSETS / f"{name}.pt")
@@ -180,7 +180,7 @@ def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     assert main(["adapt", str(CLIP), "--out", out, "--aug", "bogus=1"]) == 2
     one_line(capsys, "--aug", "bogus")
     onnx_only = tmp_path / "m.onnx"
-    onnx_only.write_bytes((ASSETS / "real_dsnt_64.onnx").read_bytes())
+    onnx_only.write_bytes((ASSETS / "real_heatmap_64.onnx").read_bytes())
     assert main(["adapt", str(CLIP), "--out", out, "--model", str(onnx_only)]) == 2
     one_line(capsys, "no trainable weights", "m.pt")
     monkeypatch.setenv("EDGEPOSE_TEACHER_PYTHON", str(tmp_path / "nope" / "python"))
@@ -221,7 +221,7 @@ def adapted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("adapt")
     out = tmp / "adapted.onnx"
     pair = f"{COCO / 'person_keypoints.json'}:{COCO}"
-    args = ["adapt", str(CLIP), "--out", str(out), "--model", str(ASSETS / "real_dsnt_64.pt"),
+    args = ["adapt", str(CLIP), "--out", str(out), "--model", str(ASSETS / "real_heatmap_64.pt"),
             "--epochs", "1", "--batch-size", "8", "--min-gap", "1", "--holdout", "0.25",
             "--replay", pair, "--check", pair, "--no-progress"]
     assert main(args) == 0
@@ -261,7 +261,7 @@ def test_adapted_model_carries_the_adaptation(adapted):
     assert a["footage"][0]["sha256"] == hashlib.sha256(CLIP.read_bytes()).hexdigest()
     assert a["footage"][0]["frames"] == 16 and a["epochs"] == 1
     assert a["teacher"].startswith("MediaPipe BlazePose full")
-    assert a["holdout_from"] == {"vtest_16": 12} and a["base"] == "real_dsnt_64.pt"
+    assert a["holdout_from"] == {"vtest_16": 12} and a["base"] == "real_heatmap_64.pt"
     assert a["replay"] == [str(COCO / "person_keypoints.json")]
     assert meta.input_size == (64, 64) and meta.name.endswith("-adapted")
     for k in ("before", "after"):
@@ -277,7 +277,7 @@ def test_adapted_model_runs_in_edgepose_run(adapted, tmp_path):
                         "--source", str(CLIP), "--headless", "--frames", "4", "--log",
                         str(log)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "dsnt-64x64-adapted" in r.stderr and len(log.read_text().splitlines()) >= 4
+    assert "heatmap-64x64-adapted" in r.stderr and len(log.read_text().splitlines()) >= 4
 
 
 def test_rerun_with_other_settings_refuses_the_work_folder(adapted, capsys):

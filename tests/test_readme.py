@@ -137,7 +137,7 @@ def test_load_backend_example_maps_keypoints_back_to_the_image(tmp_path):
     # image pixels, exactly what the Python API (the live app's own stages) returns
     from edgepose.app.api import load
 
-    with load(scope["ASSETS"] / "real_dsnt_128.onnx", threads=1) as model:
+    with load(scope["ASSETS"] / "real_heatmap_128.onnx", threads=1) as model:
         pose = model.predict(scope["frame_bgr"], [box])[0]
     assert abs(xy - pose.keypoints).max() < 1e-3
     assert abs(xy - scope["out"]["coords"][0]).max() > 1  # crop pixels would differ
