@@ -216,7 +216,7 @@ def test_run_and_predict_take_a_detector_file(tmp_path):
     import sys
 
     bad = tmp_path / "notadetector.onnx"
-    bad.write_bytes((ROOT / "edgepose" / "assets" / "real_dsnt_64.onnx").read_bytes())
+    bad.write_bytes((ROOT / "edgepose" / "assets" / "real_heatmap_64.onnx").read_bytes())
     for cmd in (["predict", str(GROUP), "--multi", "--detector", str(bad), "--out",
                  str(tmp_path / "r.json")],
                 ["run", "--source", str(GROUP), "--multi", "--detector", str(bad),
