@@ -72,18 +72,22 @@ def load_weights(model: torch.nn.Module, payload: dict[str, Any], path) -> None:
         ) from None
 
 
-def pack_checkpoint(src, dst, fp16: bool = True, **info: Any) -> dict[str, Any]:
+def pack_checkpoint(src, dst, fp16: bool = True, meta: ModelMeta | None = None,
+                    **info: Any) -> dict[str, Any]:
     """A training checkpoint -> a small weights-only one (no optimiser/RNG state): what a
     model ships with for fine-tuning (``edgepose adapt``). Floating-point tensors are
     stored as FP16 when ``fp16`` (loading casts them back: ``load_state_dict`` copies into
     the model's FP32 parameters). Keeps ``config`` (the training recipe, e.g. its data
     sources for replay), ``epoch`` and ``best_metric``; ``info`` adds fields (source,
-    licence). Returns the summary written next to the weights."""
+    licence); ``meta`` replaces the source's metadata (same network, e.g. with the
+    adaptation record). Returns the summary written next to the weights."""
     payload = load_checkpoint(src)
     state = {k: (v.half() if fp16 and v.is_floating_point() else v)
              for k, v in payload["model"].items()}
     keep = {k: payload[k] for k in ("config", "epoch", "best_metric") if k in payload}
-    out = {"format": CHECKPOINT_FORMAT, "meta": payload["meta"].to_dict(), "model": state,
+    if meta is not None:
+        payload["meta"].check_matches(meta, what=f"pack_checkpoint({src})")
+    out = {"format": CHECKPOINT_FORMAT, "meta": (meta or payload["meta"]).to_dict(), "model": state,
            "packed_from": Path(src).name, "fp16": bool(fp16), **keep, **info}
     atomic_write_bytes(dst, lambda f: torch.save(out, f))
     return {"tensors": len(state), "fp16": bool(fp16), **keep}

@@ -264,6 +264,11 @@ def test_adapted_model_carries_the_adaptation(adapted):
     assert a["holdout_from"] == {"vtest_16": 12} and a["base"] == "real_heatmap_64.pt"
     assert a["replay"] == [str(COCO / "person_keypoints.json")]
     assert meta.input_size == (64, 64) and meta.name.endswith("-adapted")
+    # its weights are beside it (to adapt again), with the same adaptation record
+    from edgepose.checkpoint import load_checkpoint
+
+    payload = load_checkpoint(out.with_suffix(".pt"))
+    assert payload["meta"].adaptation == a and "config" in payload
     for k in ("before", "after"):
         ag = report[k]["teacher_agreement"]
         assert ag["people"] == report["holdout_people"] and 0 <= ag["pck@0.1"] <= 1

@@ -480,6 +480,10 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = print) -> dict[str, A
     meta = dataclasses.replace(meta, adaptation=adaptation, name=f"{meta.name}-adapted")
     fp32_out = out.with_suffix(".fp32.onnx") if opts.precision == "int8" else out
     export_model(model, meta, fp32_out, ExportOptions(), progress=opts.progress)
+    # its trainable weights beside it, so `adapt --model OUT.onnx` can adapt it again
+    from edgepose.checkpoint import pack_checkpoint
+
+    pack_checkpoint(last, out.with_suffix(".pt"), meta=meta)
     if opts.precision == "int8":
         _quantize(fp32_out, out, work, meta, opts)
     before = base.onnx
