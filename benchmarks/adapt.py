@@ -38,12 +38,15 @@ from edgepose.app.adapt import AdaptOptions, adapt  # noqa: E402
 from edgepose.data.footage import SamplingOptions  # noqa: E402
 from edgepose.version import ASSETS  # noqa: E402
 
-# a fixed camera sees one viewpoint: smaller scale / rotation jitter, no half bodies
+# the base recipe's own augmentation (what adapt used before ADAPT_AUG became its default)
+RECIPE_AUG = {"scale": 0.5, "rotation": 30.0, "half_body_prob": 0.15, "occluder_prob": 0.1}
+# light augmentation: now adapt's default (edgepose.app.adapt.ADAPT_AUG)
 LIGHT_AUG = {"scale": 0.25, "rotation": 15.0, "half_body_prob": 0.0, "occluder_prob": 0.0}
 VARIANTS = {"default": {}, "freeze-bn": {"freeze_bn": True}, "replay2": {"replay_ratio": 2.0},
             "replay0.5": {"replay_ratio": 0.5}, "lr5e-4": {"lr": 5e-4},
             "lr5e-4-freeze-bn": {"lr": 5e-4, "freeze_bn": True}, "light-aug": {"aug": LIGHT_AUG},
             "dense-sampling": {"sampling": SamplingOptions(min_gap=2)},
+            "recipe-aug-gap5": {"aug": RECIPE_AUG, "sampling": SamplingOptions(min_gap=5)},
             "footage-only": {"replay_ratio": 0.0}}
 MODELS = {"128x128": ASSETS / "real_heatmap_128.onnx", "64x64": ASSETS / "real_heatmap_64.onnx"}
 

@@ -47,7 +47,7 @@ class SamplingOptions:
     """See the module docstring. ``threshold``: % of thumbnail pixels changed."""
 
     threshold: float = 3.0
-    min_gap: int = 5
+    min_gap: int = 2
     max_gap: int = 150
     max_frames: int = 300  # per clip; 0 = no limit
 

@@ -47,8 +47,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--freeze-bn", action="store_true",
                    help="keep BatchNorm statistics fixed while fine-tuning")
     p.add_argument("--aug", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one augmentation setting of the model's recipe, e.g. "
-                        "--aug rotation=10 --aug scale=0.25 (keys of data.aug)")
+                   help="override one augmentation setting (keys of data.aug); adapt starts "
+                        "from the model's recipe with lighter jitter for a fixed camera: "
+                        "scale=0.25 rotation=15 half_body_prob=0 occluder_prob=0")
     smp = p.add_argument_group("frame sampling")
     smp.add_argument("--max-frames", type=int, default=s0.max_frames,
                      help="at most N frames per clip, spread evenly in time (0 = no limit)")
