@@ -73,6 +73,38 @@ def open_device(cuda, index: int, path):
     return device.name(), primary_context(cuda, index)
 
 
+def execution_context(engine, path, device_name: str):
+    """``engine.create_execution_context()``; None (out of GPU memory, or an engine this
+    device cannot run) is an EngineError."""
+    context = engine.create_execution_context()
+    if context is None:
+        raise EngineError(f"{path}: TensorRT could not create an execution context "
+                          f"on {device_name} (out of GPU memory?)")
+    return context
+
+
+def bind_buffers(trt, cuda, engine, context, shapes: dict, host: dict, dev: dict,
+                 path) -> None:
+    """A pinned host and a device buffer of ``shapes[name]`` for each tensor, bound to
+    ``context``. Fills ``host``/``dev`` as it goes, so after an error the caller frees what
+    was allocated (:func:`release`)."""
+    for n, shape in shapes.items():
+        host[n] = cuda.pagelocked_empty(shape, np.dtype(trt.nptype(engine.get_tensor_dtype(n))))
+        dev[n] = cuda.mem_alloc(host[n].nbytes)
+        if not context.set_tensor_address(n, int(dev[n])):
+            raise EngineError(f"{path}: TensorRT refused the device buffer of tensor "
+                              f"{n!r}; rebuild the engine with 'edgepose build'")
+
+
+def release(owner) -> None:
+    """Free ``owner``'s device buffers (``_dev``) and drop its TensorRT objects, execution
+    context before engine before runtime; the CUDA context must be current."""
+    for buf in getattr(owner, "_dev", {}).values():
+        buf.free()
+    owner._dev, owner._host = {}, {}
+    owner._context = owner._engine = owner._runtime = owner._stream = None
+
+
 def batch_range_from_profile(engine_shape, profile_shapes) -> tuple[int, int]:
     """(min, max) batch from the input's engine shape and (min, opt, max) profile shapes."""
     if engine_shape[0] != -1:
@@ -137,23 +169,14 @@ class TensorRTBackend(Backend):
                 else engine.get_profile_shape(0, "image")
         self.batch_range = batch_range_from_profile(shape, profile)
         self._dynamic = shape[0] == -1
-        self._context = engine.create_execution_context()
-        if self._context is None:  # out of GPU memory, or an engine this device cannot run
-            raise EngineError(f"{path}: TensorRT could not create an execution context "
-                              f"on {self.device_name} (out of GPU memory?)")
+        self._context = execution_context(engine, path, self.device_name)
         self._stream = cuda.Stream()
         h, w = self.meta.input_size
         bmax, k = self.batch_range[1], self.meta.num_joints
         full = {"image": (bmax, 3, h, w), "coords": (bmax, k, 2), "scores": (bmax, k)}
         check_io_shapes(path, {n: tuple(engine.get_tensor_shape(n)) for n in full}, full)
         self._host, self._dev = {}, {}
-        for n in ("image", *OUTPUTS):
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(n)))
-            self._host[n] = cuda.pagelocked_empty(full[n], dtype)
-            self._dev[n] = cuda.mem_alloc(self._host[n].nbytes)
-            if not self._context.set_tensor_address(n, int(self._dev[n])):
-                raise EngineError(f"{path}: TensorRT refused the device buffer of tensor "
-                                  f"{n!r}; rebuild the engine with 'edgepose build'")
+        bind_buffers(trt, cuda, engine, self._context, full, self._host, self._dev, path)
 
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         cuda = self._cuda
@@ -183,12 +206,7 @@ class TensorRTBackend(Backend):
             return {n: np.array(self._host[n][:b], dtype=np.float32) for n in OUTPUTS}
 
     def _free_all(self) -> None:
-        """Free device memory and TensorRT objects; the CUDA context must be current."""
-        for buf in getattr(self, "_dev", {}).values():
-            buf.free()
-        self._dev, self._host = {}, {}
-        # destroy in dependency order: execution context -> engine -> runtime
-        self._context = self._engine = self._runtime = self._stream = None
+        release(self)
 
     def close(self) -> None:
         """Free GPU memory (in the primary context, from any thread). Safe to call twice."""

@@ -45,24 +45,19 @@ class TrtSession:
                 raise
 
     def _setup(self, trt, path: Path) -> None:
+        from edgepose.engines.trt_backend import bind_buffers, execution_context
+
         engine, cuda = self._engine, self._cuda
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         self.inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
-        self._context = engine.create_execution_context()
-        if self._context is None:
-            raise EngineError(f"{path}: TensorRT could not create an execution context on "
-                              f"{self.device_name} (out of GPU memory?)")
-        for n in names:
-            shape = tuple(engine.get_tensor_shape(n))
+        self._context = execution_context(engine, path, self.device_name)
+        shapes = {n: tuple(engine.get_tensor_shape(n)) for n in names}
+        for n, shape in shapes.items():
             if any(d < 0 for d in shape):
                 raise EngineError(f"{path}: tensor {n!r} has a dynamic shape {list(shape)}; the "
                                   "detector engine needs the static shapes of its ONNX")
-            self._host[n] = cuda.pagelocked_empty(shape, np.dtype(trt.nptype(
-                engine.get_tensor_dtype(n))))
-            self._dev[n] = cuda.mem_alloc(self._host[n].nbytes)
-            if not self._context.set_tensor_address(n, int(self._dev[n])):
-                raise EngineError(f"{path}: TensorRT refused the device buffer of tensor {n!r}")
+        bind_buffers(trt, cuda, engine, self._context, shapes, self._host, self._dev, path)
         self._stream = cuda.Stream()
 
     def run(self, output_names, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -86,10 +81,9 @@ class TrtSession:
             return [np.array(self._host[n], dtype=np.float32) for n in output_names]
 
     def _free(self) -> None:
-        for buf in self._dev.values():
-            buf.free()
-        self._dev, self._host = {}, {}
-        self._context = self._engine = self._runtime = self._stream = None
+        from edgepose.engines.trt_backend import release
+
+        release(self)
 
     def close(self) -> None:
         with self._lock:
