@@ -188,6 +188,12 @@ def cpu_config(method: str = "minmax") -> QuantConfig:
     return QuantConfig(method=method, symmetric=False, op_types=QUANT_OPS + EXTRA_OPS)
 
 
+def target_config(target: str, method: str = "minmax") -> QuantConfig:
+    """The preset of ``edgepose calibrate --target``: "cpu" (:func:`cpu_config`) or
+    "tensorrt" (symmetric int8 activations, what TensorRT builds INT8 from)."""
+    return cpu_config(method) if target == "cpu" else QuantConfig(method=method)
+
+
 def quantize_qdq(
     onnx_in: str | os.PathLike,
     onnx_out: str | os.PathLike,

@@ -512,15 +512,14 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = print) -> dict[str, A
 
 
 def _quantize(fp32: Path, out: Path, work: Path, meta, opts: AdaptOptions) -> None:
-    from edgepose.calibration.qdq import QuantConfig, cpu_config, quantize_qdq
+    from edgepose.calibration.qdq import quantize_qdq, target_config
     from edgepose.calibration.stream import CalibrationStream, StreamConfig
 
     stream = CalibrationStream(str(work / "train.json"), meta,
                                StreamConfig(count=256, batch=8, seed=opts.seed,
                                             progress=opts.progress),
                                image_root=str(work / "frames"))
-    qcfg = cpu_config("minmax") if opts.target == "cpu" else QuantConfig(method="minmax")
-    quantize_qdq(fp32, out, stream, meta, qcfg)
+    quantize_qdq(fp32, out, stream, meta, target_config(opts.target))
 
 
 def _report(opts: AdaptOptions, before: Path, after: Path, hold_data: dict, root: Path,

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     import dataclasses
 
-    from edgepose.calibration.qdq import QuantConfig, cpu_config, quantize_qdq
+    from edgepose.calibration.qdq import quantize_qdq, target_config
     from edgepose.calibration.report import ReportConfig, compare, format_report, save_json
     from edgepose.calibration.stream import CalibrationStream, StreamConfig
     from edgepose.engines.meta_io import read_meta
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                                f"checkpoint first: edgepose export {model} --out model.onnx")
     out = Path(args.out) if args.out else model.with_suffix(".int8.onnx")
     meta = read_meta(model)
-    base = cpu_config(args.method) if args.target == "cpu" else QuantConfig(method=args.method)
+    base = target_config(args.target, args.method)
     qcfg = dataclasses.replace(base, percentile=args.percentile,
                                exclude_head=not args.quantize_head,
                                quantize_neck=args.quantize_neck)  # validated before the work
