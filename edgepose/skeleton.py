@@ -68,6 +68,13 @@ MPII = Skeleton(
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (COCO, MPII)}
 
 
+def coco_person_category(sk: Skeleton = COCO) -> dict:
+    """The COCO ``categories`` entry of a person with ``sk``'s keypoints and its limbs as
+    COCO's 1-based skeleton (what every COCO keypoint file edgepose writes carries)."""
+    return {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(sk.joints),
+            "skeleton": [[a + 1, b + 1] for a, b in sk.limbs]}
+
+
 def get_skeleton(name: str) -> Skeleton:
     from edgepose.errors import ModelError
 

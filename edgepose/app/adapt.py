@@ -167,7 +167,7 @@ def label_frames(frames: list[FootageFrame], root: Path, out: Path, teacher, det
     from tqdm import tqdm
 
     from edgepose.data.teacher import Progress, to_coco17, write_coco
-    from edgepose.skeleton import get_skeleton
+    from edgepose.skeleton import coco_person_category
 
     prog = Progress(out)
     images, anns = [], []
@@ -205,20 +205,13 @@ def label_frames(frames: list[FootageFrame], root: Path, out: Path, teacher, det
                          "keypoints": [round(float(v), 3) for v in kps.reshape(-1)],
                          "num_keypoints": n, "teacher_scores": [round(float(c), 4) for c in conf],
                          "det_score": p["det_score"]})
-    sk = get_skeleton("coco17")
     data = {"info": {"description": f"edgepose adapt: teacher labels ({teacher.name})"},
-            "images": images, "annotations": anns,
-            "categories": [{"id": 1, "name": "person", "keypoints": list(sk.joints),
-                            "skeleton": [[a + 1, b + 1] for a, b in sk.limbs]}],
-            "teacher": {"model": teacher_name(teacher), "frames": len(images),
+            "images": images, "annotations": anns, "categories": [coco_person_category()],
+            "teacher": {"model": teacher.model_name, "frames": len(images),
                         "people": len(anns), "threshold": opts.threshold}}
     write_coco(out, data)
     prog.finish()
     return data
-
-
-def teacher_name(teacher) -> str:
-    return f"MediaPipe BlazePose {teacher.name} {teacher.info.get('mediapipe', '')}".strip()
 
 
 def subset(data: dict[str, Any], frames: list[FootageFrame], root: Path) -> dict[str, Any]:

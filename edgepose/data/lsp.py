@@ -215,7 +215,7 @@ def convert(root, kind: str, split: str = "all", progress: bool = True,
             "num_keypoints": int((kps[:, 2] > 0).sum()),
             "bbox": [round(v, 2) for v in box], "area": round(box[2] * box[3], 2),
         })
-    from edgepose.skeleton import get_skeleton
+    from edgepose.skeleton import coco_person_category, get_skeleton
 
     sk = get_skeleton("coco17")
     source = {"lsp": "Leeds Sports Pose (Johnson & Everingham, BMVC 2010)",
@@ -226,7 +226,5 @@ def convert(root, kind: str, split: str = "all", progress: bool = True,
         "licenses": [{"id": k, "name": v[0], "url": v[1]} for k, v in licenses.items() if v],
         "images": images,
         "annotations": annotations,
-        "categories": [{"id": 1, "name": "person", "supercategory": "person",
-                        "keypoints": list(sk.joints),
-                        "skeleton": [[a + 1, b + 1] for a, b in sk.limbs]}],
+        "categories": [coco_person_category(sk)],
     }

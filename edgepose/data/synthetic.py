@@ -239,11 +239,9 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 def coco_categories() -> list[dict]:
     """The standard COCO person category with 17 keypoint names and the 1-based skeleton."""
-    return [{
-        "id": 1, "name": "person", "supercategory": "person",
-        "keypoints": list(COCO.joints),
-        "skeleton": [[a + 1, b + 1] for a, b in COCO.limbs],
-    }]
+    from edgepose.skeleton import coco_person_category
+
+    return [coco_person_category(COCO)]
 
 
 def _num(v: float) -> float | int:

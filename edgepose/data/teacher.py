@@ -156,6 +156,11 @@ class Teacher:
                                "reinstall it with: edgepose label --install-teacher")
         return json.loads(line)
 
+    @property
+    def model_name(self) -> str:
+        """E.g. "MediaPipe BlazePose full 0.10.21" (the version once the worker started)."""
+        return f"MediaPipe BlazePose {self.name} {self.info.get('mediapipe', '')}".strip()
+
     def landmarks(self, path, box=None) -> np.ndarray | None:
         req = {"path": str(path), "box": [float(v) for v in box] if box is not None else None}
         self.proc.stdin.write(json.dumps(req) + "\n")
@@ -300,8 +305,7 @@ def label_coco(ann_file, image_root, out, teacher: Teacher, fill: bool = False,
         new_anns.append(a)
     data = dict(data)
     data["annotations"] = new_anns
-    data["teacher"] = {"model": f"MediaPipe BlazePose {teacher.name} "
-                                f"{teacher.info.get('mediapipe', '')}",
+    data["teacher"] = {"model": teacher.model_name,
                        "people": len(anns), "found": found, "threshold": threshold,
                        "mode": "fill" if fill else "label"}
     if fill:
@@ -373,15 +377,11 @@ def label_images(files: list[Path], root: Path, out, teacher: Teacher,
                      "num_keypoints": int((kps[:, 2] > 0).sum()),
                      "teacher_scores": [round(float(c), 4) for c in conf],
                      "bbox": [round(v, 2) for v in box], "area": round(box[2] * box[3], 2)})
-    from edgepose.skeleton import get_skeleton
+    from edgepose.skeleton import coco_person_category
 
-    sk = get_skeleton("coco17")
     data = {"info": {"description": f"teacher labels (MediaPipe BlazePose {teacher.name})"},
-            "images": images, "annotations": anns,
-            "categories": [{"id": 1, "name": "person", "keypoints": list(sk.joints),
-                            "skeleton": [[a + 1, b + 1] for a, b in sk.limbs]}],
-            "teacher": {"model": f"MediaPipe BlazePose {teacher.name} "
-                                 f"{teacher.info.get('mediapipe', '')}",
+            "images": images, "annotations": anns, "categories": [coco_person_category()],
+            "teacher": {"model": teacher.model_name,
                         "images": len(images), "found": len(anns), "threshold": threshold,
                         "mode": "label"}}
     write_coco(out, data)
