@@ -355,14 +355,16 @@ def train_config(opts: AdaptOptions, base: BaseModel, work: Path, n_train: int,
     return cfg.validate()  # e.g. an unknown --aug key
 
 
+# options that do not change what the work folder holds (frames, labels, training)
+NOT_FINGERPRINTED = frozenset({"footage", "model", "out", "work", "fresh", "precision", "target",
+                               "check", "check_limit", "threads", "progress"})
+
+
 def fingerprint(opts: AdaptOptions, base: BaseModel, hashes: list[dict]) -> dict[str, Any]:
-    """What a work folder was made from: reused only for the same inputs."""
-    return {"footage": hashes, "base": str(base.checkpoint), "teacher": opts.teacher,
-            "sampling": dataclasses.asdict(opts.sampling), "holdout": opts.holdout,
-            "max_people": opts.max_people, "min_joints": opts.min_joints,
-            "threshold": opts.threshold, "epochs": opts.epochs, "lr": opts.lr,
-            "replay": opts.replay, "replay_ratio": opts.replay_ratio, "seed": opts.seed,
-            "batch_size": opts.batch_size, "freeze_bn": opts.freeze_bn, "aug": opts.aug}
+    """What a work folder was made from: reused only for the same inputs (every option
+    but :data:`NOT_FINGERPRINTED`, the footage by content, the base by path)."""
+    kept = {k: v for k, v in dataclasses.asdict(opts).items() if k not in NOT_FINGERPRINTED}
+    return {**kept, "footage": hashes, "base": str(base.checkpoint)}
 
 
 def _prepare_work(opts: AdaptOptions, state: dict[str, Any]) -> Path:
