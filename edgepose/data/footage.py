@@ -98,6 +98,15 @@ def read_frames(source) -> Iterator[tuple[int, np.ndarray]]:
             yield i, img
 
 
+def save_frame(path: Path, frame: np.ndarray) -> Path:
+    """Write ``frame`` as a JPEG (quality 92) unless ``path`` exists (a rerun reuses it)."""
+    import cv2
+
+    if not path.exists():
+        cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return path
+
+
 def thumbnail(frame: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -144,7 +153,6 @@ def sample_footage(sources: Sequence, dest: Path, opts: SamplingOptions | None =
                    progress: bool = True) -> list[FootageFrame]:
     """Sample every source into ``dest/<clip>/frame_NNNNNN.jpg`` (already written frames
     are kept, so a rerun is cheap); returns the kept frames, clip by clip, in time order."""
-    import cv2
     from tqdm import tqdm
 
     opts = (opts or SamplingOptions()).validate()
@@ -171,9 +179,7 @@ def sample_footage(sources: Sequence, dest: Path, opts: SamplingOptions | None =
         (dest / clip).mkdir(parents=True, exist_ok=True)
         for i, frame in read_frames(src):
             if i in wanted:
-                path = dest / clip / f"frame_{i:06d}.jpg"
-                if not path.exists():
-                    cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+                path = save_frame(dest / clip / f"frame_{i:06d}.jpg", frame)
                 out.append(FootageFrame(clip, i, path, str(src)))
     return out
 

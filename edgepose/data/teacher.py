@@ -318,30 +318,20 @@ def label_coco(ann_file, image_root, out, teacher: Teacher, fill: bool = False,
 
 def extract_frames(video, dest: Path, every: int = 10, max_frames: int = 0) -> list[Path]:
     """Write every ``every``-th frame of ``video`` to ``dest/frame_NNNNNN.jpg``."""
-    import cv2
+    from contextlib import closing
 
+    from edgepose.data.footage import read_frames, save_frame
     from edgepose.errors import SourceError
 
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise SourceError(f"{video}: video cannot be opened (missing file or unknown codec)")
     dest.mkdir(parents=True, exist_ok=True)
-    files, i = [], 0
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
+    files = []
+    with closing(read_frames(video)) as frames:  # closing releases the capture early
+        for i, frame in frames:
+            if i % every:
+                continue
+            files.append(save_frame(dest / f"frame_{i:06d}.jpg", frame))
+            if max_frames and len(files) >= max_frames:
                 break
-            if i % every == 0:
-                path = dest / f"frame_{i:06d}.jpg"
-                if not path.exists():
-                    cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
-                files.append(path)
-                if max_frames and len(files) >= max_frames:
-                    break
-            i += 1
-    finally:
-        cap.release()
     if not files:
         raise SourceError(f"{video}: no frame could be read")
     return files
