@@ -78,24 +78,21 @@ def unpack_plan(data: bytes, source: str = "engine") -> PlanFile:
         payload = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise EngineError(f"{source}: metadata header is corrupt ({e}); {REBUILD}") from None
-    if isinstance(payload, dict) and isinstance(payload.get("detector"), dict) \
-            and "meta" not in payload:
-        det = payload.pop("detector")
-        plan = data[_FIXED.size + n :]
-        if not plan:
-            raise EngineError(f"{source}: header present but the TensorRT plan is missing; "
-                              f"{REBUILD}")
-        return PlanFile(meta=None, plan=plan, info=payload, detector=det)
-    if not isinstance(payload, dict) or "meta" not in payload:
+    if not isinstance(payload, dict) or ("meta" not in payload
+                                         and not isinstance(payload.get("detector"), dict)):
         raise EngineError(f"{source}: metadata header has no model metadata; {REBUILD}")
-    try:
-        meta = ModelMeta.from_dict(payload.pop("meta"), source=source)
-    except ModelError as e:
-        raise EngineError(f"{e}; {REBUILD}") from None
+    meta, detector = None, None
+    if "meta" in payload:
+        try:
+            meta = ModelMeta.from_dict(payload.pop("meta"), source=source)
+        except ModelError as e:
+            raise EngineError(f"{e}; {REBUILD}") from None
+    else:
+        detector = payload.pop("detector")  # a person-detector engine
     plan = data[_FIXED.size + n :]
     if not plan:
         raise EngineError(f"{source}: header present but the TensorRT plan is missing; {REBUILD}")
-    return PlanFile(meta=meta, plan=plan, info=payload)
+    return PlanFile(meta=meta, plan=plan, info=payload, detector=detector)
 
 
 def write_plan(path, meta: ModelMeta | None, plan: bytes, info: dict[str, Any] | None = None,
