@@ -31,13 +31,9 @@ ENGINE_SUFFIXES = (".engine", ".plan")
 
 def onnx_detector_meta(path) -> dict | None:
     """The detector metadata of an ONNX file (None when it is not a detector)."""
-    import onnx
+    from edgepose.engines.export import load_onnx
 
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf raises several types
-        raise EngineError(f"{path}: not a readable ONNX file ({type(e).__name__})") from None
-    props = {p.key: p.value for p in proto.metadata_props}
+    props = {p.key: p.value for p in load_onnx(path).metadata_props}
     return json.loads(props[META_KEY]) if META_KEY in props else None
 
 
