@@ -26,20 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from edgepose.errors import CalibrationError
-from edgepose.fileio import atomic_write_bytes
+from edgepose.fileio import atomic_write_bytes, file_sha256
 from edgepose.metadata import ModelMeta
 
 MAGIC = b"EPCALIB\x01"
 _FIXED = struct.Struct("<8sI")
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fingerprint_details(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -36,3 +37,21 @@ def atomic_write_bytes(path: str | os.PathLike, writer) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def sha256_files(paths, names: bool = False, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest over the bytes of ``paths`` in order (each file's name before its
+    bytes when ``names``: a folder's digest then changes when a file is renamed)."""
+    h = hashlib.sha256()
+    for path in paths:
+        if names:
+            h.update(Path(path).name.encode())
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    return h.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """sha256 hex digest of a file's bytes."""
+    return sha256_files([path], chunk=chunk)

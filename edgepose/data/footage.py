@@ -18,7 +18,6 @@ frames come after every training frame of that clip (never a neighbour of one).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -205,14 +204,9 @@ def split_holdout(frames: Sequence[FootageFrame], fraction: float
 def file_digest(path) -> str:
     """sha256 of a file, or of a folder's image files (names and bytes, sorted)."""
     from edgepose.data.files import list_images
+    from edgepose.fileio import sha256_files
 
     path = Path(path)
-    h = hashlib.sha256()
-    files = [path] if path.is_file() else list_images(path)
-    for f in files:
-        if path.is_dir():
-            h.update(f.name.encode())
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+    if path.is_file():
+        return sha256_files([path])
+    return sha256_files(list_images(path), names=True)
