@@ -10,7 +10,10 @@ Sets (never the teacher's labels): LSP test im1001-im2000 (PCK@0.2, torso normal
 (OKS AP with pycocotools, PCK@0.1 of the box's longer side, all 17 joints).
 
 A model is ``LABEL=PATH`` with PATH an .onnx or a checkpoint (.pt, exported here, with
-``@DECODER`` such as ``@dense:64`` / ``@progressive`` to override NerPE's decoder).
+``@DECODER`` such as ``@dense:64`` / ``@progressive`` to override NerPE's decoder), and
+``%N`` to give it only N pixels of information across each crop (the image is shrunk
+so that the crop is N px wide, then enlarged back: "MoveNet fed a 64-px crop"). MoveNet
+Lightning / Thunder imported by ``edgepose weights import`` are edgepose ONNX files too.
 Per-person latency: ONNX Runtime, ``--threads`` threads, batch 1, median over
 ``--latency-crops`` real crops after warm-up. MediaPipe BlazePose (``--teacher``) runs on
 the same boxes (its worker crops a square of 1.25x the box, like our crops) and reports
@@ -48,15 +51,28 @@ class OnnxPredictor:
     """An exported model through edgepose's Python API (ONNX Runtime): person boxes ->
     (N, 17, 2) image px, (N, 17) scores, the crops batched across images."""
 
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, threads: int, info_px: int = 0):
         from edgepose.app.api import load
 
         self.model = load(path, device="cpu", threads=threads)
         self.backend, self.meta = self.model.backend, self.model.meta
+        self.info_px = info_px
+
+    def degrade(self, img: np.ndarray, box) -> np.ndarray:
+        """The image with only ``info_px`` pixels across the person's crop (1.25x the box's
+        longer side): down with INTER_AREA, back up bilinearly (the model still sees its
+        own input size)."""
+        f = min(1.0, self.info_px / (1.25 * max(box[2], box[3])))
+        h, w = img.shape[:2]
+        small = cv2.resize(img, (max(1, round(w * f)), max(1, round(h * f))),
+                           interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def __call__(self, people, batch: int = 16):
         cache: dict[Path, np.ndarray] = {}
         images = [cache.setdefault(p.image, cv2.imread(str(p.image))) for p in people]
+        if self.info_px:
+            images = [self.degrade(img, p.box) for img, p in zip(images, people)]
         poses = self.model.predict_many(images, [[p.box] for p in people], batch=batch)
         return (np.stack([ps[0].keypoints for ps in poses]),
                 np.stack([ps[0].scores for ps in poses]))
@@ -113,19 +129,23 @@ class TeacherPredictor:
 
 
 def lsp_metrics(people, coords) -> dict:
-    hits, counts = torso_pck_hits(coords, np.stack([p.keypoints for p in people]), 0.2)
+    gt = np.stack([p.keypoints for p in people])
+    hits, counts = torso_pck_hits(coords, gt, 0.2)
+    hits1, counts1 = torso_pck_hits(coords, gt, 0.1)
     per = {COCO_JOINTS[j]: float(hits[j] / counts[j]) for j in LIMBS if counts[j]}
     return {"pck@0.2_torso": float(hits[LIMBS].sum() / counts[LIMBS].sum()),
+            "pck@0.1_torso": float(hits1[LIMBS].sum() / counts1[LIMBS].sum()),
             "per_joint": per, "people": len(people)}
 
 
 def coco_metrics(people, coords, scores, gt: dict) -> dict:
-    hits = counts = 0
+    hits = hits05 = counts = 0
     results = []
     for p, c, s in zip(people, coords, scores):
         lab = p.keypoints[:, 2] > 0
         err = np.nan_to_num(np.linalg.norm(c - p.keypoints[:, :2], axis=1), nan=np.inf)
         hits += int(((err <= 0.1 * max(p.box[2], p.box[3])) & lab).sum())
+        hits05 += int(((err <= 0.05 * max(p.box[2], p.box[3])) & lab).sum())
         counts += int(lab.sum())
         if np.isfinite(c).all():
             kp = np.concatenate([c, s[:, None]], axis=1).reshape(-1)
@@ -136,19 +156,21 @@ def coco_metrics(people, coords, scores, gt: dict) -> dict:
         ann.write_text(json.dumps(gt))
         ids = sorted({p.image_id for p in people})
         ap = coco_keypoint_ap(ann, results, image_ids=ids)["AP"] if results else 0.0
-    return {"pck@0.1_box": hits / max(counts, 1), "oks_ap": ap, "people": len(people)}
+    return {"pck@0.1_box": hits / max(counts, 1), "pck@0.05_box": hits05 / max(counts, 1),
+            "oks_ap": ap, "people": len(people)}
 
 
 # ----------------------------------------------------------------------------- models
 
 
 def prepare_model(spec: str, tmp: Path) -> tuple[str, Path, dict]:
-    """``LABEL=PATH[@decoder]`` -> (label, ONNX path, complexity info)."""
+    """``LABEL=PATH[@decoder][%INFO_PX]`` -> (label, ONNX path, complexity info)."""
     import onnx
 
     label, _, rest = spec.partition("=")
+    rest, _, info_px = rest.partition("%")
     path, _, decoder = rest.partition("@")
-    path = Path(path)
+    path = Path(path).expanduser()
     info: dict = {}
     if path.suffix in (".pt", ".pth"):
         import dataclasses
@@ -179,13 +201,17 @@ def prepare_model(spec: str, tmp: Path) -> tuple[str, Path, dict]:
         info = {"params_m": sum(int(np.prod(t.dims)) for t in g.initializer) / 1e6}
         meta = read_meta(path)  # the architecture's FLOPs (weights do not matter)
         info["gflops"] = measure(build_model(meta).eval(), meta.input_size).gflops
+    info["info_px"] = int(info_px or 0)
     return label, path, info
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", default=[], metavar="LABEL=PATH[@DECODER]")
-    ap.add_argument("--teacher", action="append", default=[], choices=("full", "heavy"))
+    ap.add_argument("--teacher", action="append", default=[], choices=("full", "heavy"),
+                    help="MediaPipe BlazePose rows (its own venv); MoveNet rows are plain "
+                         "--model LABEL=~/.cache/edgepose/movenet/movenet_thunder.onnx, "
+                         "with %%64 for a 64-px-information crop")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--latency-crops", type=int, default=60)
@@ -202,8 +228,10 @@ def main() -> None:
         for kind, spec in todo:
             if kind == "model":
                 label, path, info = prepare_model(spec, Path(tmp))
-                pred = OnnxPredictor(path, args.threads)
+                pred = OnnxPredictor(path, args.threads, info.get("info_px", 0))
                 size = "x".join(map(str, pred.meta.input_size))
+                if info.get("info_px"):
+                    size += f" ({info['info_px']} px info)"
                 info.update(head=pred.meta.head, backbone=pred.meta.backbone,
                             decoder=pred.meta.decoder.get("mode", ""))
             else:
@@ -219,8 +247,10 @@ def main() -> None:
             if kind == "teacher":
                 pred.close()
             rows.append(row)
-            print(f"{label}: LSP PCK@0.2 {row['lsp']['pck@0.2_torso']:.3f}  COCO AP "
+            print(f"{label}: LSP PCK@0.2 {row['lsp']['pck@0.2_torso']:.3f}  "
+                  f"@0.1 {row['lsp']['pck@0.1_torso']:.3f}  COCO AP "
                   f"{row['coco']['oks_ap']:.3f}  PCK@0.1 {row['coco']['pck@0.1_box']:.3f}  "
+                  f"@0.05 {row['coco']['pck@0.05_box']:.3f}  "
                   f"{row['ms_per_person']:.2f} ms/person", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores"
@@ -236,13 +266,16 @@ def markdown(r: dict) -> str:
              f"subsets {r['coco_people']} people; ONNX Runtime {r['threads']} thread(s), batch 1; "
              f"{r['machine']}.", "",
              "| model | input | params (M) | GFLOPs | ms / person | LSP PCK@0.2 (torso) | "
-             "COCO OKS AP | COCO PCK@0.1 |", "|---|---|---|---|---|---|---|---|"]
+             "LSP PCK@0.1 | COCO OKS AP | COCO PCK@0.1 | COCO PCK@0.05 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
         p = f"{row['params_m']:.2f}" if "params_m" in row else "-"
         g = f"{row['gflops']:.3f}" if "gflops" in row else "-"
         lines.append(f"| {row['label']} | {row['input']} | {p} | {g} | "
                      f"{row['ms_per_person']:.2f} | {row['lsp']['pck@0.2_torso']:.3f} | "
-                     f"{row['coco']['oks_ap']:.3f} | {row['coco']['pck@0.1_box']:.3f} |")
+                     f"{row['lsp'].get('pck@0.1_torso', float('nan')):.3f} | "
+                     f"{row['coco']['oks_ap']:.3f} | {row['coco']['pck@0.1_box']:.3f} | "
+                     f"{row['coco'].get('pck@0.05_box', float('nan')):.3f} |")
     names = [COCO_JOINTS[j] for j in LIMBS]
     lines += ["", "LSP test PCK@0.2 per joint:", "",
               "| model | " + " | ".join(n.replace("_", " ") for n in names) + " |",

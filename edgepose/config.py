@@ -99,6 +99,9 @@ class OptimConfig:
     lr_scaling: str = "none"
     # fine-tuning: keep BatchNorm running statistics (and their eval-mode use) fixed
     freeze_bn: bool = False
+    # fine-tuning a pose-trained trunk (MoveNet): the backbone learns at lr x this, so the
+    # new head adapts first and the trunk is not pulled away from what it knew
+    backbone_lr_mult: float = 1.0
 
 
 @dataclass

@@ -18,7 +18,7 @@ from edgepose.skeleton import get_skeleton
 FORMAT_VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-HEAD_NAMES = ("heatmap", "dsnt", "nerpe")
+HEAD_NAMES = ("heatmap", "dsnt", "nerpe", "movenet")
 
 
 @dataclass

@@ -94,12 +94,17 @@ class TrainStep(nn.Module):
 
 def build_optimizer(model: nn.Module, o: OptimConfig, lr: float) -> torch.optim.Optimizer:
     """AdamW (default) or SGD; no weight decay on biases and norm weights."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": o.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    groups = []
+    mult = float(getattr(o, "backbone_lr_mult", 1.0))
+    for is_backbone in (True, False):
+        decay, no_decay = [], []
+        for name, p in model.named_parameters():
+            if p.requires_grad and name.startswith("backbone.") == is_backbone:
+                (no_decay if p.ndim <= 1 else decay).append(p)
+        m = mult if is_backbone else 1.0
+        groups += [{"params": decay, "weight_decay": o.weight_decay, "lr_mult": m},
+                   {"params": no_decay, "weight_decay": 0.0, "lr_mult": m}]
+    groups = [g for g in groups if g["params"]]
     if o.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=o.momentum, nesterov=True)
     return torch.optim.AdamW(groups, lr=lr)
@@ -415,7 +420,7 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
             break
         lr = run.schedule.lr(epoch + i / steps)
         for g in run.optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)
         batch = to_device(batch, device)
         with torch.autocast(device.type, dtype=torch.float16, enabled=run.use_amp):
             loss, _parts = run.step_module(batch)

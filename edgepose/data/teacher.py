@@ -34,7 +34,12 @@ from edgepose.errors import TeacherError
 MEDIAPIPE_VERSION = "0.10.21"
 NPM_POSE = "@mediapipe/pose@0.5.1675469404"
 HEAVY_FILE = "pose_landmark_heavy.tflite"
-TEACHERS = {"full": 1, "heavy": 2}  # name -> MediaPipe model_complexity
+TEACHERS = {"full": 1, "heavy": 2}  # BlazePose name -> MediaPipe model_complexity
+# In-process teachers: MoveNet (edgepose/models/movenet.py) run by ONNX Runtime in our
+# own environment; name -> the imported model (`edgepose weights import movenet-thunder`).
+MOVENET_TEACHERS = {"movenet-thunder": "movenet_thunder", "movenet-lightning": "movenet_lightning"}
+TEACHER_NAMES = (*MOVENET_TEACHERS, *TEACHERS)
+DEFAULT_TEACHER = "movenet-thunder"
 # BlazePose landmark index for each COCO-17 joint, in COCO order.
 MP33_TO_COCO = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 DEFAULT_THRESHOLD = 0.5
@@ -116,7 +121,93 @@ def add_heavy(python: Path, log=print) -> Path:
     return dest
 
 
-class Teacher:
+def default_threshold(name: str) -> float:
+    """The confidence from which a joint counts as labelled: 0.3 for MoveNet (a heatmap
+    peak), 0.5 for BlazePose (its landmark visibility)."""
+    return 0.3 if name in MOVENET_TEACHERS else DEFAULT_THRESHOLD
+
+
+def Teacher(name: str = DEFAULT_TEACHER, python: Path | None = None):
+    """The teacher called ``name``: MoveNet in-process (``movenet-thunder``, the default)
+    or a BlazePose worker in its own venv (``full`` / ``heavy``). Use it as a context
+    manager: ``with Teacher() as t: t.landmarks(path, box)``."""
+    if name in MOVENET_TEACHERS:
+        return MoveNetTeacher(name)
+    return BlazePoseTeacher(name, python)
+
+
+class MoveNetTeacher:
+    """MoveNet (Thunder by default) in this process, through ONNX Runtime: no second venv.
+
+    ``landmarks(path, box)`` returns (17, 3) COCO-17 [x, y, score] in image pixels, or None
+    when the image cannot be read. The person is cropped like edgepose's own models crop
+    (a square of 1.25 x the box's longer side; no box: the whole image, letterboxed).
+    """
+
+    def __init__(self, name: str = DEFAULT_TEACHER, threads: int = 1):
+        if name not in MOVENET_TEACHERS:
+            raise TeacherError(f"--teacher {name!r}: use one of {list(TEACHER_NAMES)}")
+        self.name = name
+        self.threads = threads
+        self.session = None
+        self.meta = None
+        self.last_ms: float | None = None
+
+    def __enter__(self) -> "MoveNetTeacher":
+        import onnxruntime as ort
+
+        from edgepose.errors import ModelError
+        from edgepose.metadata import ModelMeta
+        from edgepose.models import movenet
+
+        try:
+            path = movenet.imported_file(MOVENET_TEACHERS[self.name], ".onnx")
+        except ModelError as e:
+            raise TeacherError(str(e)) from None
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), opts,
+                                                providers=["CPUExecutionProvider"])
+            props = self.session.get_modelmeta().custom_metadata_map
+            self.meta = ModelMeta.from_json(props["edgepose"], str(path))
+        except Exception as e:  # noqa: BLE001 - corrupt file, missing metadata
+            raise TeacherError(f"{path}: not a usable MoveNet ONNX file ({type(e).__name__}); "
+                               f"re-import it with 'edgepose weights import {self.name}'") \
+                from None
+        return self
+
+    @property
+    def model_name(self) -> str:
+        return f"MoveNet {self.name.split('-', 1)[1].capitalize()} v4 (ONNX Runtime)"
+
+    def landmarks(self, path, box=None) -> np.ndarray | None:
+        import time
+
+        import cv2
+
+        from edgepose.preprocess import preprocess
+
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            return None
+        padding = 1.25
+        if box is None:
+            box, padding = [0.0, 0.0, float(img.shape[1]), float(img.shape[0])], 1.0
+        x, affine = preprocess(img, box, self.meta, padding)
+        t0 = time.perf_counter()
+        coords, scores = self.session.run(None, {self.session.get_inputs()[0].name: x[None]})
+        self.last_ms = (time.perf_counter() - t0) * 1000.0
+        inv = cv2.invertAffineTransform(affine)
+        pts = coords[0] @ inv[:, :2].T + inv[:, 2]
+        return np.concatenate([pts, scores[0][:, None]], axis=1).astype(np.float64)
+
+    def __exit__(self, *exc) -> None:
+        self.session = None
+
+
+class BlazePoseTeacher:
     """A running BlazePose worker. ``with Teacher("full") as t: t.landmarks(path, box)``.
 
     ``landmarks`` returns (33, 3) [x, y, visibility] in image pixels, or None when the
@@ -125,7 +216,7 @@ class Teacher:
 
     def __init__(self, name: str = "full", python: Path | None = None):
         if name not in TEACHERS:
-            raise TeacherError(f"--teacher {name!r}: use one of {sorted(TEACHERS)}")
+            raise TeacherError(f"--teacher {name!r}: use one of {list(TEACHER_NAMES)}")
         self.name = name
         self.python = Path(python or teacher_python())
         if name == "heavy":
@@ -137,7 +228,7 @@ class Teacher:
         self.info: dict[str, Any] = {}
         self.last_ms: float | None = None  # MediaPipe's own time for the last call
 
-    def __enter__(self) -> "Teacher":
+    def __enter__(self) -> "BlazePoseTeacher":
         self.proc = subprocess.Popen(
             [str(self.python), str(WORKER), str(TEACHERS[self.name])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -182,8 +273,9 @@ class Teacher:
 
 
 def to_coco17(landmarks: np.ndarray, threshold: float = DEFAULT_THRESHOLD):
-    """(33, 3) BlazePose -> ((17, 3) COCO [x, y, v], (17,) teacher confidence)."""
-    pts = landmarks[list(MP33_TO_COCO)]
+    """(33, 3) BlazePose or (17, 3) COCO-17 (MoveNet) [x, y, confidence] -> ((17, 3) COCO
+    [x, y, v], (17,) teacher confidence)."""
+    pts = landmarks[list(MP33_TO_COCO)] if len(landmarks) == 33 else landmarks
     conf = pts[:, 2].copy()
     v = np.where(conf >= threshold, 2.0, 0.0)
     kps = np.stack([pts[:, 0], pts[:, 1], v], axis=1)
@@ -369,7 +461,7 @@ def label_images(files: list[Path], root: Path, out, teacher: Teacher,
                      "bbox": [round(v, 2) for v in box], "area": round(box[2] * box[3], 2)})
     from edgepose.skeleton import coco_person_category
 
-    data = {"info": {"description": f"teacher labels (MediaPipe BlazePose {teacher.name})"},
+    data = {"info": {"description": f"teacher labels ({teacher.model_name})"},
             "images": images, "annotations": anns, "categories": [coco_person_category()],
             "teacher": {"model": teacher.model_name,
                         "images": len(images), "found": len(anns), "threshold": threshold,

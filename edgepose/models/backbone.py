@@ -47,6 +47,8 @@ TESTED_BACKBONES = (
     "hrnet_w32",
 )
 SUPPORTED_STRIDES = (4, 8, 16, 32)
+# MoveNet's pose-trained MobileNetV2 + FPN (edgepose/models/movenet.py), not timm models
+MOVENET_TRUNKS = ("movenet_lightning", "movenet_thunder")
 DILATED_SUFFIX = "+dilated"
 
 
@@ -69,7 +71,7 @@ class Backbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised image -> (B, C, H / stride, W / stride) features."""
         feats = self.body(x)
-        return feats[-1]
+        return feats if torch.is_tensor(feats) else feats[-1]
 
 
 def parse_name(name: str) -> tuple[str, bool]:
@@ -232,6 +234,8 @@ def build_backbone(
         raise ModelError(f"pretrained must be True/False or a weights file, not {pretrained!r}")
     if dilated and stride not in (8, 16):
         raise ModelError(f"'+dilated' works at stride 8 or 16, not {stride}")
+    if arch in MOVENET_TRUNKS:
+        return _movenet_backbone(arch, stride, pretrained, dilated)
     _check_name(arch)
     if stride == 4 and not arch.startswith("hrnet"):
         # a stride-4 cut of a classification backbone is its stem + first stage only
@@ -257,6 +261,27 @@ def build_backbone(
     if weights_file is not None:
         load_weights_file(body, weights_file, label)
     return Backbone(body, channels, stride, label)
+
+
+def _movenet_backbone(arch: str, stride: int, pretrained, dilated: bool) -> Backbone:
+    """MoveNet's pose-trained MobileNetV2 + FPN (stride 4, 24 channels): no timm model, and
+    its weights come only from a local file (``edgepose weights import movenet-lightning``)."""
+    from edgepose.models.movenet import TRUNKS, MoveNetTrunk
+
+    if stride != 4 or dilated:
+        raise ModelError(f"backbone {arch!r} is a MoveNet trunk + FPN: its output is at "
+                         f"stride 4 (set model.stride: 4), not {stride}"
+                         + (" and it has no '+dilated' form" if dilated else ""))
+    if pretrained is True:
+        raise ModelError(f"{arch!r} has no hub weights; import them with 'edgepose weights "
+                         f"import {arch.replace('_', '-')}' and set model.pretrained to that file")
+    body = MoveNetTrunk(TRUNKS[arch])
+    if not isinstance(pretrained, bool):
+        path = Path(pretrained)
+        if not path.is_file():
+            raise ModelError(f"{path}: backbone weights file not found")
+        load_weights_file(body, path, arch)
+    return Backbone(body, body.out_channels, body.stride, arch)
 
 
 # ----------------------------------------------------------------------------- local weights

@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pathlib import Path
+
 from edgepose.errors import ModelError
 from edgepose.metadata import HEAD_NAMES, ModelMeta
 
@@ -40,6 +42,10 @@ def head_class(name: str):
         from edgepose.models.nerpe import NerPEHead
 
         return NerPEHead
+    if name == "movenet":
+        from edgepose.models.movenet import MoveNetHead
+
+        return MoveNetHead
     raise ModelError(f"unknown head {name!r}; choose one of {list(HEAD_NAMES)}")
 
 
@@ -60,6 +66,9 @@ class PoseModel(nn.Module):
             decoder=dict(meta.decoder),
             **meta.head_cfg,
         )
+        self.head_init = ""
+        if isinstance(pretrained, (str, Path)) and hasattr(self.head, "init_from_movenet"):
+            self.head_init = self.head.init_from_movenet(Path(pretrained))
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.head(self.backbone(image))
@@ -70,7 +79,6 @@ class PoseModel(nn.Module):
     def loss(self, train_out: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         return self.head.loss(train_out, batch)
 
-    @torch.no_grad()
     @torch.no_grad()
     def predict_numpy(self, batch) -> dict:
         """(B, 3, H, W) float32 numpy (or tensor) on this model's device in eval mode ->

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgepose.models.codecs import GaussianHeatmapCodec
 from edgepose.models.neck import (
+    movenet_head_tensors,
     NeckConfig,
     UpsampleNeck,
     make_head_conv,
@@ -29,6 +31,11 @@ class HeatmapConfig(NeckConfig):
 
     sigma: float = 2.0
     shift: float = 0.25
+    # False: linear output, MSE to the Gaussian (SimpleBaseline). True: the output is
+    # logits (as MoveNet's keypoint heatmap, so the head can start from it), decoded
+    # through a sigmoid and trained with a quality focal loss (Li et al. 2020,
+    # |t - p|^2 * BCE(p, t): continuous targets, no collapse to zero).
+    logits: bool = False
 
 
 class HeatmapHead(nn.Module):
@@ -60,12 +67,24 @@ class HeatmapHead(nn.Module):
         self.neck = UpsampleNeck(in_channels, in_stride, self.cfg)
         self.final = make_head_conv(self.neck.out_channels, num_joints)
 
+    def init_from_movenet(self, path) -> str:
+        """With a separable neck of width 96, start from MoveNet's keypoint-heatmap head in
+        the imported MoveNet file ``path`` (its logits: the head's own targets differ, but
+        the peaks are already where the joints are). Returns what was done ("" = nothing)."""
+        from edgepose.models.neck import load_movenet_heatmap
+
+        state = movenet_head_tensors(path)
+        if state and load_movenet_heatmap(self.neck, self.final, state):
+            return "movenet kpt_heatmap_0"
+        return ""
+
     def heatmaps(self, feats: torch.Tensor) -> torch.Tensor:
         """Backbone features -> (B, K, h, w) heatmaps (unbounded; trained towards [0, 1])."""
         return self.final(self.neck(feats))
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.codec.decode(self.heatmaps(feats))
+        maps = self.heatmaps(feats)
+        return self.codec.decode(torch.sigmoid(maps) if self.cfg.logits else maps)
 
     def forward_train(self, feats: torch.Tensor, batch: dict | None = None) -> dict:
         return {"heatmaps": self.heatmaps(feats)}
@@ -74,6 +93,13 @@ class HeatmapHead(nn.Module):
         pred = train_out["heatmaps"]
         keypoints = torch.nan_to_num(batch["keypoints"].float(), nan=-1e4)
         targets, weights = self.codec.encode(keypoints, batch["visible"])
+        if self.cfg.logits:
+            t = targets.to(pred.dtype)
+            bce = F.binary_cross_entropy_with_logits(pred, t, reduction="none")
+            qfl = (torch.sigmoid(pred) - t).abs().pow(2) * bce
+            w = weights[..., None, None].to(pred.dtype)
+            loss = (qfl * w).sum() / weights.sum().clamp(min=1.0)
+            return loss, {"qfl": float(loss.detach())}
         err = (pred - targets.to(pred.dtype)) ** 2 * weights[..., None, None].to(pred.dtype)
         mse = err.mean()
         return mse, {"mse": float(mse.detach())}

@@ -29,6 +29,10 @@ class NeckConfig:
 
     heatmap_stride: int = 4
     width: int = 128
+    # "deconv": SimpleBaseline (BN + ReLU layers). "separable": MoveNet's head layer
+    # (3x3 depthwise, 1x1 + bias, ReLU; no BatchNorm) at the backbone's stride, so a head on
+    # the MoveNet trunk can start from MoveNet's own keypoint-heatmap weights.
+    neck: str = "deconv"
 
 
 def split_config(cls, cfg: dict[str, Any], head: str):
@@ -65,10 +69,19 @@ class UpsampleNeck(nn.Sequential):
         n = num_upsamples(in_stride, cfg.heatmap_stride)
         layers: list[nn.Module] = []
         c = in_channels
+        if cfg.neck not in ("deconv", "separable"):
+            raise ModelError(f"unknown neck {cfg.neck!r}; choose 'deconv' or 'separable'")
+        if cfg.neck == "separable":
+            if n:
+                raise ModelError("neck 'separable' works at the backbone's own stride: set "
+                                 f"heatmap_stride to {in_stride}")
+            layers += [nn.Conv2d(c, c, 3, padding=1, groups=c, bias=False),
+                       nn.Conv2d(c, cfg.width, 1), nn.ReLU(inplace=True)]
+            n = -1  # nothing more
         if n == 0:
             layers += [nn.Conv2d(c, cfg.width, 3, padding=1, bias=False)]
             layers += [nn.BatchNorm2d(cfg.width), nn.ReLU(inplace=True)]
-        for _ in range(n):
+        for _ in range(max(n, 0)):
             layers += [
                 nn.ConvTranspose2d(c, cfg.width, 4, stride=2, padding=1, bias=False),
                 nn.BatchNorm2d(cfg.width),
@@ -100,3 +113,37 @@ def make_head_conv(width: int, num_joints: int) -> nn.Conv2d:
     nn.init.normal_(conv.weight, std=0.001)
     nn.init.zeros_(conv.bias)
     return conv
+
+
+def load_movenet_heatmap(neck: nn.Module, final: nn.Conv2d, state: dict,
+                         scale: float = 1.0) -> bool:
+    """Start a separable neck + 1x1 ``final`` from MoveNet's ``kpt_heatmap_0`` (its tensors
+    ``head.heatmap.*`` in an imported MoveNet file), its logits multiplied by ``scale``.
+    Returns False where shapes differ (another neck or width), leaving the layers as they
+    were."""
+    pairs = {"0.weight": "head.heatmap.0.depthwise.weight",
+             "1.weight": "head.heatmap.0.pointwise.weight",
+             "1.bias": "head.heatmap.0.pointwise.bias"}
+    own = neck.state_dict()
+    new = {k: state.get(v) for k, v in pairs.items()}
+    fin = {"weight": state.get("head.heatmap.1.weight"), "bias": state.get("head.heatmap.1.bias")}
+    if any(v is None or k not in own or own[k].shape != v.shape for k, v in new.items()) or \
+            any(v is None or getattr(final, k).shape != v.shape for k, v in fin.items()):
+        return False
+    neck.load_state_dict({**own, **new})
+    final.load_state_dict({k: v * scale for k, v in fin.items()})
+    return True
+
+
+def movenet_head_tensors(path) -> dict:
+    """The ``head.*`` tensors of an imported MoveNet .safetensors file ({} for any other
+    weights file, e.g. an ImageNet backbone)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        return {}
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys() if k.startswith("head.heatmap.")}

@@ -1,7 +1,9 @@
-"""``edgepose label``: the MediaPipe teacher on committed real LSP test images.
+"""``edgepose label``: the teacher on committed real LSP test images.
 
-The teacher lives in its own venv (``edgepose label --install-teacher``; CI installs it
-when it can). Without it these tests skip, except the one that checks the install hint.
+The default teacher, MoveNet Thunder, runs in this process through ONNX Runtime once
+imported (``edgepose weights import movenet-thunder``; CI imports it). BlazePose lives in
+its own venv (``edgepose label --install-teacher``); CI no longer installs it. Without
+them these tests skip, except the ones that check the install hints.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets" / "lsp"
 
 
 def teacher_missing() -> str | None:
+    from edgepose.models import movenet
+
+    try:
+        movenet.imported_file("movenet_thunder", ".onnx")
+    except Exception as e:  # noqa: BLE001
+        return str(e)
+    return None
+
+
+def blazepose_missing() -> str | None:
     try:
         T.teacher_python()
     except TeacherError as e:
@@ -31,15 +43,50 @@ def teacher_missing() -> str | None:
 
 
 needs_teacher = pytest.mark.skipif(teacher_missing() is not None,
-                                   reason=f"teacher not installed: {teacher_missing()}")
+                                   reason=f"teacher not imported: {teacher_missing()}")
+needs_blazepose = pytest.mark.skipif(blazepose_missing() is not None,
+                                     reason=f"BlazePose not installed: {blazepose_missing()}")
 
 
-def test_missing_teacher_says_how_to_install(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("EDGEPOSE_TEACHER_PYTHON", str(tmp_path / "nope" / "python"))
+def test_missing_teacher_says_how_to_import_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EDGEPOSE_MOVENET_DIR", str(tmp_path / "empty"))
     assert main(["label", str(ASSETS), "--out", str(tmp_path / "t.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "edgepose weights import movenet-thunder" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_missing_blazepose_says_how_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EDGEPOSE_TEACHER_PYTHON", str(tmp_path / "nope" / "python"))
+    assert main(["label", str(ASSETS), "--teacher", "full",
+                 "--out", str(tmp_path / "t.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert "edgepose label --install-teacher" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "t.json").exists()
+
+
+# MoveNet Thunder, in-process, on the 12 committed LSP test photos (limb joints, torso
+# PCK@0.2): measured 0.93; the floor leaves room for ONNX Runtime builds.
+FLOOR_THUNDER_LSP12 = 0.85
+
+
+@needs_teacher
+def test_in_process_teacher_labels_real_photos_close_to_their_ground_truth():
+    from edgepose.data.lsp import coco_keypoints, joint_box
+    from edgepose.evaluate import torso_pck_hits
+
+    rows = json.loads((ASSETS / "joints_subset.json").read_text())
+    hits = total = 0
+    with T.Teacher() as teacher:
+        assert isinstance(teacher, T.MoveNetTeacher) and "Thunder" in teacher.model_name
+        for name, joints in rows.items():
+            gt = coco_keypoints(np.asarray(joints), "lsp")
+            img = cv2.imread(str(ASSETS / name))
+            lm = teacher.landmarks(ASSETS / name, joint_box(gt, img.shape[1], img.shape[0]))
+            assert lm.shape == (17, 3) and teacher.last_ms > 0
+            h, n = torso_pck_hits(lm[None, :, :2], gt[None], 0.2)
+            hits, total = hits + int(h.sum()), total + int(n.sum())
+    assert hits / total >= FLOOR_THUNDER_LSP12, f"teacher PCK@0.2 {hits / total:.3f}"
 
 
 def test_fill_rule_accepts_only_agreeing_teachers():
@@ -96,7 +143,7 @@ def test_label_folder_is_deterministic_and_resumable(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     assert main(["label", str(imgs), "--out", str(a), "--no-progress"]) == 0
     # b: pretend an earlier run was interrupted after the first image, with marked values
-    marker = [[1.0, 2.0, 0.9]] * 33
+    marker = [[1.0, 2.0, 0.9]] * 17  # MoveNet: COCO-17 already
     b.with_name(b.name + ".partial.jsonl").write_text(
         json.dumps({"key": "im1001.jpg", "value": marker}) + "\n" + '{"key": "im10')
     assert main(["label", str(imgs), "--out", str(b), "--no-progress"]) == 0

@@ -1,4 +1,5 @@
-"""``edgepose label``: MediaPipe BlazePose (the teacher) labels real images or video."""
+"""``edgepose label``: the teacher (MoveNet Thunder in-process, or MediaPipe BlazePose in its
+own venv) labels real images or video."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import argparse
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
+    from edgepose.data.teacher import DEFAULT_TEACHER, TEACHER_NAMES
+
     p = subparsers.add_parser(
         "label",
-        help="label real images / video / COCO person boxes with the MediaPipe teacher",
+        help="label real images / video / COCO person boxes with the teacher (MoveNet Thunder)",
         description=(
-            "Run MediaPipe BlazePose (in its own venv; see --install-teacher) and write a "
-            "COCO keypoint JSON: 33 landmarks -> COCO-17, per-joint teacher confidence in "
-            "'teacher_scores', v=2 where it is >= --threshold. SOURCE is an image folder, "
+            "Run the teacher and write a COCO keypoint JSON: per-joint teacher confidence in "
+            "'teacher_scores', v=2 where it is >= --threshold. The default teacher, "
+            "movenet-thunder (Google MoveNet Thunder v4, Apache-2.0), runs in this process "
+            "with ONNX Runtime once imported ('edgepose weights import movenet-thunder'); "
+            "BlazePose full/heavy run in their own venv (--install-teacher) and their 33 "
+            "landmarks map to COCO-17. SOURCE is an image folder, "
             "an image or a video; with --boxes it is the image folder of that COCO file and "
             "every person box is labelled. --fill keeps the file's human labels and fills "
             "only the joints it lacks, where the teacher agrees with them. Resumable: an "
@@ -23,16 +29,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("source", metavar="SOURCE", nargs="?",
                    help="image folder, image, video, or (with --boxes) the image root")
     p.add_argument("--out", metavar="FILE.json", help="output COCO keypoint JSON")
-    p.add_argument("--teacher", default="full", choices=("full", "heavy"),
-                   help="BlazePose model: full or heavy")
+    p.add_argument("--teacher", default=DEFAULT_TEACHER, choices=TEACHER_NAMES,
+                   help="movenet-thunder / movenet-lightning (in-process) or BlazePose "
+                        "full / heavy (own venv)")
     p.add_argument("--boxes", metavar="COCO.json", help="label the person boxes of this file")
     p.add_argument("--fill", action="store_true",
                    help="with --boxes: fill only unlabelled joints, where the teacher agrees")
     p.add_argument("--agree", type=float, default=0.1,
                    help="--fill: accept a person if the teacher's median error on the "
                         "human-labelled joints is at most this fraction of the torso")
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="teacher confidence at or above which a joint is labelled (v=2)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="teacher confidence at or above which a joint is labelled (v=2); "
+                        "default 0.3 for MoveNet (its heatmap peak), 0.5 for BlazePose")
     p.add_argument("--every", type=int, default=10, help="video: label every N-th frame")
     p.add_argument("--max-frames", type=int, default=0, help="video: at most N frames (0 = all)")
     p.add_argument("--install-teacher", action="store_true",
@@ -50,11 +58,17 @@ def run(args) -> int:
     from edgepose.errors import DataError
 
     if args.install_teacher:
+        if args.teacher not in T.TEACHERS:
+            raise DataError(f"--install-teacher is for BlazePose (full / heavy); "
+                            f"{args.teacher} is imported with 'edgepose weights import "
+                            f"{args.teacher}'")
         python = T.install(heavy=args.teacher == "heavy")
         print(f"teacher installed: {python}")
         return 0
     if not args.source or not args.out:
         raise DataError("give SOURCE and --out FILE.json (or --install-teacher)")
+    if args.threshold is None:
+        args.threshold = T.default_threshold(args.teacher)
     if not 0 < args.threshold <= 1 or not args.agree > 0 or args.every < 1:
         raise DataError("--threshold must be in (0, 1], --agree > 0 and --every >= 1")
     if args.fill and not args.boxes:

