@@ -189,7 +189,8 @@ def prepare_model(spec: str, tmp: Path) -> tuple[str, Path, dict]:
         model = build_model(meta)
         model.load_state_dict(payload["model"])
         c = measure(model.eval(), meta.input_size)
-        info = {"params_m": c.params / 1e6, "gflops": c.gflops}
+        info = {"params_m": c.params / 1e6, "gflops": c.gflops,
+                "head_mmacs": (c.head_gflops or 0.0) / 2 * 1e3}
         path = onnx_path
     else:
         from edgepose.engines.meta_io import read_meta
@@ -200,7 +201,9 @@ def prepare_model(spec: str, tmp: Path) -> tuple[str, Path, dict]:
         # weights of every precision; a Q/DQ file's scales and zero points are tiny extras
         info = {"params_m": sum(int(np.prod(t.dims)) for t in g.initializer) / 1e6}
         meta = read_meta(path)  # the architecture's FLOPs (weights do not matter)
-        info["gflops"] = measure(build_model(meta).eval(), meta.input_size).gflops
+        c = measure(build_model(meta).eval(), meta.input_size)
+        info["gflops"] = c.gflops
+        info["head_mmacs"] = (c.head_gflops or 0.0) / 2 * 1e3
     info["info_px"] = int(info_px or 0)
     return label, path, info
 
@@ -265,13 +268,14 @@ def markdown(r: dict) -> str:
     lines = [f"Real people, ground-truth boxes; LSP test {r['lsp_people']} people, COCO val "
              f"subsets {r['coco_people']} people; ONNX Runtime {r['threads']} thread(s), batch 1; "
              f"{r['machine']}.", "",
-             "| model | input | params (M) | GFLOPs | ms / person | LSP PCK@0.2 (torso) | "
-             "LSP PCK@0.1 | COCO OKS AP | COCO PCK@0.1 | COCO PCK@0.05 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| model | input | params (M) | GFLOPs | head + decoder MMACs | ms / person | "
+             "LSP PCK@0.2 (torso) | LSP PCK@0.1 | COCO OKS AP | COCO PCK@0.1 | COCO PCK@0.05 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
         p = f"{row['params_m']:.2f}" if "params_m" in row else "-"
         g = f"{row['gflops']:.3f}" if "gflops" in row else "-"
-        lines.append(f"| {row['label']} | {row['input']} | {p} | {g} | "
+        hm = f"{row['head_mmacs']:.1f}" if "head_mmacs" in row else "-"
+        lines.append(f"| {row['label']} | {row['input']} | {p} | {g} | {hm} | "
                      f"{row['ms_per_person']:.2f} | {row['lsp']['pck@0.2_torso']:.3f} | "
                      f"{row['lsp'].get('pck@0.1_torso', float('nan')):.3f} | "
                      f"{row['coco']['oks_ap']:.3f} | {row['coco']['pck@0.1_box']:.3f} | "

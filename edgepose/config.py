@@ -183,6 +183,11 @@ class TrainConfig:
                               f"{sorted(aug_fields)}")
         m.input_size = (int(m.input_size[0]), int(m.input_size[1]))
         m.to_meta()  # raises ModelError for an unknown head / skeleton / tiny input
+        from edgepose.metadata import TRAINABLE_HEADS
+
+        if m.head not in TRAINABLE_HEADS:
+            raise ConfigError(f"model.head {m.head!r} is MoveNet's own (inference only); train "
+                              f"one of {list(TRAINABLE_HEADS)} on the movenet trunk")
         return self
 
 

@@ -18,7 +18,10 @@ from edgepose.skeleton import get_skeleton
 FORMAT_VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-HEAD_NAMES = ("heatmap", "dsnt", "nerpe", "movenet")
+# edgepose's own heads (trainable); "movenet" is MoveNet's own heads and decode on its trunk
+# (imported, inference only: the peer row, the teacher, a fallback model)
+TRAINABLE_HEADS = ("heatmap", "dsnt", "nerpe")
+HEAD_NAMES = (*TRAINABLE_HEADS, "movenet")
 
 
 @dataclass

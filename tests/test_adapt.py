@@ -30,11 +30,11 @@ ASSETS = ROOT / "edgepose" / "assets"
 
 
 def _teacher_missing() -> str | None:
-    from edgepose.data.teacher import teacher_python
+    from edgepose.data.teacher import DEFAULT_TEACHER, check_available
     from edgepose.errors import TeacherError
 
     try:
-        teacher_python()
+        check_available(DEFAULT_TEACHER)
     except TeacherError as e:
         return str(e)
     return None
@@ -183,8 +183,11 @@ def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     onnx_only.write_bytes((ASSETS / "real_heatmap_64.onnx").read_bytes())
     assert main(["adapt", str(CLIP), "--out", out, "--model", str(onnx_only)]) == 2
     one_line(capsys, "no trainable weights", "m.pt")
-    monkeypatch.setenv("EDGEPOSE_TEACHER_PYTHON", str(tmp_path / "nope" / "python"))
+    monkeypatch.setenv("EDGEPOSE_MOVENET_DIR", str(tmp_path / "no-movenet"))
     assert main(["adapt", str(CLIP), "--out", out]) == 2
+    one_line(capsys, "edgepose weights import movenet-thunder")
+    monkeypatch.setenv("EDGEPOSE_TEACHER_PYTHON", str(tmp_path / "nope" / "python"))
+    assert main(["adapt", str(CLIP), "--out", out, "--teacher", "full"]) == 2
     one_line(capsys, "edgepose label --install-teacher")
     assert not (tmp_path / "a_adapt").exists()  # stopped before any work
 
@@ -260,7 +263,7 @@ def test_adapted_model_carries_the_adaptation(adapted):
     a = meta.adaptation
     assert a["footage"][0]["sha256"] == hashlib.sha256(CLIP.read_bytes()).hexdigest()
     assert a["footage"][0]["frames"] == 16 and a["epochs"] == 1
-    assert a["teacher"].startswith("MediaPipe BlazePose full")
+    assert a["teacher"].startswith("MoveNet Thunder v4")
     assert a["holdout_from"] == {"vtest_16": 12} and a["base"] == "real_heatmap_64.pt"
     assert a["replay"] == [str(COCO / "person_keypoints.json")]
     assert meta.input_size == (64, 64) and meta.name.endswith("-adapted")

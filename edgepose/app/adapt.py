@@ -5,8 +5,8 @@ sequences into a fine-tuned model in one call:
 
 1. **sample** distinct frames (:mod:`edgepose.data.footage`: scene-change aware), and hold
    out the last ``holdout`` fraction of each clip **in time**;
-2. **label** them: the bundled person detector finds everyone, the teacher (MediaPipe
-   BlazePose, :mod:`edgepose.data.teacher`) labels each box; resumable like ``label``;
+2. **label** them: the bundled person detector finds everyone, the teacher (MoveNet
+   Thunder in-process by default, :mod:`edgepose.data.teacher`) labels each box; resumable like ``label``;
 3. **fine-tune** the base model (its own weights: a checkpoint, or the ``.pt`` shipped next
    to a bundled ``.onnx``) on the training frames mixed with a replay sample of real
    training data (``replay_ratio`` replay samples per footage sample), with the base
@@ -53,7 +53,7 @@ class AdaptOptions:
     footage: list[str]
     out: str
     model: str | None = None  # .pt checkpoint or .onnx with a sibling .pt; None = bundled
-    teacher: str = "full"
+    teacher: str = "movenet-thunder"
     epochs: int = 10
     holdout: float = 0.2
     replay: list[str] = field(default_factory=list)  # ["ANN.json:IMAGES", ...]
@@ -66,7 +66,7 @@ class AdaptOptions:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     max_people: int = 6
     min_joints: int = 8
-    threshold: float = 0.5
+    threshold: float | None = None  # None: the teacher's own default (teacher.default_threshold)
     work: str | None = None
     fresh: bool = False
     precision: str = "fp32"
@@ -87,7 +87,8 @@ class AdaptOptions:
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.max_people >= 1, f"--max-people must be >= 1, got {self.max_people}"),
             (1 <= self.min_joints <= 17, f"--min-joints must be in 1..17, got {self.min_joints}"),
-            (0 < self.threshold <= 1, f"--threshold must be in (0, 1], got {self.threshold}"),
+            (self.threshold is None or 0 < self.threshold <= 1,
+             f"--threshold must be in (0, 1], got {self.threshold}"),
             (self.precision in ("fp32", "int8"), f"--precision {self.precision!r}: fp32 or int8"),
             (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
             (Path(self.out).suffix.lower() == ".onnx",
@@ -404,9 +405,11 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = print) -> dict[str, A
     t_start = time.perf_counter()
     base = resolve_base(opts.model)
     # fail fast: the teacher must be installed before any frame is read
-    from edgepose.data.teacher import teacher_python
+    from edgepose.data.teacher import check_available, default_threshold
 
-    teacher_python()
+    check_available(opts.teacher)
+    if opts.threshold is None:
+        opts.threshold = default_threshold(opts.teacher)
     hashes = [{"path": str(f), "sha256": file_digest(f)} for f in opts.footage]
     work = _prepare_work(opts, fingerprint(opts, base, hashes))
     frames_root = work / "frames"

@@ -127,6 +127,22 @@ def default_threshold(name: str) -> float:
     return 0.3 if name in MOVENET_TEACHERS else DEFAULT_THRESHOLD
 
 
+def check_available(name: str) -> None:
+    """TeacherError, with what to run, if teacher ``name`` cannot start here."""
+    if name in MOVENET_TEACHERS:
+        from edgepose.errors import ModelError
+        from edgepose.models import movenet
+
+        try:
+            movenet.imported_file(MOVENET_TEACHERS[name], ".onnx")
+        except ModelError as e:
+            raise TeacherError(str(e)) from None
+    elif name in TEACHERS:
+        teacher_python()
+    else:
+        raise TeacherError(f"--teacher {name!r}: use one of {list(TEACHER_NAMES)}")
+
+
 def Teacher(name: str = DEFAULT_TEACHER, python: Path | None = None):
     """The teacher called ``name``: MoveNet in-process (``movenet-thunder``, the default)
     or a BlazePose worker in its own venv (``full`` / ``heavy``). Use it as a context

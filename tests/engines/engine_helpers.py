@@ -4,7 +4,7 @@ tests directories are not packages)."""
 from __future__ import annotations
 
 
-from edgepose.metadata import HEAD_NAMES, ModelMeta
+from edgepose.metadata import TRAINABLE_HEADS, ModelMeta
 from meta_helpers import tiny_meta as _tiny_meta
 
 INPUT_HW = (64, 48)  # non-square on purpose: catches H/W mix-ups
@@ -16,7 +16,7 @@ TINY_CFG = {
 TINY_DECODER = {"nerpe": {"mode": "progressive", "coarse": 8, "r": 2, "overlap": 2, "steps": 1}}
 
 
-HEADS = list(HEAD_NAMES)
+HEADS = list(TRAINABLE_HEADS)
 
 
 def tiny_meta(head: str, input_hw=INPUT_HW) -> ModelMeta:

@@ -159,49 +159,87 @@ def test_whole_model_and_its_onnx_export_equal_the_tensorflow_keypoints(name):
         assert ref[:, 2].max() > 0.5  # a real person was found
 
 
+def lsp_crops(meta, names):
+    """The committed LSP photos cropped for ``meta``: (inputs, keypoints in input px,
+    visible, ground truth in image px, image->crop affines)."""
+    from edgepose.data.lsp import coco_keypoints, joint_box
+    from edgepose.preprocess import preprocess
+
+    rows = json.loads((LSP / "joints_subset.json").read_text())
+    xs, kps, vis, gts, ms = [], [], [], [], []
+    for name in names:
+        img = cv2.imread(str(LSP / name))
+        gt = coco_keypoints(np.asarray(rows[name]), "lsp")
+        x, m = preprocess(img, joint_box(gt, img.shape[1], img.shape[0]), meta)
+        xs.append(x)
+        kps.append(gt[:, :2] @ m[:, :2].T + m[:, 2])
+        vis.append((gt[:, 2] > 0).astype(np.float32))
+        gts.append(gt)
+        ms.append(m)
+    return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(kps)).float(),
+            torch.from_numpy(np.stack(vis)), np.stack(gts), ms)
+
+
+def movenet_pck(model, crops) -> float:
+    """MoveNet's own head + decode on ``crops``: torso PCK@0.2 in image pixels."""
+    from edgepose.evaluate import torso_pck_hits
+
+    x, _, _, gt, ms = crops
+    with torch.no_grad():
+        c, _ = model(x)
+    inv = np.stack([cv2.invertAffineTransform(m) for m in ms])
+    pts = np.einsum("bij,bkj->bki", inv[:, :, :2], c.numpy()) + inv[:, None, :, 2]
+    hits, counts = torso_pck_hits(pts, gt, 0.2)
+    return float(hits.sum() / counts.sum())
+
+
 @needs_lightning
-def test_one_training_step_leaves_the_trunk_features_intact(tmp_path):
-    """A DSNT head on the MoveNet trunk, one step at the shipped config's rates on real
-    photos: the trunk's features move by well under 1 % and MoveNet's own head on the
-    stepped trunk still finds the same joints (within 1 px at 192)."""
+def test_one_training_step_keeps_what_the_trunk_knew_at_the_shipped_rates(tmp_path):
+    """The folded weights are fragile (no BatchNorm, no scale invariance): one AdamW step
+    at the head's rate (1e-3) on the trunk wipes out what it knew (MoveNet's own head on
+    the stepped trunk: torso PCK@0.2 on the 12 LSP photos 0.94 -> 0.0, measured). The
+    shipped configs' trunk rate (backbone_lr_mult 0.05, at the schedule's peak, real
+    labels) keeps it: measured 0.83 after one step."""
+    import yaml
+    from safetensors.torch import save_file
+
+    from edgepose.config import OptimConfig
     from edgepose.metadata import ModelMeta
     from edgepose.models import build_model
     from edgepose.train import build_optimizer
-    from edgepose.config import OptimConfig
 
-    full, _ = movenet.load_imported("movenet_lightning")
+    cfg = yaml.safe_load((ROOT / "configs/real_movenet_dsnt_128.yaml").read_text())
+    full, fmeta = movenet.load_imported("movenet_lightning")
     st = tmp_path / "mn.safetensors"
-    from safetensors.torch import save_file
-
     save_file({k: v.contiguous() for k, v in full.state_dict().items()}, str(st))
-    meta = ModelMeta(head="dsnt", backbone="movenet_lightning", input_size=(128, 128), stride=4,
-                     head_cfg={"heatmap_stride": 4, "width": 96, "neck": "separable"},
-                     mean=movenet.MEAN, std=movenet.STD)
-    model = build_model(meta, pretrained=st)
-    assert model.head_init.startswith("movenet kpt_heatmap_0")
-    images = torch.cat([as_input(photo(p, 128)) for p in ("im1004.jpg", "im1005.jpg",
-                                                          "im1006.jpg", "im1007.jpg")])
-    probe = as_input(photo("im1001.jpg", 192))
-    with torch.no_grad():
-        before = model.backbone(probe)
-        ref_coords, _ = full(probe)
-    opt = build_optimizer(model, OptimConfig(lr=1e-3, backbone_lr_mult=0.2), 1e-3)
-    for g in opt.param_groups:
-        g["lr"] = 1e-3 * g["lr_mult"]
-    batch = {"image": images, "keypoints": torch.rand(4, 17, 2) * 127,
-             "visible": torch.ones(4, 17)}
-    model.train()
-    loss, _ = model.loss(model.forward_train(images, batch), batch)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    with torch.no_grad():
-        after = model.backbone(probe)
-        full.backbone.load_state_dict(model.backbone.state_dict())
-        coords, _ = full(probe)
-    rel = float((after - before).norm() / before.norm())
-    assert 0 < rel < 0.01, rel
-    assert float((coords - ref_coords).abs().max()) < 1.0
+    names = sorted(json.loads((LSP / "joints_subset.json").read_text()))
+    probe = lsp_crops(fmeta, names)
+    known = movenet_pck(full, probe)
+    assert known >= 0.85, known
+    m = cfg["model"]
+    meta = ModelMeta(head=m["head"], backbone=m["backbone"], input_size=tuple(m["input_size"]),
+                     stride=m["stride"], head_cfg=m["head_cfg"], mean=movenet.MEAN,
+                     std=movenet.STD)
+    x, kp, vis, _, _ = lsp_crops(meta, names[:8])
+    batch = {"image": x, "keypoints": kp, "visible": vis}
+    after = {}
+    for mult in (1.0, float(cfg["optim"]["backbone_lr_mult"])):
+        model = build_model(meta, pretrained=st)
+        assert model.head_init.startswith("movenet kpt_heatmap_0")
+        lr = float(cfg["optim"]["lr"])
+        opt = build_optimizer(model, OptimConfig(lr=lr, backbone_lr_mult=mult), lr)
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_mult"]
+        model.train()
+        loss, _ = model.loss(model.forward_train(x, batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        stepped, _ = movenet.load_imported("movenet_lightning")
+        stepped.backbone.load_state_dict(model.backbone.state_dict())
+        after[mult] = movenet_pck(stepped, probe)
+    assert after[1.0] < 0.3, f"the pitfall did not show: {after}"
+    assert after[float(cfg["optim"]["backbone_lr_mult"])] >= 0.75, after
 
 
 # ----------------------------------------------------------------------------- heads

@@ -8,6 +8,8 @@ import argparse
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from edgepose.data.footage import SamplingOptions
 
+    from edgepose.data.teacher import DEFAULT_TEACHER, TEACHER_NAMES
+
     s0 = SamplingOptions()
     p = subparsers.add_parser(
         "adapt",
@@ -16,7 +18,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Sample distinct frames of FOOTAGE (videos, image-sequence folders or images; "
             "scene-change aware), label every person with the bundled detector and the "
-            "MediaPipe teacher (install it once: edgepose label --install-teacher), hold out "
+            "teacher (MoveNet Thunder; import it once: edgepose weights import movenet-thunder), hold out "
             "the last --holdout of each clip in time, fine-tune the model on the rest mixed "
             "with replayed real training data, export ONNX whose metadata records the "
             "adaptation, and print agreement with the teacher on the held-out frames before "
@@ -31,8 +33,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="model to adapt: an edgepose checkpoint (.pt) or an .onnx with its .pt "
                         "beside it (default: the bundled real model)")
-    p.add_argument("--teacher", default="full", choices=("full", "heavy"),
-                   help="BlazePose model that labels the footage")
+    p.add_argument("--teacher", default=DEFAULT_TEACHER, choices=TEACHER_NAMES,
+                   help="the model that labels the footage (MoveNet in-process, or BlazePose "
+                        "in its own venv)")
     p.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs")
     p.add_argument("--holdout", type=float, default=0.2,
                    help="fraction of each clip, at its end in time, kept for evaluation only")
@@ -67,8 +70,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     lab.add_argument("--max-people", type=int, default=6, help="people labelled per frame")
     lab.add_argument("--min-joints", type=int, default=8,
                      help="a person is a label when the teacher is confident of N joints")
-    lab.add_argument("--threshold", type=float, default=0.5,
-                     help="teacher confidence at or above which a joint is labelled")
+    lab.add_argument("--threshold", type=float, default=None,
+                     help="teacher confidence at or above which a joint is labelled "
+                          "(default 0.3 for MoveNet, 0.5 for BlazePose)")
     out = p.add_argument_group("output and evaluation")
     out.add_argument("--precision", default="fp32", choices=("fp32", "int8"),
                      help="int8: also calibrate on the footage (the FP32 model is kept as "
