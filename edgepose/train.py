@@ -319,6 +319,22 @@ def _check_resume(path, payload: dict, cfg: TrainConfig, schedule: LRSchedule,
               f"{dataclasses.replace(schedule, epochs=before).lr(state.epoch):.3g})")
 
 
+BN_CALIBRATION_BATCHES = 8
+
+
+def calibrate_trunk(body: nn.Module, loader, device: torch.device, batches: int) -> int:
+    """Re-estimate the BatchNorm statistics of a trunk whose BatchNorm was folded into its
+    weights (MoveNet, ``movenet_*_bn``) on ``batches`` training batches, keeping its
+    eval-mode function (``MoveNetTrunk.calibrate_batchnorm``); 0 if it has none."""
+    def images():
+        for i, batch in enumerate(loader):
+            if i >= batches:
+                return
+            yield batch["image"].to(device)
+
+    return body.calibrate_batchnorm(images())
+
+
 def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
            overwrite: bool = False) -> _Run:
     """Model, data loaders, sampler, optimiser, schedule, resume state, DDP wrapping."""
@@ -368,6 +384,11 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
     schedule = LRSchedule.from_config(cfg.optim, env.world_size)
     optimizer = build_optimizer(model, cfg.optim, schedule.lr(0.0))
     state = TrainState()
+    body = getattr(model.backbone, "body", None)
+    if not resume and cfg.model.pretrained and hasattr(body, "calibrate_batchnorm"):
+        n = calibrate_trunk(body, loader, device, BN_CALIBRATION_BATCHES)
+        if env.is_main and n:
+            print(f"calibrated the trunk's BatchNorm on {n} training crops", flush=True)
     if resume:
         payload = _restore(resume, meta, model, optimizer, state)
         _check_resume(resume, payload, cfg, schedule, state, env)

