@@ -1,0 +1,24 @@
+"""``edgepose info`` tells a user what this machine can run, TensorRT support included."""
+
+from __future__ import annotations
+
+from edgepose.app.cli import main
+from edgepose.app.commands.info import tensorrt_line
+
+
+def test_tensorrt_line_says_what_each_version_supports():
+    assert "not installed" in tensorrt_line(None) and "pip install" in tensorrt_line(None)
+    assert "entropy calibrator (available)" in tensorrt_line("8.5.2.2")
+    assert "deprecated" in tensorrt_line("10.3.0")
+    assert "strongly typed" in tensorrt_line("11.0.0")
+    assert "not usable" in tensorrt_line("8.2.1")
+
+
+def test_info_reports_runtimes_teachers_and_models(capsys):
+    import onnxruntime as ort
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"ONNX Runtime {ort.__version__}" in out and "CPUExecutionProvider" in out
+    assert "TensorRT" in out and "teacher movenet-thunder (default)" in out
+    assert "bundled models" in out and ".onnx" in out
