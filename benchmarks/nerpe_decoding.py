@@ -95,7 +95,8 @@ def _data_cfg(root: Path) -> dict:
 def decode_all(model, loader) -> dict[str, dict[str, float]]:
     """PCK of every decoder on the same feature grids."""
     from edgepose.coords import norm_to_pixel
-    from edgepose.evaluate import bbox_normaliser, crop_to_image, pck
+    from edgepose.evaluate import bbox_normaliser, pck
+    from edgepose.pose import crop_to_image
 
     h, w = model.meta.input_size
     preds = {name: [] for name in DECODERS}

@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edgepose.coords import whole_image_box  # noqa: E402
 from edgepose.preprocess import preprocess  # noqa: E402
 from edgepose.realtime.app import DEMO_MODEL, RunOptions, build_pipeline  # noqa: E402
 from edgepose.realtime.pipeline import PipelineOptions  # noqa: E402
@@ -66,7 +67,8 @@ def export_untrained(backbone: str, size: tuple[int, int], stride: int, out: Pat
 def backend_only(backend, seconds: float, frame: np.ndarray) -> dict:
     """Calls per second of ``backend`` on one preprocessed frame (batch 1)."""
     h, w = frame.shape[:2]
-    x, _ = preprocess(frame, (0, 0, w, h), backend.meta, padding=1.0)
+    box, padding = whole_image_box(w, h)  # the live app's crop with nobody tracked
+    x, _ = preprocess(frame, box, backend.meta, padding)
     batch = x[None]
     backend.warmup(5)
     times = []

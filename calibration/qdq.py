@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.engines.int8 import has_qdq, qdq_problems
+from edgepose.engines.int8 import has_qdq, qdq_problems, static_batch
 from edgepose.engines.meta_io import set_onnx_meta
 from edgepose.errors import CalibrationError, DataError
 from edgepose.metadata import ModelMeta
@@ -178,11 +178,6 @@ def make_reader(batches: Iterable[np.ndarray], input_name: str, fixed_batch: int
 # ----------------------------------------------------------------------------- quantize
 
 
-def _static_batch(model) -> int | None:
-    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
-    return int(dim.dim_value) if dim.HasField("dim_value") and dim.dim_value > 0 else None
-
-
 def cpu_config(method: str = "minmax") -> QuantConfig:
     """The ONNX Runtime CPU preset: uint8 activations, elementwise ops quantized too."""
     return QuantConfig(method=method, symmetric=False, op_types=QUANT_OPS + EXTRA_OPS)
@@ -255,7 +250,7 @@ def quantize_qdq(
             src = pre
         quantize_static(
             str(src), str(Path(tmp) / "q.onnx"),
-            make_reader(batches, input_name, _static_batch(model)),
+            make_reader(batches, input_name, static_batch(model)),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=list(cfg.op_types),
             per_channel=cfg.per_channel,

@@ -4,8 +4,10 @@ One stream feeds both INT8 paths (ONNX Runtime ``quantize_static`` and the Tenso
 calibrator), so the activation ranges both see come from the same tensors the deployed
 model will see. Sources:
 
-* a folder of images (jpg/png/bmp/tif/webp, searched recursively): whole image = box;
-* a video file: ``count`` frames sampled over the whole clip, whole frame = box;
+* a folder of images (jpg/png/bmp/tif/webp, searched recursively): the whole image,
+  cropped by :func:`edgepose.coords.whole_image_box` (as the live app crops a frame with
+  nobody tracked yet, and ``predict`` an image without boxes);
+* a video file: ``count`` frames sampled over the whole clip, each a whole image as above;
 * a COCO keypoint annotation file (real COCO or ``edgepose synth`` output): person crops
   from the annotated boxes (``num_keypoints > 0``, not crowd).
 
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepose.coords import CROP_PADDING, WHOLE_IMAGE_PADDING, whole_image_box
 from edgepose.data.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from edgepose.errors import CalibrationError, DataError
 from edgepose.metadata import ModelMeta
@@ -40,24 +43,23 @@ class StreamConfig:
 
     ``count``: samples wanted (all of them if the source has fewer, but never fewer than
     ``min_count``). ``seed`` fixes which files / frames / boxes are chosen. ``padding`` is
-    the crop padding around an annotated person box (as in training and evaluation);
-    ``whole_padding`` the padding of a whole image / frame (1.0, as the realtime app crops
-    a whole frame when it has no previous pose).
+    the crop padding around an annotated person box (as in training and evaluation); a
+    whole image / frame is cropped by :func:`edgepose.coords.whole_image_box`.
     """
 
     count: int = 256
     batch: int = 8
     seed: int = 0
     min_count: int = 16
-    padding: float = 1.25
-    whole_padding: float = 1.0
+    padding: float = CROP_PADDING
     max_bad_fraction: float = 0.25
     progress: bool = True
 
     def fingerprint_dict(self) -> dict:
-        """The settings that change which tensors the stream yields (for cache fingerprints)."""
+        """The settings that change which tensors the stream yields (for cache fingerprints;
+        ``whole_padding`` is the whole-image rule's, so a change of that rule is one too)."""
         return {"count": self.count, "batch": self.batch, "seed": self.seed,
-                "padding": self.padding, "whole_padding": self.whole_padding}
+                "padding": self.padding, "whole_padding": WHOLE_IMAGE_PADDING}
 
 
 @dataclass
@@ -241,13 +243,13 @@ def _read_images(cset: CalibrationSet) -> Iterator[tuple[Sample, np.ndarray | No
 def sample_tensor(image_bgr: np.ndarray, box_xywh, meta: ModelMeta,
                   cfg: StreamConfig) -> np.ndarray:
     """One (3, H, W) float32 input: the model's own preprocessing of the box with
-    ``cfg.padding``, or of the whole image with ``cfg.whole_padding`` when ``box_xywh`` is
-    None (what the realtime app feeds when it has no previous pose)."""
+    ``cfg.padding``, or of the whole image (:func:`edgepose.coords.whole_image_box`) when
+    ``box_xywh`` is None (what the live app feeds when it has no previous pose)."""
     from edgepose.preprocess import preprocess
 
     if box_xywh is None:
-        h, w = image_bgr.shape[:2]
-        return preprocess(image_bgr, (0.0, 0.0, float(w), float(h)), meta, cfg.whole_padding)[0]
+        box, padding = whole_image_box(image_bgr.shape[1], image_bgr.shape[0])
+        return preprocess(image_bgr, box, meta, padding)[0]
     return preprocess(image_bgr, box_xywh, meta, cfg.padding)[0]
 
 

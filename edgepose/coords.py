@@ -71,9 +71,32 @@ def input_to_heatmap(xy_in, stride_x: float, stride_y: float):
 
 # ----------------------------------------------------------------------------- boxes and crops
 
+# The crop padding of a person box (training, evaluation, calibration, the live app, the
+# API): the box grown to the crop's aspect ratio, then by this factor (mmpose's
+# GetBBoxCenterScale(padding=1.25)).
+CROP_PADDING = 1.25
+
+# No person box: the crop is the whole image at this padding (the photo's own edges are
+# the frame). Measured with the bundled real_heatmap_128.onnx, predict with no boxes:
+#   padding                          1.0     1.1     1.25    1.5
+#   LSP test im1001-2000 (1000 imgs) 0.671   0.645   0.614   0.533   torso PCK@0.2, 12 limb joints
+#   tests/assets/lsp (12 committed)  0.715   0.722   0.618   0.569   torso PCK@0.2
+#   coco-mini val2017 (14 people)    0.540   0.533   0.433   0.460   bbox PCK@0.1
+#   tiny-coco val2017 (6 people)     0.305   0.237   0.237   0.237   bbox PCK@0.1
+# (single-person photos only; tests/assets/coco has 2: 3/14 vs 4/14 joints, too few to
+# count). Padding a whole image only shrinks the person inside the model's input.
+WHOLE_IMAGE_PADDING = 1.0
+
+
+def whole_image_box(width: int, height: int) -> tuple[np.ndarray, float]:
+    """The crop when no person box is given: (xywh box of the whole image, its padding
+    :data:`WHOLE_IMAGE_PADDING`). Every top-down caller (the API's predict, the live
+    pipeline, calibration, heatmaps) asks this one rule."""
+    return np.array([0.0, 0.0, float(width), float(height)]), WHOLE_IMAGE_PADDING
+
 
 def box_to_center_scale(
-    box_xywh, aspect_wh: float, padding: float = 1.25
+    box_xywh, aspect_wh: float, padding: float = CROP_PADDING
 ) -> tuple[np.ndarray, np.ndarray]:
     """COCO box (x, y, w, h; x, y = top-left *edge*) -> centre (px) and size (w, h, px).
 

@@ -22,24 +22,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edgepose.coords import apply_affine, invert_affine
 from edgepose.errors import DataError
-from edgepose.preprocess import pad_batch
+from edgepose.pose import crop_to_image
 
 COCO_OKS_THRESHOLDS = np.round(np.arange(0.5, 0.951, 0.05), 2)
 COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
 
 # ----------------------------------------------------------------------------- geometry
-
-
-def crop_to_image(coords_crop: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """(B, K, 2) crop pixels + (B, 2, 3) image->crop matrices -> (B, K, 2) image pixels."""
-    coords_crop = np.asarray(coords_crop, dtype=np.float64)
-    affine = np.asarray(affine, dtype=np.float64)
-    out = np.empty_like(coords_crop)
-    for i in range(coords_crop.shape[0]):
-        out[i] = apply_affine(coords_crop[i], invert_affine(affine[i]))
-    return out
 
 
 def joint_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -231,16 +220,15 @@ def coco_keypoint_ap(ann_file: str | Path, results: list[dict[str, Any]] | str |
 
 
 def _predict_batch(model, images) -> tuple[np.ndarray, np.ndarray]:
-    """Run a PoseModel (training's validation) or a backend callable on one batch."""
+    """Run a PoseModel (training's validation) or a backend callable on one batch (an
+    engines Backend takes any batch size and fits it to its own batch range)."""
     if hasattr(model, "predict_numpy"):
         out = model.predict_numpy(images)
         return out["coords"], out["scores"]
     x = np.ascontiguousarray(images.numpy() if hasattr(images, "numpy") else images,
                              dtype=np.float32)
-    n = x.shape[0]
-    lo = getattr(model, "batch_range", (1, n))[0]
-    out = model(pad_batch(x, lo))  # an engine built for a fixed batch: pad, drop the padding
-    return np.asarray(out["coords"])[:n], np.asarray(out["scores"])[:n]
+    out = model(x)
+    return np.asarray(out["coords"]), np.asarray(out["scores"])
 
 
 def collect_predictions(model: Callable, loader, progress: bool = True) -> dict[str, np.ndarray]:
@@ -312,14 +300,13 @@ def evaluate_model(
     """Run a torch model or backend over ``dataset`` and compute every metric that applies.
 
     ``model``: a PoseModel, or any callable mapping a float32 numpy (B, 3, H, W) batch to
-    ``{"coords": (B, K, 2) input px, "scores": (B, K)}`` (an engines Backend; its
-    ``batch_range`` is respected, padding the last batch if needed). COCO AP is computed when
-    ``coco_ann`` (or ``dataset.ann_file`` for a COCO dataset) is given.
+    ``{"coords": (B, K, 2) input px, "scores": (B, K)}`` (an engines Backend, which fits
+    each batch to its own ``batch_range``). COCO AP is computed when ``coco_ann`` (or
+    ``dataset.ann_file`` for a COCO dataset) is given.
     """
     from torch.utils.data import DataLoader
 
-    hi = getattr(model, "batch_range", (1, batch_size))[1]
-    loader = DataLoader(dataset, batch_size=max(1, min(batch_size, hi)), shuffle=False,
+    loader = DataLoader(dataset, batch_size=max(1, batch_size), shuffle=False,
                         num_workers=workers)
     p = collect_predictions(model, loader, progress)
     metrics = metrics_from_predictions(p)

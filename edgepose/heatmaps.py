@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from edgepose.coords import box_to_center_scale, crop_affine
+from edgepose.coords import CROP_PADDING, box_to_center_scale, crop_affine, whole_image_box
 from edgepose.errors import DataError, ModelError
 from edgepose.preprocess import crop, preprocess
 
@@ -32,20 +32,16 @@ def joint_index(joints: list[str], joint: str | int | None) -> int | None:
     return joints.index(joint)
 
 
-def _whole_image_box(image_bgr: np.ndarray) -> tuple[float, float, float, float]:
-    h, w = image_bgr.shape[:2]
-    return (0.0, 0.0, float(w), float(h))
-
-
 @torch.no_grad()
 def render_heatmap(model, image_bgr: np.ndarray, box=None, joint: str | int | None = None,
-                   resolution: int | tuple[int, int] = 256, padding: float = 1.25) -> np.ndarray:
+                   resolution: int | tuple[int, int] = 256,
+                   padding: float = CROP_PADDING) -> np.ndarray:
     """Continuous heatmap of one joint (or all, max-projected) on a person crop.
 
     model: a NerPE ``PoseModel`` (``model.meta`` describes it). image_bgr: (H, W, 3) uint8.
-    box: person box (x, y, w, h) in image pixels (default: the whole image), cropped as
-    the model's preprocessing does. resolution: int (height; width follows the model's
-    aspect) or (h, w). Returns an (h, w) float32 array of confidences; pixel (i, j) is the
+    box: person box (x, y, w, h) in image pixels, cropped as the model's preprocessing
+    does with ``padding``; None: the whole image (:func:`edgepose.coords.whole_image_box`).
+    resolution: int (height; width follows the model's aspect) or (h, w). Returns an (h, w) float32 array of confidences; pixel (i, j) is the
     query at the centre of that pixel in the crop's normalised space.
     """
     from edgepose.models.nerpe_decoding import aspect_size, pixel_centres
@@ -55,7 +51,8 @@ def render_heatmap(model, image_bgr: np.ndarray, box=None, joint: str | int | No
         raise ModelError(f"model {meta.name!r} has a {meta.head!r} head; arbitrary-resolution "
                          "heatmaps need a NerPE model (head 'nerpe')")
     k = joint_index(list(meta.joints), joint)
-    box = _whole_image_box(image_bgr) if box is None else box
+    if box is None:
+        box, padding = whole_image_box(image_bgr.shape[1], image_bgr.shape[0])
     x, _ = preprocess(image_bgr, box, meta, padding)
     h, w = aspect_size(resolution, meta.input_size)
     if h < 1 or w < 1 or h * w > 4096 * 4096:
@@ -76,7 +73,7 @@ def render_heatmap(model, image_bgr: np.ndarray, box=None, joint: str | int | No
 
 
 def crop_at(image_bgr: np.ndarray, box, input_hw: tuple[int, int], out_hw: tuple[int, int],
-            padding: float = 1.25) -> np.ndarray:
+            padding: float = CROP_PADDING) -> np.ndarray:
     """The model's crop of ``box`` resampled directly at ``out_hw`` (h, w) pixels."""
     ih, iw = input_hw
     center, size = box_to_center_scale(box, iw / ih, padding)

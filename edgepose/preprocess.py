@@ -11,7 +11,7 @@ import functools
 import cv2
 import numpy as np
 
-from edgepose.coords import box_to_center_scale, crop_affine
+from edgepose.coords import CROP_PADDING, box_to_center_scale, crop_affine
 from edgepose.errors import DataError
 from edgepose.metadata import ModelMeta
 
@@ -51,7 +51,8 @@ def normalize(crop_bgr: np.ndarray, meta: ModelMeta) -> np.ndarray:
     return out
 
 
-def box_affine(box_xywh, meta: ModelMeta, padding: float = 1.25, rotation_deg: float = 0.0):
+def box_affine(box_xywh, meta: ModelMeta, padding: float = CROP_PADDING,
+               rotation_deg: float = 0.0):
     """2x3 image->crop matrix for a person box, at the model's input size and aspect."""
     h, w = meta.input_size
     center, size = box_to_center_scale(box_xywh, w / h, padding)
@@ -59,7 +60,7 @@ def box_affine(box_xywh, meta: ModelMeta, padding: float = 1.25, rotation_deg: f
 
 
 def preprocess(
-    image_bgr: np.ndarray, box_xywh, meta: ModelMeta, padding: float = 1.25
+    image_bgr: np.ndarray, box_xywh, meta: ModelMeta, padding: float = CROP_PADDING
 ) -> tuple[np.ndarray, np.ndarray]:
     """Image + person box -> ((3, H, W) float32 input, 2x3 image->crop matrix)."""
     if image_bgr is None or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
@@ -69,12 +70,3 @@ def preprocess(
     h, w = meta.input_size
     return normalize(crop(image_bgr, m, (w, h)), meta), m
 
-
-def pad_batch(x: np.ndarray, size: int) -> np.ndarray:
-    """(n, ...) -> (size, ...) for an engine with a static batch: the last item repeated
-    (a real input, so the padded rows compute nothing unusual); callers drop the extra
-    outputs. ``size <= n`` returns ``x`` unchanged."""
-    n = x.shape[0]
-    if size <= n:
-        return x
-    return np.concatenate([x, np.repeat(x[-1:], size - n, axis=0)])

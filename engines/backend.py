@@ -6,9 +6,11 @@
     .onnx            -> OrtBackend          (engines/ort_backend.py)
     .engine .plan    -> TensorRTBackend     (engines/trt_backend.py, needs edgepose[trt])
 
-Every backend takes a float32 batch (B, 3, H, W), already preprocessed with
-:func:`edgepose.preprocess.preprocess` using ``backend.meta``, and returns
-``{"coords": (B, K, 2) float32 input pixels, "scores": (B, K) float32}``.
+Every backend takes a float32 batch (B, 3, H, W) of ANY size B >= 1, already
+preprocessed with :func:`edgepose.preprocess.preprocess` using ``backend.meta``, and returns
+``{"coords": (B, K, 2) float32 input pixels, "scores": (B, K) float32}``. Fitting B to
+what the model was exported / built for (``batch_range``: a static batch, a TensorRT
+profile) happens in one place, :meth:`Backend.__call__`; callers never chunk or pad.
 """
 
 from __future__ import annotations
@@ -89,11 +91,22 @@ class BackendOptions:
         return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
+def pad_batch(x: np.ndarray, size: int) -> np.ndarray:
+    """(n, ...) -> (size, ...) for a model with a minimum (static) batch: the last item
+    repeated (a real input, so the padded rows compute nothing unusual); the caller drops
+    the extra outputs. ``size <= n`` returns ``x`` unchanged."""
+    n = x.shape[0]
+    if size <= n:
+        return x
+    return np.concatenate([x, np.repeat(x[-1:], size - n, axis=0)])
+
+
 class Backend(ABC):
     """A loaded model ready to run batches. Use as a context manager or call :meth:`close`.
 
     Attributes set by subclasses: ``meta`` (ModelMeta), ``name`` (e.g. "onnxruntime-cpu"),
-    ``precision`` ("fp32"/"fp16"/"int8"), ``batch_range`` (min, max) batch sizes accepted.
+    ``precision`` ("fp32"/"fp16"/"int8"), ``batch_range`` (min, max) batch sizes the
+    runtime itself accepts; :meth:`__call__` fits any batch to it.
     """
 
     meta: ModelMeta
@@ -110,7 +123,7 @@ class Backend(ABC):
         return (lo if lo == hi else -1, 3, h, w)
 
     def check_batch(self, batch) -> np.ndarray:
-        """Validate a (B, 3, H, W) float32 batch; returns it C-contiguous."""
+        """Validate a (B, 3, H, W) float32 batch, B >= 1; returns it C-contiguous."""
         if not isinstance(batch, np.ndarray):
             raise EngineError(f"{self.name}: expected a numpy array, got {type(batch).__name__}")
         h, w = self.meta.input_size
@@ -125,18 +138,31 @@ class Backend(ABC):
                 f"{self.name} ({self.source}): expected dtype float32, got {batch.dtype}; "
                 "use batch.astype(np.float32)"
             )
-        lo, hi = self.batch_range
-        if not lo <= batch.shape[0] <= hi:
-            raise EngineError(
-                f"{self.name} ({self.source}): batch size {batch.shape[0]} is outside the "
-                f"range [{lo}, {hi}] this model was exported/built for"
-            )
+        if batch.shape[0] < 1:
+            raise EngineError(f"{self.name} ({self.source}): empty batch (0 crops)")
         return np.ascontiguousarray(batch)
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        out = self._infer(self.check_batch(batch))
-        return {"coords": out["coords"].astype(np.float32, copy=False),
-                "scores": out["scores"].astype(np.float32, copy=False)}
+        """Any batch of B >= 1 crops -> B outputs. With ``batch_range`` (lo, hi) the runtime
+        sees chunks of at most hi crops, a chunk short of lo (a static batch, a TensorRT
+        profile's minimum) padded by :func:`pad_batch`, whose extra outputs are dropped;
+        so each crop's output does not depend on how many were sent together."""
+        batch = self.check_batch(batch)
+        n = batch.shape[0]
+        lo, hi = self.batch_range
+        coords, scores = [], []
+        for s in range(0, n, hi):
+            chunk = batch[s:s + hi]
+            m = chunk.shape[0]
+            out = self._infer(np.ascontiguousarray(pad_batch(chunk, lo)))
+            coords.append(np.asarray(out["coords"])[:m])
+            scores.append(np.asarray(out["scores"])[:m])
+        if len(coords) == 1:
+            c, sc = coords[0], scores[0]
+        else:
+            c, sc = np.concatenate(coords), np.concatenate(scores)
+        return {"coords": c.astype(np.float32, copy=False),
+                "scores": sc.astype(np.float32, copy=False)}
 
     @abstractmethod
     def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:

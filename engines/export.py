@@ -123,6 +123,7 @@ def synthetic_images(meta: ModelMeta, batch: int, seed: int = 0) -> np.ndarray:
     their boxes through :func:`edgepose.preprocess.preprocess`, exactly as the app feeds a
     model."""
     from edgepose.data.synthetic import SynthConfig, render_scene
+    from edgepose.pose import person_crops
     from edgepose.preprocess import preprocess
 
     rng = np.random.default_rng(seed)
@@ -130,8 +131,8 @@ def synthetic_images(meta: ModelMeta, batch: int, seed: int = 0) -> np.ndarray:
     out = []
     for _ in range(batch):
         img, people = render_scene(rng, cfg)
-        box = people[0].bbox if people else (0, 0, img.shape[1], img.shape[0])
-        out.append(preprocess(img, box, meta)[0])
+        (box,), (pad,) = person_crops(img, [people[0].bbox] if people else None)
+        out.append(preprocess(img, box, meta, pad)[0])
     return np.stack(out).astype(np.float32)
 
 

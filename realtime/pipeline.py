@@ -2,9 +2,12 @@
 
     capture thread   | calling thread (owns the tracker)                  | render thread
     1 capture        | 2 boxes -> 3 crop -> 4 infer -> 5 to frame -> 6     | 8 render + log
-    (newest frame)   |   (tracking.boxes, crop.crop_people, infer.infer,  |   (render,
-                     |    frame_coords.to_frame, tracking.update,         |    fpslog,
+    (newest frame)   |   (tracking.boxes, pose.crop_people, pose.infer,   |   (render,
+                     |    pose.crop_to_image, tracking.update,            |    fpslog,
                      |    7 smoothing.smooth_tracks)                      |    keypoint log)
+
+Stages 3-5 are :mod:`edgepose.pose`, the top-down path the API's ``predict`` runs too, and
+each frame's people are :class:`edgepose.pose.Pose` (what ``predict`` and ``track`` return).
 
 While the render thread draws frame i, the calling thread runs frame i+1 through stages
 2-7 and the capture thread reads the next one, so throughput is set by the slowest thread
@@ -27,14 +30,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
-
 from edgepose.errors import EdgeposeError, PipelineError, SourceError
+from edgepose.pose import Pose, crop_people, crop_to_image, infer
 from edgepose.realtime.capture import CaptureThread, EndOfStream, Frame
 from edgepose.realtime.fpslog import FpsLog
-from edgepose.realtime.crop import crop_people
-from edgepose.realtime.frame_coords import to_frame
-from edgepose.realtime.infer import infer
 from edgepose.realtime.render import Display, Renderer, VideoSink, hud_lines
 from edgepose.realtime.smoothing import smooth_tracks
 from edgepose.realtime.tracking import PersonTracker
@@ -46,7 +45,9 @@ _DONE = object()
 class PipelineOptions:
     """``frames``: stop after this many rendered frames (None = until the source ends);
     ``stall_timeout_s``: a source that delivers nothing this long is an error;
-    ``on_frame(frame, people)``: called in the render thread after each frame is drawn."""
+    ``on_frame(frame, people)``: called in the render thread after each frame is drawn,
+    with the frame's :class:`edgepose.pose.Pose` list (smoothed keypoints, ``raw``,
+    ``track_id``)."""
 
     frames: int | None = None
     render_queue: int = 2
@@ -57,21 +58,9 @@ class PipelineOptions:
 
 
 @dataclass
-class Person:
-    """One drawn person: smoothed ``keypoints`` (K, 2) frame px, ``scores`` (K,), the box
-    xywh the crop was taken from, and the raw (unsmoothed) keypoints."""
-
-    keypoints: np.ndarray
-    scores: np.ndarray
-    box: np.ndarray
-    raw: np.ndarray
-    track_id: int = 0
-
-
-@dataclass
 class _Work:
     frame: Frame
-    people: list[Person]
+    people: list[Pose]
     t: dict[str, float]
     dropped: int
 
@@ -109,6 +98,7 @@ class Pipeline:
         self.rendered = 0
         self.sent = 0
         self.keypoint_log = None  # set by edgepose.realtime.app.build_pipeline
+        self._names = tuple(meta.joints)
 
     # ------------------------------------------------------------------ main thread
 
@@ -171,7 +161,7 @@ class Pipeline:
         try:
             t0 = time.perf_counter()
             tracks = list(self.tracker.boxes(frame.image))  # 2 boxes
-            people: list[Person] = []
+            people: list[Pose] = []
             if not tracks:
                 t1 = t2 = t3 = t4 = time.perf_counter()
                 return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
@@ -185,12 +175,12 @@ class Pipeline:
             t2 = time.perf_counter()
             stage = "tracking"
             used = {id(tr): b for tr, b in zip(tracks, boxes)}
-            kept = self.tracker.update(tracks, to_frame(coords, mats), scores,
+            kept = self.tracker.update(tracks, crop_to_image(coords, mats), scores,
                                        (w, h))  # 5 to frame, 6 next boxes
             t3 = time.perf_counter()
             stage = "smoothing"
             smooth_tracks(kept, frame.t_capture)  # 7 smoothing
-            people = [Person(tr.keypoints, tr.scores, used[id(tr)], tr.raw, tr.id)
+            people = [Pose(used[id(tr)], tr.keypoints, tr.scores, tr.id, self._names, tr.raw)
                       for tr in kept]
             t4 = time.perf_counter()
         except EdgeposeError:

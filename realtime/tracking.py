@@ -4,7 +4,9 @@ Single person (default): the box around the previous frame's confident keypoints
 (score >= ``conf``, at least ``min_joints`` of them), grown by ``expand`` and clipped to the
 frame. When too few joints are confident, tracking is *lost*: the person detector (the
 bundled NanoDet, :class:`PersonDetector`) re-acquires the most confident person, or, when
-it finds nobody (or none is used), the next crop is the whole frame.
+it finds nobody (or none is used), the next crop is the whole frame
+(:func:`edgepose.coords.whole_image_box`, the rule ``predict`` uses for an image without
+boxes).
 
 Multi person (``--multi``): the detector proposes boxes every ``detect_every`` frames and
 whenever there is no track; in between, every track follows its own keypoint box. Tracks
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgepose.coords import CROP_PADDING, whole_image_box
 from edgepose.realtime.smoothing import OneEuroFilter, SmoothOptions
 
 
@@ -30,7 +33,7 @@ class TrackOptions:
     conf: float = 0.3
     min_joints: int = 4
     expand: float = 1.25
-    padding: float = 1.25
+    padding: float = CROP_PADDING
     # A tracked box may shrink to at most this fraction of the previous one per frame, so
     # a few joints missing for a frame (legs out of the crop, low scores) cannot collapse
     # the crop onto part of the body.
@@ -57,11 +60,6 @@ class Track:
     raw: np.ndarray | None = field(default=None, repr=False)  # this frame's model output
     fresh: bool = True  # box came from the whole frame / a detection, not from keypoints
     smooth: bool = False  # this frame's pose continues the track (else it restarts)
-
-
-def full_frame_box(width: int, height: int) -> np.ndarray:
-    """xywh of the whole frame."""
-    return np.array([0.0, 0.0, float(width), float(height)])
 
 
 def keypoint_box(
@@ -159,14 +157,14 @@ class PersonTracker:
         h, w = image_bgr.shape[:2]
         if not self.opts.multi:
             if not self.tracks:
-                self.tracks = [self._new_track(full_frame_box(w, h), 1.0)]
+                self.tracks = [self._new_track(*whole_image_box(w, h))]
             tr = self.tracks[0]
             if tr.fresh and self.detector is not None:  # lost: look for the person
                 dets = self.detector(image_bgr)
                 if dets:
                     tr.box, tr.padding = dets[0], self.opts.padding
                 else:
-                    tr.box, tr.padding = full_frame_box(w, h), 1.0
+                    tr.box, tr.padding = whole_image_box(w, h)
             return self.tracks
         if self._frames % max(self.opts.detect_every, 1) == 0 or not self.tracks:
             self._merge_detections(self.detector(image_bgr))
@@ -211,7 +209,7 @@ class PersonTracker:
                 if not tr.fresh:
                     self.lost += 1
                 w, h = frame_wh
-                tr.box, tr.padding, tr.fresh = full_frame_box(w, h), 1.0, True
+                (tr.box, tr.padding), tr.fresh = whole_image_box(w, h), True
                 kept.append(tr)
                 continue
             tr.smooth = True

@@ -54,9 +54,70 @@ def test_load_predict_and_joint_names():
     assert len(two) == 2 and not np.allclose(two[0].keypoints, two[1].keypoints)
     # cross-image batching gives what one-by-one gives
     imgs = [cv2.imread(str(f)) for f in sorted(LSP.glob("*.jpg"))[:5]]
-    many = model.predict_many(imgs, batch=4)
-    for im, got in zip(imgs, many):
-        np.testing.assert_allclose(got[0].keypoints, model.predict(im)[0].keypoints, atol=1e-3)
+    for batch in (4, None):  # calls of at most 4 crops, or all of them in one call
+        many = model.predict_many(imgs, batch=batch)
+        for im, got in zip(imgs, many):
+            np.testing.assert_allclose(got[0].keypoints, model.predict(im)[0].keypoints,
+                                       atol=1e-3)
+    model.close()
+
+
+def still_clip(tmp_path: Path, image: Path) -> tuple[Path, np.ndarray]:
+    """A 3-frame MJPG video of one photo, and its first frame as the decoder returns it
+    (the pixels the live pipeline sees)."""
+    img = cv2.imread(str(image))
+    path = tmp_path / f"{image.stem}.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, img.shape[1::-1])
+    for _ in range(3):
+        w.write(img)
+    w.release()
+    cap = cv2.VideoCapture(str(path))
+    ok, first = cap.read()
+    cap.release()
+    assert ok
+    return path, first
+
+
+def first_frame(model, video: Path, **track) -> list:
+    from edgepose.realtime.tracking import TrackOptions
+
+    for _frame, poses in model.track(video, frames=1, smooth=False, track=TrackOptions(**track)):
+        return poses
+    raise AssertionError("no frame")
+
+
+@pytest.mark.parametrize("mode", ["whole image", "detector", "multi"])
+def test_predict_and_live_first_frame_are_one_path(tmp_path, mode):
+    """predict on an image and the live pipeline's first frame of that image give the same
+    Pose (same crop rule, same crops, same keypoints): single person with no box (the whole
+    image by coords.whole_image_box), single person re-acquired by the detector, --multi."""
+    from edgepose.coords import whole_image_box
+    from edgepose.pose import Pose
+    from edgepose.realtime.app import DEFAULT_MODEL
+    from edgepose.realtime.tracking import PersonDetector
+
+    photo = {"whole image": LSP / "im1004.jpg", "detector": COCO / "000000519208.jpg",
+             "multi": ROOT / "tests" / "assets" / "multi" / "000000000790.jpg"}[mode]
+    video, img = still_clip(tmp_path, photo)
+    model = edgepose.load(DEFAULT_MODEL, threads=1)
+    live = first_frame(model, video, reacquire=mode == "detector", multi=mode == "multi")
+    assert live and all(type(p) is Pose and p.track_id is not None for p in live)
+    assert edgepose.Pose is Pose, "one result type for predict, track and the pipeline"
+    if mode == "whole image":
+        (p,) = live
+        np.testing.assert_array_equal(p.box, whole_image_box(img.shape[1], img.shape[0])[0])
+        (want,) = model.predict(img)  # no boxes: the same whole-image rule
+    else:
+        dets = PersonDetector()(img)
+        assert 1 <= len(live) <= len(dets) and (mode == "multi" or len(live) == 1)
+        for p in live:  # the crops came from the detector's boxes
+            assert min(np.abs(p.box - d).max() for d in dets) < 1e-3, p.box
+    wants = [want] if mode == "whole image" else model.predict(img, boxes=[p.box for p in live])
+    for p, want in zip(live, wants):
+        np.testing.assert_array_equal(want.box, p.box)
+        np.testing.assert_allclose(p.raw, want.keypoints, atol=1e-3)
+        np.testing.assert_allclose(p.keypoints, want.keypoints, atol=1e-3)  # not smoothed
+        np.testing.assert_allclose(p.scores, want.scores, atol=1e-5)
     model.close()
 
 

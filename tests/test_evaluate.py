@@ -11,8 +11,9 @@ from edgepose.coords import apply_affine, crop_affine
 from edgepose.errors import DataError
 from edgepose.evaluate import (
     COCO_OKS_THRESHOLDS, average_precision, bbox_normaliser, coco_keypoint_ap, coco_results,
-    crop_to_image, format_table, mean_pixel_error, oks, pck, pckh, pixel_error_in_image,
+    format_table, mean_pixel_error, oks, pck, pckh, pixel_error_in_image,
 )
+from edgepose.pose import crop_to_image
 from edgepose.skeleton import COCO
 
 SIGMAS = np.asarray(COCO.sigmas)

@@ -8,62 +8,32 @@
     for frame, poses in model.track(0):         # the live pipeline of `edgepose run`
         ...
 
-``predict`` crops each box (default: the whole image) exactly as training and the live app
-do (``edgepose.preprocess``), runs every crop of the call in one backend batch and maps the
-keypoints back to image pixels. ``track`` runs the real pipeline (capture thread, newest
-frame, tracking, One Euro smoothing) in the background and yields each rendered frame with
-its people; leaving the loop (``break``, an exception, Ctrl-C) stops every thread and
-releases the camera. Joint names, limbs and flip pairs come from the model's metadata
-(``model.meta``), so a custom keypoint set needs no code change.
+``predict`` and the live pipeline share one top-down path (:mod:`edgepose.pose`): each
+box padded by ``CROP_PADDING``, no box meaning the whole image by
+:func:`edgepose.coords.whole_image_box` (as the live app crops a frame with nobody tracked
+yet and as calibration crops an image), every crop of the call in one backend batch, the
+keypoints mapped back to image pixels. ``track`` runs the real pipeline (capture thread,
+newest frame, tracking, One Euro smoothing) in the background and yields each rendered
+frame with its people; leaving the loop (``break``, an exception, Ctrl-C) stops every
+thread and releases the camera. Both return :class:`edgepose.pose.Pose`. Joint names,
+limbs and flip pairs come from the model's metadata (``model.meta``), so a custom keypoint
+set needs no code change.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
+from edgepose.coords import CROP_PADDING
 from edgepose.errors import DataError, EdgeposeError
+from edgepose.pose import Pose, crop_people, crop_to_image, infer, person_crops
 
-
-@dataclass
-class Pose:
-    """One person: ``box`` [x, y, w, h] and ``keypoints`` (K, 2) in image pixels,
-    ``scores`` (K,) in [0, 1], ``track_id`` (live tracking only), ``names`` the K joint
-    names. ``pose["left_wrist"]`` -> array([x, y, score]). ``raw``: unsmoothed keypoints
-    (live tracking only)."""
-
-    box: np.ndarray
-    keypoints: np.ndarray
-    scores: np.ndarray
-    track_id: int | None = None
-    names: tuple[str, ...] = field(default=(), repr=False)
-    raw: np.ndarray | None = field(default=None, repr=False)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        try:
-            i = self.names.index(name)
-        except ValueError:
-            raise KeyError(f"no joint {name!r}; this model's joints are {list(self.names)}") from None
-        return np.array([self.keypoints[i, 0], self.keypoints[i, 1], self.scores[i]])
-
-    @property
-    def score(self) -> float:
-        """Person score: the mean joint score."""
-        return float(np.mean(self.scores))
-
-    def to_dict(self) -> dict:
-        """COCO-style: ``keypoints`` flat [x, y, score] x K, ``bbox``, ``score``."""
-        kp = np.concatenate([self.keypoints, self.scores[:, None]], axis=1).reshape(-1)
-        d = {"bbox": [round(float(v), 2) for v in self.box],
-             "keypoints": [round(float(v), 3) for v in kp], "score": round(self.score, 4)}
-        if self.track_id is not None:
-            d["track_id"] = int(self.track_id)
-        return d
+__all__ = ["Pose", "PoseEstimator", "default_model", "load"]
 
 
 def default_model() -> Path:
@@ -105,39 +75,36 @@ class PoseEstimator:
     # ------------------------------------------------------------------ images
 
     def predict(self, image_bgr: np.ndarray, boxes: Sequence | None = None,
-                padding: float = 1.25) -> list[Pose]:
-        """People in one BGR image: one Pose per box (default: the whole image)."""
+                padding: float = CROP_PADDING) -> list[Pose]:
+        """People in one BGR image: one Pose per box, each padded by ``padding``; no boxes:
+        one Pose of the whole image (:func:`edgepose.coords.whole_image_box`)."""
         return self.predict_many([image_bgr], [boxes], padding)[0]
 
     def predict_many(self, images: Sequence[np.ndarray], boxes: Sequence | None = None,
-                     padding: float = 1.25, batch: int = 16) -> list[list[Pose]]:
-        """Several images at once; every crop of every image goes through the backend in
-        batches of ``batch`` (cross-image batching). ``boxes[i]``: image i's boxes or None."""
-        from edgepose.realtime.crop import crop_people
-        from edgepose.realtime.frame_coords import to_frame
-        from edgepose.realtime.infer import infer
-
+                     padding: float = CROP_PADDING,
+                     batch: int | None = None) -> list[list[Pose]]:
+        """Several images at once: every crop of every image in one backend call
+        (cross-image batching; the backend fits it to its own batch range), or in calls of
+        at most ``batch`` crops. ``boxes[i]``: image i's boxes, or None for the whole image."""
         boxes = list(boxes) if boxes is not None else [None] * len(images)
-        crops, owners = [], []  # the live app's own stages, every crop of every image
+        crops, owners = [], []  # the live pipeline's stages 3-5 (edgepose.pose)
         for i, (img, bxs) in enumerate(zip(images, boxes)):
             if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
                 raise DataError(f"image {i}: expected an (H, W, 3) BGR uint8 array, got "
                                 f"{getattr(img, 'shape', type(img).__name__)}")
-            if bxs is None:
-                bxs = [[0.0, 0.0, float(img.shape[1]), float(img.shape[0])]]
-            bxs = [np.asarray(b, dtype=np.float64).reshape(4) for b in bxs]
+            bxs, pads = person_crops(img, bxs, padding)
             if not bxs:
                 continue
-            x, mats = crop_people(self.meta, img, bxs, [padding] * len(bxs))
+            x, mats = crop_people(self.meta, img, bxs, pads)
             crops += list(x)
             owners += [(i, b, m) for b, m in zip(bxs, mats)]
         out: list[list[Pose]] = [[] for _ in images]
-        step = max(1, batch)
+        step = max(1, batch or len(crops))
         for s in range(0, len(crops), step):
             chunk = owners[s:s + step]
             coords, scores = infer(self.backend, np.stack(crops[s:s + step]))
-            frame_xy = to_frame(coords, [m for _, _, m in chunk])
-            for (i, b, _), c, sc in zip(chunk, frame_xy, scores):
+            image_xy = crop_to_image(coords, [m for _, _, m in chunk])
+            for (i, b, _), c, sc in zip(chunk, image_xy, scores):
                 out[i].append(Pose(b, c, sc, names=self.names))
         return out
 
@@ -161,15 +128,12 @@ class PoseEstimator:
         opts.capture.every_frame = bool(every_frame)
         q: queue.Queue = queue.Queue(maxsize=2)
         stop = threading.Event()
-        names = self.names
         holder: dict = {}
 
-        def on_frame(frame, people) -> None:
-            poses = [Pose(p.box, p.keypoints, p.scores, p.track_id, names, p.raw)
-                     for p in people]
+        def on_frame(frame, people: list[Pose]) -> None:
             while not stop.is_set():
                 try:
-                    q.put((frame.image, poses), timeout=0.1)
+                    q.put((frame.image, people), timeout=0.1)
                     return
                 except queue.Full:
                     continue

@@ -2,8 +2,8 @@
 
 One sample per person annotation that is not a crowd and has at least one labelled
 keypoint. The person box becomes a crop centre and size (``box_to_center_scale``, padding
-1.25, grown to the model's aspect ratio); training adds scale / rotation / flip (and
-optionally half-body) augmentation folded into one affine matrix
+``CROP_PADDING`` = 1.25, grown to the model's aspect ratio); training adds scale / rotation /
+flip (and optionally half-body) augmentation folded into one affine matrix
 (:mod:`edgepose.data.transforms`).
 
 Keypoints are read as stored. The synthetic data uses the edgepose convention (pixel
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgepose.coords import box_to_center_scale
+from edgepose.coords import CROP_PADDING, box_to_center_scale
 from edgepose.data.files import read_image, read_json, require  # noqa: F401 (re-export)
 from edgepose.data.topdown import TopDownDataset
 from edgepose.data.transforms import AugConfig
@@ -80,7 +80,7 @@ class CocoKeypoints(TopDownDataset):
     """
 
     def __init__(self, ann_file, image_root, meta: ModelMeta, train: bool = False,
-                 aug: AugConfig | None = None, padding: float = 1.25):
+                 aug: AugConfig | None = None, padding: float = CROP_PADDING):
         super().__init__(image_root, meta, train, aug, padding)
         self.ann_file = Path(ann_file)
         samples, self.images = load_coco_samples(self.ann_file, meta.num_joints)

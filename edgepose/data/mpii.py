@@ -10,8 +10,8 @@ Conventions, converted on reading:
 * MPII coordinates come from Matlab and are **1-based**: the first pixel's centre is
   (1, 1). edgepose puts it at (0, 0), so ``center`` and ``joints`` lose 1 px on each axis.
 * ``scale`` is the person box height / 200 px. As HRNet does, the centre is moved down by
-  15 * scale px and the crop is a square of 200 * scale px times ``padding`` (1.25), grown
-  to the model's aspect ratio.
+  15 * scale px and the crop is a square of 200 * scale px times ``padding``
+  (``CROP_PADDING`` = 1.25), grown to the model's aspect ratio.
 * Head boxes (for PCKh) are not in the JSON. Pass the official ``gt_valid.mat``
   (``headboxes_src``, 2 x 2 x N, one box per record in file order) or give each record a
   ``head_box`` [x1, y1, x2, y2]. ``head_size`` = 0.6 * the head box diagonal (the standard
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgepose.coords import CROP_PADDING
 from edgepose.data.files import read_json, require
 from edgepose.data.topdown import TopDownDataset
 from edgepose.data.transforms import AugConfig, grow_to_aspect
@@ -117,7 +118,7 @@ class MpiiKeypoints(TopDownDataset):
     extra_fields = ("head_size",)
 
     def __init__(self, ann_file, image_root, meta: ModelMeta, train: bool = False,
-                 aug: AugConfig | None = None, padding: float = 1.25,
+                 aug: AugConfig | None = None, padding: float = CROP_PADDING,
                  headboxes_mat=None):
         if meta.skeleton != "mpii16" or meta.num_joints != MPII_NUM_JOINTS:
             raise DataError(f"MPII data has 16 joints; the model uses joint set "

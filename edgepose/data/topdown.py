@@ -18,6 +18,7 @@ from edgepose.data.files import read_image
 from edgepose.data.transforms import (
     AugConfig, color_jitter, half_body, sample_affine, transform_keypoints, webcam_degrade,
 )
+from edgepose.coords import CROP_PADDING
 from edgepose.errors import DataError
 from edgepose.metadata import ModelMeta
 from edgepose.preprocess import crop, normalize
@@ -39,7 +40,7 @@ class TopDownDataset(Dataset):
     extra_fields: tuple[str, ...] = ()
 
     def __init__(self, image_root, meta: ModelMeta, train: bool = False,
-                 aug: AugConfig | None = None, padding: float = 1.25):
+                 aug: AugConfig | None = None, padding: float = CROP_PADDING):
         self.image_root = Path(image_root)
         self.meta = meta
         self.train = bool(train)

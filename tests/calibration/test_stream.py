@@ -24,9 +24,9 @@ def cfg(**kw) -> StreamConfig:
 
 def test_folder_stream_equals_realtime_whole_frame_input(image_dir):
     """A folder image's tensor is the one the realtime app feeds for a whole frame."""
-    from edgepose.realtime.crop import crop_people
-    from edgepose.realtime.infer import infer
-    from edgepose.realtime.tracking import full_frame_box
+    from edgepose.coords import whole_image_box
+    from edgepose.pose import crop_people, infer
+    from edgepose.realtime.tracking import PersonTracker, TrackOptions
 
     meta = tiny_meta()
     stream = CalibrationStream(image_dir, meta, cfg(count=5, batch=5))
@@ -35,8 +35,6 @@ def test_folder_stream_equals_realtime_whole_frame_input(image_dir):
     fed = []
 
     class Recorder:  # a backend that keeps what it is given
-        input_shape = (-1, 3, 32, 32)
-
         def __call__(self, x):
             fed.append(x.copy())
             return {"coords": np.zeros((len(x), meta.num_joints, 2), np.float32),
@@ -45,9 +43,11 @@ def test_folder_stream_equals_realtime_whole_frame_input(image_dir):
     for i, sample in enumerate(stream.set.samples):
         img = cv2.imread(sample.path)
         h, w = img.shape[:2]
-        infer(Recorder(), crop_people(meta, img, [full_frame_box(w, h)], [1.0])[0])
+        (track,) = PersonTracker(TrackOptions(reacquire=False)).boxes(img)  # no pose yet
+        infer(Recorder(), crop_people(meta, img, [track.box], [track.padding])[0])
         np.testing.assert_array_equal(batch[i], fed[-1][0])
-        ref, _ = preprocess(img, (0, 0, w, h), meta, padding=1.0)
+        box, padding = whole_image_box(w, h)
+        ref, _ = preprocess(img, box, meta, padding=padding)
         np.testing.assert_array_equal(batch[i], ref)
 
 

@@ -8,7 +8,7 @@ from edgepose.errors import EngineError
 from edgepose.engines import backend as bk
 from edgepose.engines.ort_backend import choose_providers
 
-from engine_helpers import HEADS, INPUT_HW
+from engine_helpers import HEADS, INPUT_HW, tiny_meta
 
 
 def test_unknown_suffix(tmp_path):
@@ -88,9 +88,49 @@ def test_batch_validation_messages(exported):
         for x, pattern in cases:
             with pytest.raises(EngineError, match=pattern):
                 b(x)
+        with pytest.raises(EngineError, match=r"empty batch \(0 crops\)"):
+            b(np.zeros((0, 3, h, w), np.float32))
         out = b(np.zeros((2, 3, h, w), np.float32))
         assert out["coords"].shape == (2, b.meta.num_joints, 2)
         b.warmup(2)
+
+
+class CropMean(bk.Backend):
+    """A runtime accepting only ``batch_range``; each crop's joints depend on that crop
+    alone (its mean + the joint index). Records the batch size of every run."""
+
+    def __init__(self, batch_range: tuple[int, int]):
+        self.meta, self.batch_range = tiny_meta("dsnt"), batch_range
+        self.name, self.source, self.ran = "crop-mean", "fake", []
+
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        lo, hi = self.batch_range
+        assert lo <= len(batch) <= hi, f"runtime got batch {len(batch)} outside {lo}-{hi}"
+        self.ran.append(len(batch))
+        k = self.meta.num_joints
+        mean = batch.reshape(len(batch), -1).mean(1)
+        coords = mean[:, None, None] + np.arange(k)[None, :, None] + np.zeros((1, 1, 2))
+        return {"coords": coords, "scores": np.repeat(mean[:, None], k, axis=1)}
+
+
+@pytest.mark.parametrize("batch_range", [(1, 4), (2, 2), (3, 5), (1, 1), (2, 1 << 30)])
+def test_any_batch_size_gives_each_crop_the_same_output(batch_range, rng):
+    """One chunking rule (Backend.__call__): 1 crop, the maximum, and more than the
+    maximum give every crop what it gets alone; the runtime only ever sees sizes in its
+    range (static batches and profile minimums padded, the padding's outputs dropped)."""
+    be = CropMean(batch_range)
+    lo, hi = batch_range
+    most = hi if hi < 64 else 4
+    x = rng.normal(size=(2 * most + 1, 3, *INPUT_HW)).astype(np.float32)
+    alone = [be(x[i:i + 1]) for i in range(len(x))]
+    for n in (1, most, most + 1, 2 * most + 1):
+        be.ran.clear()
+        out = be(x[:n])
+        assert out["coords"].shape == (n, 17, 2) and out["coords"].dtype == np.float32
+        for i in range(n):
+            np.testing.assert_array_equal(out["coords"][i], alone[i]["coords"][0])
+            np.testing.assert_array_equal(out["scores"][i], alone[i]["scores"][0])
+        assert len(be.ran) == -(-n // hi), f"{n} crops in {be.ran}: chunks of at most {hi}"
 
 
 def test_choose_providers():

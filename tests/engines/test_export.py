@@ -83,8 +83,11 @@ def test_static_batch_and_simplify(tmp_path):
     with load_backend(out) as b:
         assert b.input_shape == (2, 3, *INPUT_HW)
         assert b.meta.head == head, "simplify must keep metadata_props"
-        with pytest.raises(EngineError, match=r"batch size 3 is outside the range \[2, 2\]"):
-            b(np.zeros((3, 3, *INPUT_HW), np.float32))
+        # any batch size: chunks of 2, a short one padded, each crop as if run alone
+        x = np.random.default_rng(0).normal(size=(5, 3, *INPUT_HW)).astype(np.float32)
+        alone = np.concatenate([b(x[i:i + 1])["coords"] for i in range(5)])
+        for n in (1, 2, 3, 5):
+            np.testing.assert_allclose(b(x[:n])["coords"], alone[:n], atol=1e-4)
 
 
 def test_parity_failure_is_loud(tmp_path, exported):

@@ -122,8 +122,12 @@ class FakeMem:
         self.freed = True
 
 
-def fake_trt(cuda: FakeCuda, h: int, w: int, context_ok=True, address_ok=True):
-    """A TensorRT module whose engine 'runs' coords = per-image mean pixel + joint index."""
+def fake_trt(cuda: FakeCuda, h: int, w: int, context_ok=True, address_ok=True,
+             static: int | None = None, ran: list | None = None):
+    """A TensorRT module whose engine 'runs' coords = per-image mean pixel + joint index:
+    a dynamic batch of 1-4 (an optimisation profile), or ``static`` (a fixed batch).
+    ``ran`` collects the batch size of every execution."""
+    batch_dim = -1 if static is None else static
 
     class ExecCtx:
         def __init__(self):
@@ -144,6 +148,9 @@ def fake_trt(cuda: FakeCuda, h: int, w: int, context_ok=True, address_ok=True):
         def execute_async_v3(self, handle):
             img = cuda.memory[self.addr["image"]].data
             b = img.shape[0]
+            assert static is None or b == static, f"static batch {static} run with {b}"
+            if ran is not None:
+                ran.append(b)
             mean = img.reshape(b, -1).mean(1)
             coords = mean[:, None, None] + np.arange(K)[None, :, None] + np.zeros((b, K, 2))
             cuda.memory[self.addr["coords"]].data = coords.astype(np.float32)
@@ -161,7 +168,8 @@ def fake_trt(cuda: FakeCuda, h: int, w: int, context_ok=True, address_ok=True):
             return "in" if n == "image" else "out"
 
         def get_tensor_shape(self, n):
-            return {"image": (-1, 3, h, w), "coords": (-1, K, 2), "scores": (-1, K)}[n]
+            return {"image": (batch_dim, 3, h, w), "coords": (batch_dim, K, 2),
+                    "scores": (batch_dim, K)}[n]
 
         def get_tensor_dtype(self, n):
             return "float"
@@ -235,6 +243,29 @@ def test_primary_context_retained_once_and_never_detached(fakes, engine_file):
     assert cuda.retains == 1, "one retain of the primary context per device per process"
     assert cuda.detaches == 0, "detach never pops; the primary context stays retained"
     assert cuda.stack() == [], "no stale context left on this thread's stack"
+    assert all(m.freed for m in cuda.memory.values())
+
+
+@pytest.mark.parametrize("static", [None, 2])
+def test_any_batch_size_gives_each_crop_the_same_output(fakes, engine_file, static):
+    """A TensorRT engine (profile 1-4, or a static batch of 2) fed 1 crop, its maximum and
+    more than its maximum: every crop gets what it gets alone (Backend.__call__ chunks to
+    the engine's batch range and pads a short chunk of a static engine)."""
+    cuda, state = fakes
+    path, meta = engine_file
+    h, w = meta.input_size
+    ran: list[int] = []
+    state["trt"] = fake_trt(cuda, h, w, static=static, ran=ran)
+    be = open_backend(path)
+    most = be.batch_range[1]
+    assert be.batch_range == ((1, 4) if static is None else (2, 2))
+    x = np.random.default_rng(0).normal(size=(2 * most + 1, 3, h, w)).astype(np.float32)
+    alone = np.concatenate([be(x[i:i + 1])["coords"] for i in range(len(x))])
+    for n in (1, most, most + 1, 2 * most + 1):
+        ran.clear()
+        np.testing.assert_allclose(be(x[:n])["coords"], alone[:n], rtol=0, atol=1e-6)
+        assert len(ran) == -(-n // most) and max(ran) <= most, ran
+    be.close()
     assert all(m.freed for m in cuda.memory.values())
 
 

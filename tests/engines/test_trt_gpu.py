@@ -41,6 +41,9 @@ def test_engine_matches_onnxruntime(trt_ready, exported, tmp_path, head, precisi
         worst = np.median(d) if precision == "fp16" else np.percentile(d, 95)
         assert worst <= tol, f"{head} {precision}: coords differ by {worst} px"
         trt_b(x[:1])  # another batch size within the profile
+        big = ex.synthetic_images(meta, 9)  # more than the profile's 4: chunks 4 + 4 + 1
+        np.testing.assert_allclose(trt_b(big)["coords"][:3], trt_b(big[:3])["coords"],
+                                   atol=1e-3)
 
 
 def test_engine_from_other_version_is_explained(trt_ready, exported, tmp_path):
@@ -100,6 +103,11 @@ def test_static_batch_engine(trt_ready, exported, tmp_path):
     with load_backend(tmp_path / "s.engine") as b:
         assert b.batch_range == (2, 2)
         assert b(ex.synthetic_images(meta, 2))["coords"].shape == (2, meta.num_joints, 2)
+        # any batch size: 1 crop padded to 2, 2, 5 = 2 + 2 + 1 padded; each as if alone
+        x = ex.synthetic_images(meta, 5)
+        alone = np.concatenate([b(x[i:i + 1])["coords"] for i in range(5)])
+        for n in (1, 2, 5):
+            np.testing.assert_allclose(b(x[:n])["coords"], alone[:n], atol=1e-3)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])

@@ -61,21 +61,13 @@ class CentreBackend:
     name = "standin-centre"
     precision = "fp32"
 
-    def __init__(self, meta: ModelMeta, static_batch: int | None = None, score: float = 0.9):
+    def __init__(self, meta: ModelMeta, score: float = 0.9):
         self.meta = meta
-        self.static_batch = static_batch
         self.score = score
         self.batches: list[tuple[int, ...]] = []
 
-    @property
-    def input_shape(self):
-        h, w = self.meta.input_size
-        return (self.static_batch or -1, 3, h, w)
-
     def __call__(self, batch: np.ndarray) -> dict:
         h, w = self.meta.input_size
-        if self.static_batch is not None:
-            assert batch.shape[0] == self.static_batch, f"static batch violated: {batch.shape}"
         self.batches.append(tuple(batch.shape))
         b, k = batch.shape[0], self.meta.num_joints
         coords = np.empty((b, k, 2), np.float32)

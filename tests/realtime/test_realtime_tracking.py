@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 import rt_helpers as h
 
-from edgepose.coords import apply_affine
+from edgepose.coords import WHOLE_IMAGE_PADDING, apply_affine
+from edgepose.pose import crop_people, crop_to_image, infer
 from edgepose.preprocess import box_affine
-from edgepose.realtime.crop import crop_people
-from edgepose.realtime.frame_coords import to_frame
-from edgepose.realtime.infer import infer, max_batch, run_batched
 from edgepose.realtime.smoothing import smooth_tracks
 from edgepose.realtime.tracking import PersonTracker, TrackOptions, iou, keypoint_box
 
@@ -35,7 +33,8 @@ def test_single_person_tracks_then_reacquires_from_whole_frame():
     tr = PersonTracker(TrackOptions(conf=0.3, min_joints=4))
     img = np.zeros((240, 320, 3), np.uint8)
     (t,) = tr.boxes(img)
-    assert np.allclose(t.box, [0, 0, 320, 240]) and t.padding == 1.0, "first box = whole frame"
+    assert np.allclose(t.box, [0, 0, 320, 240]) and t.padding == WHOLE_IMAGE_PADDING, \
+        "first box = whole frame"
     c = np.array([[100.0 + 10 * j, 60.0 + 8 * j] for j in range(17)])
     kept = tr.update([t], c[None], np.full((1, 17), 0.9), FRAME)
     smooth_tracks(kept, 0.0)
@@ -47,19 +46,6 @@ def test_single_person_tracks_then_reacquires_from_whole_frame():
     (t,) = tr.boxes(img)
     assert np.allclose(t.box, [0, 0, 320, 240]) and tr.lost == 1
     assert t.smoother._x is None, "smoothing must reset when tracking is lost"
-
-
-def test_run_batched_chunks_static_batch():
-    meta = h.tiny_meta()
-    be = h.CentreBackend(meta, static_batch=2)
-    assert max_batch(be) == 2 and max_batch(h.CentreBackend(meta)) is None
-    x = np.random.default_rng(0).normal(size=(5, 3, 64, 48)).astype(np.float32)
-    coords, scores = run_batched(be, x)
-    assert coords.shape == (5, 17, 2) and scores.shape == (5, 17)
-    assert be.batches == [(2, 3, 64, 48)] * 3, be.batches
-    dyn = h.CentreBackend(meta)
-    run_batched(dyn, x)
-    assert dyn.batches == [(5, 3, 64, 48)], "a dynamic-batch backend gets ONE call"
 
 
 def test_multi_person_one_batched_call_maps_back_to_each_box():
@@ -74,7 +60,7 @@ def test_multi_person_one_batched_call_maps_back_to_each_box():
     assert len(tracks) == 3
     batch, mats = crop_people(meta, img, [t.box for t in tracks], [t.padding for t in tracks])
     coords, scores = infer(be, batch)
-    frame_xy = to_frame(coords, mats)
+    frame_xy = crop_to_image(coords, mats)
     assert be.batches == [(3, 3, 64, 48)], "all crops must go in one backend call"
     out = be(np.zeros((1, 3, 64, 48), np.float32))["coords"][0]
     for t, got in zip(tracks, frame_xy):

@@ -41,6 +41,7 @@ def run(args) -> int:
     import numpy as np
 
     from edgepose.checkpoint import load_model
+    from edgepose.coords import CROP_PADDING, whole_image_box
     from edgepose.errors import DataError
     from edgepose.heatmaps import crop_at, overlay, render_heatmap
 
@@ -67,9 +68,10 @@ def run(args) -> int:
         raise DataError(f"--out {out}: give an image file name with its suffix, e.g. "
                         f"{out.with_suffix('.png') if out.suffix else str(out) + '.png'}")
     model, meta = load_model(args.checkpoint)
-    heat = render_heatmap(model, image, args.box, args.joint, args.res)
-    box = args.box or (0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
-    crop = crop_at(image, box, meta.input_size, heat.shape)
+    box, padding = (args.box, CROP_PADDING) if args.box is not None \
+        else whole_image_box(image.shape[1], image.shape[0])
+    heat = render_heatmap(model, image, box, args.joint, args.res, padding)
+    crop = crop_at(image, box, meta.input_size, heat.shape, padding)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), overlay(crop, heat, args.alpha)):
         raise DataError(f"{out}: could not write the PNG; check the folder and the .png suffix")
