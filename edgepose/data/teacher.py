@@ -156,8 +156,8 @@ class MoveNetTeacher:
     """MoveNet (Thunder by default) in this process, through ONNX Runtime: no second venv.
 
     ``landmarks(path, box)`` returns (17, 3) COCO-17 [x, y, score] in image pixels, or None
-    when the image cannot be read. The person is cropped like edgepose's own models crop
-    (a square of 1.25 x the box's longer side; no box: the whole image, letterboxed).
+    when the image cannot be read. The person is cropped by edgepose's one top-down rule
+    (:mod:`edgepose.pose`: ``CROP_PADDING`` around the box; no box: the whole image).
     """
 
     def __init__(self, name: str = DEFAULT_TEACHER, threads: int = 1):
@@ -203,20 +203,17 @@ class MoveNetTeacher:
 
         import cv2
 
-        from edgepose.preprocess import preprocess
+        from edgepose.pose import crop_people, crop_to_image, person_crops
 
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
             return None
-        padding = 1.25
-        if box is None:
-            box, padding = [0.0, 0.0, float(img.shape[1]), float(img.shape[0])], 1.0
-        x, affine = preprocess(img, box, self.meta, padding)
+        boxes, paddings = person_crops(img, None if box is None else [box])
+        x, mats = crop_people(self.meta, img, boxes, paddings)
         t0 = time.perf_counter()
-        coords, scores = self.session.run(None, {self.session.get_inputs()[0].name: x[None]})
+        coords, scores = self.session.run(None, {self.session.get_inputs()[0].name: x})
         self.last_ms = (time.perf_counter() - t0) * 1000.0
-        inv = cv2.invertAffineTransform(affine)
-        pts = coords[0] @ inv[:, :2].T + inv[:, 2]
+        pts = crop_to_image(coords, mats)[0]
         return np.concatenate([pts, scores[0][:, None]], axis=1).astype(np.float64)
 
     def __exit__(self, *exc) -> None:
