@@ -34,13 +34,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgepose.app.adapt import AdaptOptions, adapt  # noqa: E402
+from edgepose.app.adapting.job import adapt  # noqa: E402
+from edgepose.app.adapting.options import AdaptOptions  # noqa: E402
 from edgepose.data.footage import SamplingOptions  # noqa: E402
-from edgepose.version import ASSETS  # noqa: E402
+from edgepose.bundled import ASSETS  # noqa: E402
 
 # the base recipe's own augmentation (what adapt used before ADAPT_AUG became its default)
 RECIPE_AUG = {"scale": 0.5, "rotation": 30.0, "half_body_prob": 0.15, "occluder_prob": 0.1}
-# light augmentation: now adapt's default (edgepose.app.adapt.ADAPT_AUG)
+# light augmentation: now adapt's default (edgepose.app.adapting.options.ADAPT_AUG)
 LIGHT_AUG = {"scale": 0.25, "rotation": 15.0, "half_body_prob": 0.0, "occluder_prob": 0.0}
 VARIANTS = {"default": {}, "freeze-bn": {"freeze_bn": True}, "replay2": {"replay_ratio": 2.0},
             "replay0.5": {"replay_ratio": 0.5}, "lr5e-4": {"lr": 5e-4},

@@ -29,8 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -61,24 +59,6 @@ def machine_info(threads: int) -> dict:
     except ImportError:
         info["tensorrt"] = None
     return info
-
-
-def time_latency(backend, x: np.ndarray, iters: int) -> dict:
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        backend(x)
-        times.append((time.perf_counter() - t0) * 1e3)
-    t = np.asarray(times)
-    return {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)),
-            "p99_ms": float(np.percentile(t, 99))}
-
-
-def time_throughput(backend, x: np.ndarray, iters: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        backend(x)
-    return iters * x.shape[0] / (time.perf_counter() - t0)
 
 
 def make_artifacts(head: str, hw: tuple[int, int], args, workdir: Path):
@@ -115,17 +95,20 @@ def make_artifacts(head: str, hw: tuple[int, int], args, workdir: Path):
 
 
 def bench_one(label: str, path: Path, hw, args) -> dict:
+    """Latency and throughput of one file, by the one timing harness (engines.timing)."""
     from edgepose.engines.backend import load_backend
+    from edgepose.engines.timing import latency_stats, random_batch, time_each, time_loop
 
     with load_backend(path, device="auto", threads=args.threads) as b:
-        one = np.random.default_rng(0).standard_normal((1, 3, *hw)).astype(np.float32)
-        many = np.random.default_rng(1).standard_normal((args.batch, 3, *hw)).astype(np.float32)
+        one, many = random_batch(1, hw, seed=0), random_batch(args.batch, hw, seed=1)
         b.warmup(args.warmup)
         for _ in range(max(1, args.warmup // 2)):
             b(many)
-        lat = time_latency(b, one, args.iters)
-        tp = time_throughput(b, many, args.tp_iters)
-        return {"runtime": label, "backend": b.name, **lat, "throughput_ips": tp}
+        lat = latency_stats(time_each(lambda: b(one), args.iters))
+        tp = args.tp_iters * args.batch / time_loop(lambda: b(many), args.tp_iters)
+        return {"runtime": label, "backend": b.name, **{f"{k}_ms": lat[k] for k in
+                                                         ("median", "p90", "p99")},
+                "throughput_ips": tp}
 
 
 def to_markdown(rows: list[dict], info: dict, notes: list[str], args) -> str:

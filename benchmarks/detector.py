@@ -81,7 +81,8 @@ def people_video(n: int, frames: int, out: Path, shared: Path) -> Path:
 
 
 def multi_times(shared: Path, frames: int, threads: int) -> list[dict]:
-    from edgepose.realtime.app import DEFAULT_MODEL, RunOptions, run_app
+    from edgepose.bundled import DEFAULT_MODEL
+    from edgepose.realtime.runner import RunOptions, run_app
     from edgepose.realtime.pipeline import PipelineOptions
 
     rows = []

@@ -73,7 +73,8 @@ def run_one(args, head: str, size: int, train_ann: Path, val_ann: Path) -> dict:
     from edgepose.config import TrainConfig
     from edgepose.evaluate import evaluate_model
     from edgepose.models.complexity import count_flops, count_parameters
-    from edgepose.train import build_dataset, train
+    from edgepose.data.datasets import build_dataset
+    from edgepose.train import train
 
     cfg = TrainConfig()
     m = cfg.model

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -122,14 +120,11 @@ def decode_all(model, loader) -> dict[str, dict[str, float]]:
 @torch.no_grad()
 def latency_ms(head, grid: torch.Tensor, repeats: int) -> float:
     """Median decode time (ms) of ``head.decode_grid`` on one grid, after 2 warm-ups."""
+    from edgepose.engines.timing import latency_stats, time_each
+
     for _ in range(2):
         head.decode_grid(grid)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        head.decode_grid(grid)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    return latency_stats(time_each(lambda: head.decode_grid(grid), repeats))["median"]
 
 
 def cost(head, d: dict) -> dict[str, int]:
@@ -148,7 +143,7 @@ def measure(o: BenchOptions) -> dict:
 
     from edgepose.checkpoint import load_model
     from edgepose.models.nerpe import NerPEHead
-    from edgepose.train import build_dataset
+    from edgepose.data.datasets import build_dataset
 
     root = Path(o.data or Path(o.out) / "data")
     ensure_data(root, o)

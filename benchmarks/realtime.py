@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edgepose.coords import whole_image_box  # noqa: E402
 from edgepose.preprocess import preprocess  # noqa: E402
-from edgepose.realtime.app import DEMO_MODEL, RunOptions, build_pipeline  # noqa: E402
+from edgepose.bundled import DEMO_MODEL  # noqa: E402
+from edgepose.realtime.runner import RunOptions, build_pipeline  # noqa: E402
 from edgepose.realtime.pipeline import PipelineOptions  # noqa: E402
 from edgepose.realtime.sources import SourceOptions  # noqa: E402
 

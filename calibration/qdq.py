@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.engines.int8 import has_qdq, qdq_problems, static_batch
-from edgepose.engines.meta_io import set_onnx_meta
+from edgepose.engines.meta_io import load_onnx, set_onnx_meta
 from edgepose.errors import CalibrationError, DataError
 from edgepose.metadata import ModelMeta
 
@@ -213,7 +213,7 @@ def quantize_qdq(
         raise DataError(f"{onnx_in}: ONNX model not found")
     if onnx_in.resolve() == onnx_out.resolve():
         raise CalibrationError(f"{onnx_out}: the INT8 output would overwrite its FP32 input")
-    model = onnx.load(str(onnx_in))
+    model = load_onnx(onnx_in, weights=True)
     if has_qdq(model):
         raise CalibrationError(f"{onnx_in}: already quantized (has Q/DQ nodes); give the FP32 ONNX")
     _ensure_node_names(model)
@@ -260,7 +260,7 @@ def quantize_qdq(
             calibrate_method=method,
             extra_options=extra,
         )
-        qmodel = onnx.load(str(Path(tmp) / "q.onnx"))
+        qmodel = load_onnx(Path(tmp) / "q.onnx", weights=True)
     int8_meta = ModelMeta.from_dict({**meta.to_dict(), "precision": "int8"})
     set_onnx_meta(qmodel, int8_meta)
     onnx.save(qmodel, str(onnx_out))

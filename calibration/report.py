@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 METRICS = ("pck@0.05", "pck@0.1", "mean_px_error")
 
@@ -63,24 +60,14 @@ def _first_file_name(ann: Path) -> str | None:
 
 def measure_latency(paths: list[str | os.PathLike], cfg: ReportConfig) -> list[dict[str, float]]:
     """Batch-1 latency (ms) of each model: median and 10th percentile (the p10 is the
-    steadier number on a shared machine), timed interleaved on one backend kind."""
+    steadier number on a shared machine), timed interleaved on one backend kind by the one
+    harness (:func:`edgepose.engines.timing.compare_latency`)."""
     from edgepose.engines.backend import load_backend
+    from edgepose.engines.timing import compare_latency
 
     backends = [load_backend(p, device=cfg.device, threads=cfg.threads) for p in paths]
     try:
-        h, w = backends[0].meta.input_size
-        x = np.random.default_rng(0).standard_normal((1, 3, h, w)).astype(np.float32)
-        for b in backends:
-            for _ in range(cfg.warmup):
-                b(x)
-        times: list[list[float]] = [[] for _ in backends]
-        for _ in range(cfg.runs):
-            for i, b in enumerate(backends):
-                t0 = time.perf_counter()
-                b(x)
-                times[i].append((time.perf_counter() - t0) * 1e3)
-        return [{"median": float(np.median(t)), "p10": float(np.percentile(t, 10))}
-                for t in times]
+        return compare_latency(backends, backends[0].meta.input_size, cfg.runs, cfg.warmup)
     finally:
         for b in backends:
             b.close()

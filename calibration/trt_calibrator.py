@@ -29,8 +29,9 @@ from edgepose.calibration.cache import fingerprint_details, read_cache, write_ca
 from edgepose.engines import versions
 from edgepose.engines.cuda_context import primary_context, pushed
 from edgepose.engines.int8 import (
-    Int8Plan, calibrator_shape, check_qdq_for_tensorrt, has_qdq, load_graph, static_batch,
+    Int8Plan, calibrator_shape, check_qdq_for_tensorrt, has_qdq, static_batch,
 )
+from edgepose.engines.meta_io import load_onnx
 from edgepose.errors import CalibrationError
 from edgepose.metadata import ModelMeta
 
@@ -74,7 +75,7 @@ def plan_int8(onnx_path, trt_version: str, meta: ModelMeta, calib_data=None,
     """
     check_calib_options("int8", calib_data, calib_cache, calibrator is not None)
     onnx_path = Path(onnx_path)
-    model = load_graph(onnx_path)  # read once: Q/DQ nodes and the batch dimension
+    model = load_onnx(onnx_path)  # read once: Q/DQ nodes and the batch dimension
     qdq = has_qdq(model)
     if calibrator is not None and prefer is None:
         prefer = "calibrator"

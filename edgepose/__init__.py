@@ -11,7 +11,8 @@ Layers (DESIGN.md; enforced by import-linter, see pyproject.toml), imports only 
 install as ``edgepose.engines`` etc. (nothing is installed under those bare names).
 """
 
-from edgepose.version import ASSETS, __version__
+from edgepose.bundled import ASSETS
+from edgepose.version import __version__
 
 __all__ = ["ASSETS", "__version__", "load", "Pose", "PoseEstimator"]
 

@@ -103,15 +103,6 @@ def all_reduce_sum(values: list[float], env: DistEnv, device: torch.device) -> l
     return t.tolist()
 
 
-def all_gather_objects(obj, env: DistEnv) -> list:
-    """Gather one picklable object per rank (list in rank order)."""
-    if not env.enabled:
-        return [obj]
-    out = [None] * env.world_size
-    dist.all_gather_object(out, obj)
-    return out
-
-
 class ShardSampler(torch.utils.data.Sampler):
     """Evaluation sampler: rank r takes indices r, r + W, r + 2W... (disjoint, no padding),
     so summed metrics over ranks count every sample exactly once."""

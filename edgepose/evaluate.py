@@ -11,7 +11,8 @@ Normalisers (stated once, used everywhere):
 * PCK@a: a joint is correct when its error <= a * max(w, h) of the person's GT bbox.
 * PCKh@a (MPII): a joint is correct when its error <= a * head_size (the MPII head box
   diagonal * 0.6, as the dataset provides it).
-* OKS: COCO's definition with the skeleton's sigmas and the GT ``area``.
+* OKS AP: pycocotools' COCOeval (:func:`coco_keypoint_ap`), the skeleton's sigmas and the
+  GT ``area``.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ import numpy as np
 from edgepose.errors import DataError
 from edgepose.pose import crop_to_image
 
-COCO_OKS_THRESHOLDS = np.round(np.arange(0.5, 0.951, 0.05), 2)
-COCO_RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
 
 # ----------------------------------------------------------------------------- geometry
 
@@ -42,17 +41,6 @@ def mean_pixel_error(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray) -> f
     if not vis.any():
         return float("nan")
     return float(joint_errors(pred, gt)[vis].mean())
-
-
-def pixel_error_in_image(
-    pred_crop: np.ndarray, gt_image: np.ndarray, affine: np.ndarray, visible: np.ndarray
-) -> float:
-    """Mean error in ORIGINAL image pixels of crop-space predictions.
-
-    ``pred_crop`` (B, K, 2) in input pixels, ``gt_image`` (B, K, 2) in image pixels,
-    ``affine`` (B, 2, 3) image->crop, ``visible`` (B, K).
-    """
-    return mean_pixel_error(crop_to_image(pred_crop, affine), gt_image, visible)
 
 
 def bbox_normaliser(bbox_xywh: np.ndarray) -> np.ndarray:
@@ -107,58 +95,40 @@ def torso_pck_hits(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.2
     return hits, counts
 
 
+def torso_pck(pred: np.ndarray, gt: np.ndarray, alpha: float = 0.2,
+              joints=LSP_LIMBS) -> float:
+    """LSP's PCK@``alpha`` (torso normaliser, :func:`torso_pck_hits`) of (N, K, 2) ``pred``
+    against (N, K, 3) ``gt`` [x, y, v], over ``joints`` (default LSP's 12 limb joints)."""
+    hits, counts = torso_pck_hits(pred, gt, alpha)
+    j = list(joints)
+    return float(hits[j].sum() / max(counts[j].sum(), 1))
+
+
+def teacher_agreement(pred: np.ndarray, reference: np.ndarray, boxes: np.ndarray,
+                      alphas: tuple[float, ...] = (0.05, 0.1)) -> dict[str, float]:
+    """Agreement with a reference model (``edgepose adapt``'s teacher): PCK@alpha of the
+    person box's longer side (:func:`bbox_normaliser`) of (N, K, 2) ``pred`` against
+    (N, K, 3) ``reference`` [x, y, v], over the joints the reference labels (v > 0), people
+    in (N, 4) xywh ``boxes``. ``{"people": N, "pck@0.05": .., "pck@0.1": ..}``; the PCKs
+    are NaN when there is nobody."""
+    if len(pred) == 0:
+        return {**{f"pck@{a:g}": float("nan") for a in alphas}, "people": 0}
+    ref = np.asarray(reference, dtype=np.float64)
+    norm = bbox_normaliser(np.asarray(boxes))
+    out: dict[str, float] = {"people": len(pred)}
+    for alpha in alphas:
+        hit, n = pck_hits(pred, ref[..., :2], ref[..., 2], norm, alpha)
+        out[f"pck@{alpha:g}"] = hit / max(n, 1)
+    return out
+
+
 def pckh(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, head_size: np.ndarray,
          alpha: float = 0.5) -> float:
     """MPII PCKh@alpha: PCK with the per-sample head size as the normaliser."""
     return pck(pred, gt, visible, head_size, alpha)
 
 
-# ----------------------------------------------------------------------------- OKS and AP
-
-
-def oks(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, area: float,
-        sigmas) -> float:
-    """COCO object keypoint similarity of one person.
-
-    ``pred``/``gt`` (K, 2) image pixels, ``visible`` (K,) (>0 = labelled), ``area`` the GT
-    segment area in pixels^2, ``sigmas`` (K,). OKS = mean over labelled joints of
-    exp(-d^2 / (2 * area * (2 sigma)^2)), exactly as pycocotools computes it.
-    """
-    vis = np.asarray(visible) > 0
-    if not vis.any():
-        return 0.0
-    var = (2.0 * np.asarray(sigmas, dtype=np.float64)) ** 2
-    d2 = ((np.asarray(pred, np.float64) - np.asarray(gt, np.float64)) ** 2).sum(-1)
-    e = d2 / var / (float(area) + np.spacing(1)) / 2.0
-    return float(np.exp(-e[vis]).mean())
-
-
-def average_precision(
-    matched_oks: list[tuple[float, float]], num_gt: int,
-    thresholds: np.ndarray = COCO_OKS_THRESHOLDS,
-) -> float:
-    """COCO-style AP for one detection per GT person.
-
-    ``matched_oks``: (score, oks with its own GT) per detection. For each OKS threshold,
-    detections sorted by score are TP when oks >= t; precision is made monotone and read at
-    101 recall points (pycocotools' interpolation); AP is the mean over thresholds.
-    """
-    if num_gt == 0:
-        return float("nan")
-    arr = np.asarray(matched_oks, dtype=np.float64).reshape(-1, 2)
-    order = np.argsort(-arr[:, 0], kind="mergesort")
-    o = arr[order, 1]
-    aps = []
-    for t in thresholds:
-        tp = np.cumsum(o >= t)
-        fp = np.cumsum(o < t)
-        rc = tp / num_gt
-        pr = tp / np.maximum(tp + fp, np.spacing(1))
-        pr = np.maximum.accumulate(pr[::-1])[::-1] if len(pr) else pr
-        idx = np.searchsorted(rc, COCO_RECALL_THRESHOLDS, side="left")
-        q = np.array([pr[i] if i < len(pr) else 0.0 for i in idx])
-        aps.append(q.mean())
-    return float(np.mean(aps))
+# ----------------------------------------------------------------------------- COCO OKS AP
 
 
 def coco_results(

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from edgepose.checkpoint import load_checkpoint, save_checkpoint
-from edgepose.config import DataConfig, OptimConfig, TrainConfig
+from edgepose.config import OptimConfig, TrainConfig
+from edgepose.data.datasets import build_dataset
 from edgepose.distributed import (
     DistEnv, ShardSampler, WeightedEpochSampler, all_reduce_sum, barrier, cleanup,
     init_distributed, pick_device, scaled_lr,
@@ -110,67 +111,6 @@ def build_optimizer(model: nn.Module, o: OptimConfig, lr: float) -> torch.optim.
     return torch.optim.AdamW(groups, lr=lr)
 
 
-def build_dataset(d: DataConfig, meta: ModelMeta, train: bool):
-    """The COCO or MPII top-down dataset for the train or val split (None if no val set).
-
-    With ``data.sources`` the training set is a ConcatDataset of one CocoKeypoints per
-    source (people of images seen in an earlier source dropped); its ``source_sizes``
-    and ``source_weights`` attributes feed :class:`WeightedEpochSampler`.
-    """
-    from edgepose.data.transforms import AugConfig
-
-    aug = AugConfig(**d.aug) if train and d.augment else None
-    if train and d.sources:
-        return _multi_source(d, meta, aug)
-    ann, root = (d.train_ann, d.train_images) if train else (d.val_ann, d.val_images)
-    if not ann:
-        if train:
-            raise DataError("no training annotations: set data.train_ann (or data.sources) "
-                            "in the config")
-        return None
-    where = "train" if train else "val"
-    _check_paths(ann, root, f"data.{where}_ann", f"data.{where}_images")
-    if d.dataset == "mpii":
-        from edgepose.data.mpii import MpiiKeypoints
-
-        return MpiiKeypoints(ann, root, meta, train=aug is not None, aug=aug,
-                             headboxes_mat=(d.headboxes or None) if not train else None)
-    from edgepose.data.coco import CocoKeypoints
-
-    return CocoKeypoints(ann, root, meta, train=aug is not None, aug=aug)
-
-
-def _check_paths(ann: str, root: str, ann_key: str, root_key: str) -> None:
-    if not Path(ann).is_file():
-        raise DataError(f"{ann}: annotation file not found; check {ann_key} in the config")
-    if root and not Path(root).is_dir():
-        raise DataError(f"{root}: image folder not found; check {root_key} in the config")
-
-
-def _multi_source(d: DataConfig, meta: ModelMeta, aug):
-    from torch.utils.data import ConcatDataset
-
-    from edgepose.data.coco import CocoKeypoints
-
-    parts, weights, seen = [], [], set()
-    for i, src in enumerate(d.sources):
-        ann, root = str(src["ann"]), str(src.get("images", ""))
-        _check_paths(ann, root, f"data.sources[{i}].ann", f"data.sources[{i}].images")
-        ds = CocoKeypoints(ann, root or Path(ann).parent, meta, train=aug is not None, aug=aug)
-        keys = {(s["image_id"], s["file_name"]) for s in ds.samples}
-        ds.samples = [s for s in ds.samples if (s["image_id"], s["file_name"]) not in seen]
-        seen |= keys
-        if ds.samples:
-            parts.append(ds)
-            weights.append(float(src.get("weight", 1.0)))
-    if not parts:
-        raise DataError("data.sources: no person with a labelled joint in any source")
-    out = ConcatDataset(parts)
-    out.source_sizes = [len(p) for p in parts]
-    out.source_weights = weights
-    return out
-
-
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
             for k, v in batch.items()}
@@ -206,8 +146,8 @@ def has_unused_parameters(step: nn.Module, batch: dict[str, Any]) -> bool:
     return any(p.requires_grad and p.grad is None for p in probe.parameters())
 
 
-def validate(model: nn.Module, loader, env: DistEnv, device: torch.device,
-             progress: bool = False) -> dict[str, float]:
+def run_validation(model: nn.Module, loader, env: DistEnv, device: torch.device,
+                   progress: bool = False) -> dict[str, float]:
     """PCK@0.05 / PCK@0.1 (bbox max side) and mean px error (original image), all ranks."""
     from edgepose.evaluate import bbox_normaliser, collect_predictions, joint_errors, pck_hits
 
@@ -473,7 +413,8 @@ def _end_epoch(run: _Run, epoch: int, record: dict[str, Any]) -> None:
     is_last = epoch + 1 == cfg.optim.epochs
     if run.val_loader is not None and (is_last or (cfg.val_every > 0
                                                    and (epoch + 1) % cfg.val_every == 0)):
-        record.update(validate(model_unwrapped(run.model), run.val_loader, env, run.device))
+        record.update(run_validation(model_unwrapped(run.model), run.val_loader, env,
+                                     run.device))
     # best = highest val PCK@0.1 (lowest train loss when there is no val set)
     score = record.get("pck@0.1") if run.val_loader is not None else -record["loss"]
     improved = score is not None and score > state.best

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgepose.version import ASSETS
+from edgepose.bundled import ASSETS
 from edgepose.engines.detection import decode_level, nms
 from edgepose.errors import EngineError
 
@@ -31,7 +31,7 @@ ENGINE_SUFFIXES = (".engine", ".plan")
 
 def onnx_detector_meta(path) -> dict | None:
     """The detector metadata of an ONNX file (None when it is not a detector)."""
-    from edgepose.engines.export import load_onnx
+    from edgepose.engines.meta_io import load_onnx
 
     props = {p.key: p.value for p in load_onnx(path).metadata_props}
     return json.loads(props[META_KEY]) if META_KEY in props else None

@@ -28,7 +28,7 @@ import numpy as np
 from edgepose.fileio import publish
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
-from edgepose.engines.meta_io import read_meta, set_onnx_meta
+from edgepose.engines.meta_io import load_onnx, read_meta, set_onnx_meta
 
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("coords", "scores")
@@ -187,17 +187,6 @@ def check_parity(path, model, meta: ModelMeta, opts: ExportOptions,
 # ----------------------------------------------------------------------------- ONNX helpers
 
 
-def load_onnx(path):
-    """The ModelProto in ``path`` (weights not loaded); EngineError if it is not ONNX."""
-    import onnx
-
-    try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise EngineError(f"{path}: not a readable ONNX file ({type(e).__name__}); "
-                          "re-export it with 'edgepose export'") from None
-
-
 def simplify_onnx(path, meta: ModelMeta) -> int:
     """Simplify ``path`` in place with onnxslim; returns the node count after."""
     try:
@@ -206,7 +195,7 @@ def simplify_onnx(path, meta: ModelMeta) -> int:
         raise EngineError("--simplify needs onnxslim: pip install 'edgepose[simplify]'") from None
     import onnx
 
-    slim = onnxslim.slim(onnx.load(str(path)))
+    slim = onnxslim.slim(load_onnx(path, weights=True))
     set_onnx_meta(slim, meta)
     onnx.save(slim, str(path))
     return len(slim.graph.node)
@@ -244,7 +233,7 @@ def to_fp16_onnx(src, dst) -> None:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     meta = read_meta(src)
-    proto = onnx.load(str(src))
+    proto = load_onnx(src, weights=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         half = convert_float_to_float16(proto, keep_io_types=True, disable_shape_infer=False)
@@ -296,7 +285,7 @@ def export_model(model, meta: ModelMeta, out, opts: ExportOptions | None = None,
             bar.set_postfix_str(step)
             if step == "export":
                 _torch_export(model, meta, tmp, opts)
-                proto = onnx.load(tmp)
+                proto = load_onnx(tmp, weights=True)
                 set_onnx_meta(proto, meta)
                 onnx.save(proto, tmp)
             elif step == "check":
@@ -309,7 +298,7 @@ def export_model(model, meta: ModelMeta, out, opts: ExportOptions | None = None,
             elif step == "simplify":
                 simplify_onnx(tmp, meta)
                 report.simplified = True
-        report.nodes = len(onnx.load(tmp).graph.node)
+        report.nodes = len(load_onnx(tmp).graph.node)
         publish(tmp, out)
     finally:
         bar.close()

@@ -17,11 +17,11 @@ What TensorRT accepts in an explicitly quantized ONNX (onnx-tensorrt's operator 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from edgepose.engines.meta_io import load_onnx
 from edgepose.errors import EngineError
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
@@ -59,18 +59,9 @@ class Int8Plan:
             self.cleanup.pop()()
 
 
-def load_graph(model_or_path):
-    """An ``onnx.ModelProto`` for a path (weights not needed: no external data), or as is."""
-    import onnx
-
-    if isinstance(model_or_path, (str, os.PathLike)):
-        return onnx.load(str(model_or_path), load_external_data=False)
-    return model_or_path
-
-
 def has_qdq(model_or_path) -> bool:
     """True when the graph holds QuantizeLinear or DequantizeLinear nodes."""
-    return any(n.op_type in QDQ_OPS for n in load_graph(model_or_path).graph.node)
+    return any(n.op_type in QDQ_OPS for n in load_onnx(model_or_path).graph.node)
 
 
 def _constants(g) -> dict[str, Any]:
@@ -85,7 +76,7 @@ def nonzero_zero_points(model_or_path) -> list[str]:
     """Names of Q/DQ nodes whose zero point is not all 0 (TensorRT needs symmetric)."""
     from onnx import numpy_helper
 
-    g = load_graph(model_or_path).graph
+    g = load_onnx(model_or_path).graph
     consts = _constants(g)
     bad = []
     for n in g.node:
@@ -100,7 +91,7 @@ def qdq_problems(model_or_path) -> list[str]:
     """What TensorRT would refuse in this Q/DQ graph (see module doc), one line each."""
     import onnx
 
-    model = load_graph(model_or_path)
+    model = load_onnx(model_or_path)
     problems = [f"node {name!r} has a non-zero zero point (TensorRT needs symmetric INT8)"
                 for name in nonzero_zero_points(model)]
     consts = _constants(model.graph)
@@ -128,7 +119,7 @@ def check_qdq_for_tensorrt(model_or_path, label) -> None:
 
 def static_batch(model_or_path) -> int | None:
     """Batch size of the ONNX input when it is fixed, None when it is dynamic."""
-    dims = load_graph(model_or_path).graph.input[0].type.tensor_type.shape.dim
+    dims = load_onnx(model_or_path).graph.input[0].type.tensor_type.shape.dim
     if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0:
         return int(dims[0].dim_value)
     return None

@@ -47,9 +47,23 @@ def meta_from_props(props: Mapping[str, str], source: str) -> ModelMeta:
         raise EngineError(str(e)) from None
 
 
-def _onnx(path: Path) -> ModelMeta:
-    from edgepose.engines.export import load_onnx
+def load_onnx(model_or_path, weights: bool = False):
+    """The one ONNX loader: the ``onnx.ModelProto`` in a file. ``weights=False`` reads the
+    graph and metadata only (external weight files are not opened); ``weights=True`` loads
+    everything, to modify and save the model. A ModelProto is returned as it is.
+    EngineError, naming the file, when it is not a readable ONNX file."""
+    if not isinstance(model_or_path, (str, os.PathLike)):
+        return model_or_path
+    import onnx
 
+    try:
+        return onnx.load(str(model_or_path), load_external_data=weights)
+    except Exception as e:
+        raise EngineError(f"{model_or_path}: not a readable ONNX file ({type(e).__name__}); "
+                          "re-export it with 'edgepose export'") from None
+
+
+def _onnx(path: Path) -> ModelMeta:
     proto = load_onnx(path)
     return meta_from_props({p.key: p.value for p in proto.metadata_props}, str(path))
 

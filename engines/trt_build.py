@@ -30,9 +30,9 @@ from edgepose.fileio import atomic_write_bytes
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
 from edgepose.engines import versions
-from edgepose.engines.int8 import Int8Plan, check_qdq_for_tensorrt, has_qdq, load_graph
+from edgepose.engines.int8 import Int8Plan, check_qdq_for_tensorrt, has_qdq
 from edgepose.engines.export import INPUT_NAME, to_fp16_onnx
-from edgepose.engines.meta_io import read_meta
+from edgepose.engines.meta_io import load_onnx, read_meta
 from edgepose.engines.plan_format import write_plan
 
 
@@ -167,11 +167,9 @@ def configure_int8(trt, config, version, plan: Int8Plan, calib_profile=None) -> 
 def own_qdq_plan(onnx_path, model=None) -> Int8Plan:
     """The plan for an ONNX that is already quantized: parse it as it is, after checking
     that TensorRT accepts its Q/DQ nodes. EngineError (with the hint) when it has none."""
-    model = load_graph(model if model is not None else onnx_path)
-    try:
-        versions.int8_route(versions.TrtVersion(10, 0), has_qdq(model), False)
-    except EngineError as e:
-        raise EngineError(f"{onnx_path}: {e}") from None
+    model = load_onnx(model if model is not None else onnx_path)
+    if not has_qdq(model):
+        raise EngineError(f"{onnx_path}: {versions.no_int8_source()}")
     check_qdq_for_tensorrt(model, onnx_path)
     return Int8Plan("qdq", Path(onnx_path))
 

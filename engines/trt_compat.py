@@ -150,6 +150,6 @@ def check_graph(model_proto) -> CompatReport:
 
 def check_onnx_file(path) -> CompatReport:
     """Load ``path`` (EngineError if unreadable) and run :func:`check_graph`."""
-    from edgepose.engines.export import load_onnx
+    from edgepose.engines.meta_io import load_onnx
 
     return check_graph(load_onnx(path))

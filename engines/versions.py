@@ -123,6 +123,14 @@ def describe_support(v: TrtVersion) -> str:
 INT8_ROUTES = ("qdq", "quantize", "calibrator")
 
 
+def no_int8_source() -> str:
+    """What to do when an INT8 build has neither Q/DQ nodes nor calibration data (the
+    "nothing" row of :func:`int8_route`, whatever the TensorRT version)."""
+    return ("--precision int8 needs calibration and this ONNX has no Q/DQ nodes; pass "
+            "--calib-data (an image folder, video or COCO .json) or run 'edgepose "
+            "calibrate' first and build the .int8.onnx it writes")
+
+
 def int8_route(v: "TrtVersion | str", has_qdq: bool, has_calibration: bool,
                prefer: str | None = None) -> str:
     """The one INT8 decision: where TensorRT ``v`` gets its INT8 ranges.
@@ -146,10 +154,7 @@ def int8_route(v: "TrtVersion | str", has_qdq: bool, has_calibration: bool,
     if has_qdq:
         return "qdq"
     if not has_calibration:
-        raise EngineError(
-            "--precision int8 needs calibration and this ONNX has no Q/DQ nodes; pass "
-            "--calib-data (an image folder, video or COCO .json) or run 'edgepose "
-            "calibrate' first and build the .int8.onnx it writes")
+        raise EngineError(no_int8_source())
     if prefer is None:
         return "calibrator" if v.major < 10 else "quantize"
     if prefer not in INT8_ROUTES[1:]:

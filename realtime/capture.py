@@ -132,12 +132,13 @@ class CaptureThread:
         if callable(interrupt):
             interrupt()
 
-    def stop(self) -> bool:
-        """Stop reading, release the source; True if the thread ended within the timeout."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop reading, release the source; True if the thread ended within ``timeout``
+        seconds (default ``opts.join_timeout_s``)."""
         self.request_stop()
         joined = True
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(self.opts.join_timeout_s)
+            self._thread.join(self.opts.join_timeout_s if timeout is None else timeout)
             joined = not self._thread.is_alive()
         with self._cond:  # frames never handed out count as dropped
             if self._latest is not None:

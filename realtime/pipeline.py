@@ -30,10 +30,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from edgepose.engines.backend import Backend
 from edgepose.errors import EdgeposeError, PipelineError, SourceError
 from edgepose.pose import Pose, crop_people, crop_to_image, infer
 from edgepose.realtime.capture import CaptureThread, EndOfStream, Frame
 from edgepose.realtime.fpslog import FpsLog
+from edgepose.realtime.keypoint_log import KeypointLog
 from edgepose.realtime.render import Display, Renderer, VideoSink, hud_lines
 from edgepose.realtime.smoothing import smooth_tracks
 from edgepose.realtime.tracking import PersonTracker
@@ -75,11 +77,14 @@ class RunResult:
 
 class Pipeline:
     """Wires capture -> stages 2-7 (calling thread) -> render for one run. Call
-    :meth:`run` once."""
+    :meth:`run` once. The pipeline owns ``log``, ``sink`` and ``keypoint_log`` (each
+    frame's people, written in the render thread before ``opts.on_frame``): :meth:`run`
+    closes them on every exit path."""
 
-    def __init__(self, capture: CaptureThread, backend, meta, tracker: PersonTracker,
+    def __init__(self, capture: CaptureThread, backend: Backend, meta, tracker: PersonTracker,
                  renderer: Renderer, log: FpsLog, display: Display | None = None,
-                 sink: VideoSink | None = None, opts: PipelineOptions | None = None):
+                 sink: VideoSink | None = None, opts: PipelineOptions | None = None,
+                 keypoint_log: KeypointLog | None = None):
         self.capture = capture
         self.backend = backend
         self.meta = meta
@@ -97,7 +102,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self.rendered = 0
         self.sent = 0
-        self.keypoint_log = None  # set by edgepose.realtime.app.build_pipeline
+        self.keypoint_log = keypoint_log
         self._names = tuple(meta.joints)
 
     # ------------------------------------------------------------------ main thread
@@ -233,11 +238,12 @@ class Pipeline:
             self.capture.request_stop()
             for t in self._threads:
                 t.join(max(0.0, deadline - time.monotonic()))
-            self.capture.opts.join_timeout_s = max(0.05, deadline - time.monotonic())
-            self.capture.stop()
+            self.capture.stop(timeout=max(0.05, deadline - time.monotonic()))
         finally:
             self.log.info["dropped_total"] = self.capture.dropped
             self.log.close()
+            if self.keypoint_log is not None:
+                self.keypoint_log.close()
 
     def leftover_threads(self) -> list[str]:
         """Names of this pipeline's threads still alive (should be empty after run)."""
@@ -276,8 +282,7 @@ class Pipeline:
             self.renderer.draw_person(image, p.keypoints, p.scores, p.box)
         hud = hud_lines(
             self.log.rolling_fps(), self.log.stage_ms(), work.dropped,
-            getattr(self.backend, "name", type(self.backend).__name__),
-            getattr(self.backend, "precision", getattr(self.meta, "precision", "?")),
+            self.backend.name, self.backend.precision,
             tuple(self.meta.input_size), len(work.people),
         )
         self.renderer.draw_hud(image, hud)
@@ -285,6 +290,8 @@ class Pipeline:
             self.sink.write(image)
         if not self.display.show(image):
             self._quit.set()
+        if self.keypoint_log is not None:
+            self.keypoint_log.write(work.frame, work.people)
         if self.opts.on_frame is not None:
             self.opts.on_frame(work.frame, work.people)
         t = dict(work.t, render_start=t0, render_end=time.perf_counter())

@@ -208,7 +208,7 @@ class PeopleSlideshow(PacedSource):
     def __init__(self, opts: SourceOptions):
         import cv2
 
-        from edgepose.version import ASSETS
+        from edgepose.bundled import ASSETS
         from edgepose.data.files import read_json
 
         folder = ASSETS / "people"

@@ -120,6 +120,57 @@ def test_real_clip_is_read_and_sampled(tmp_path):
     assert len(sample_footage([seq], tmp_path / "q", progress=False)) == 16
 
 
+# ----------------------------------------------------------------------------- labels
+
+
+class _StandInTeacher:
+    """Landmarks spread over each box; confident on every joint for wide boxes, on 3 for
+    narrow ones (fewer than --min-joints: not a label)."""
+
+    name, model_name = "standin", "stand-in teacher"
+
+    def landmarks(self, path, box):
+        x, y, w, h = box
+        lm = np.stack([np.linspace(x, x + w, 17), np.linspace(y, y + h, 17),
+                       np.full(17, 0.9)], 1)
+        if w < 40:
+            lm[3:, 2] = 0.1
+        return lm
+
+
+def test_labels_are_the_teachers_coco_per_frame(tmp_path):
+    """Detector boxes + teacher landmarks -> COCO images with clip / frame_index and one
+    annotation per person the teacher is sure of (through data.teacher's helpers)."""
+    from edgepose.app.adapting.labels import label_frames, subset
+    from edgepose.app.adapting.options import AdaptOptions
+
+    frames = []
+    for i in range(3):
+        path = tmp_path / f"c_{i:06d}.jpg"
+        cv2.imwrite(str(path), np.full((120, 160, 3), 90, np.uint8))
+        frames.append(FootageFrame("c", i, path, "c.mp4"))
+
+    def detector(img):
+        return np.array([[10.0, 10.0, 50.0, 80.0], [70.0, 10.0, 30.0, 60.0]]), np.array([0.9, 0.8])
+
+    opts = AdaptOptions(footage=["c.mp4"], out="a.onnx", threshold=0.3, progress=False)
+    out = tmp_path / "labels.json"
+    data = label_frames(frames, tmp_path, out, _StandInTeacher(), detector, opts)
+    assert json.loads(out.read_text()) == data
+    assert [(im["clip"], im["frame_index"], im["width"], im["height"]) for im in data["images"]] \
+        == [("c", i, 160, 120) for i in range(3)]
+    anns = data["annotations"]
+    assert len(anns) == 3 and all(a["bbox"] == [10.0, 10.0, 50.0, 80.0] for a in anns)
+    assert all(a["num_keypoints"] == 17 and a["det_score"] == 0.9 for a in anns)
+    kps = np.asarray(anns[0]["keypoints"]).reshape(17, 3)
+    assert kps[0].tolist() == [10.0, 10.0, 2.0] and kps[-1].tolist() == [60.0, 90.0, 2.0]
+    assert data["teacher"] == {"model": "stand-in teacher", "frames": 3, "people": 3,
+                               "threshold": 0.3}
+    assert not out.with_name(out.name + ".partial.jsonl").exists(), "finished: no partial"
+    late = subset(data, frames[2:], tmp_path)
+    assert [a["image_id"] for a in late["annotations"]] == [late["images"][0]["id"]]
+
+
 # ----------------------------------------------------------------------------- weights
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import edgepose
 from edgepose.app.cli import main
-from edgepose.realtime.app import DEMO_MODEL
+from edgepose.bundled import DEMO_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 COCO = ROOT / "tests" / "assets" / "coco"
@@ -93,7 +93,7 @@ def test_predict_and_live_first_frame_are_one_path(tmp_path, mode):
     image by coords.whole_image_box), single person re-acquired by the detector, --multi."""
     from edgepose.coords import whole_image_box
     from edgepose.pose import Pose
-    from edgepose.realtime.app import DEFAULT_MODEL
+    from edgepose.bundled import DEFAULT_MODEL
     from edgepose.realtime.tracking import PersonDetector
 
     photo = {"whole image": LSP / "im1004.jpg", "detector": COCO / "000000519208.jpg",
@@ -176,7 +176,7 @@ def test_run_keypoints_log_matches_frames_and_truth(tmp_path):
 
 def test_predict_folder_scores_with_pycocotools(tmp_path, capsys):
     from edgepose.evaluate import coco_keypoint_ap
-    from edgepose.realtime.app import DEFAULT_MODEL
+    from edgepose.bundled import DEFAULT_MODEL
 
     multi = ROOT / "tests" / "assets" / "multi"  # full-resolution photos, 9 labelled people
     folder = tmp_path / "imgs"
@@ -217,6 +217,34 @@ def test_predict_bad_inputs_are_one_line(tmp_path, capsys):
                  "--no-progress"]) == 2
     assert "no image could be read" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_predict_video_writes_every_frame_and_its_overlay(tmp_path, clip, capsys):
+    """A video: one whole-frame person per frame, ids in frame order, in batches that do not
+    divide the frame count; the overlay video has every frame; a frame's keypoints are
+    ``predict`` on that frame."""
+    from edgepose.data.footage import read_frames
+
+    out, save = tmp_path / "r.json", tmp_path / "overlays"
+    assert main(["predict", str(clip), "--model", str(DEMO_MODEL), "--out", str(out),
+                 "--save-dir", str(save), "--batch", "5", "--threads", "1",
+                 "--no-progress"]) == 0
+    assert "24 people in 24 frames" in capsys.readouterr().out
+    results = json.loads(out.read_text())
+    assert [r["image_id"] for r in results] == list(range(24))
+    assert results[7]["file_name"] == "people.avi#7"
+    overlay = list(read_frames(save / "people_pose.mp4"))
+    assert len(overlay) == 24 and overlay[0][1].shape == (240, 160, 3)
+    frames = dict(read_frames(clip))
+    with edgepose.load(DEMO_MODEL, threads=1) as model:
+        (want,) = model.predict(frames[9])
+    got = np.asarray(results[9]["keypoints"]).reshape(-1, 3)
+    np.testing.assert_allclose(got[:, :2], want.keypoints, atol=2e-3)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert main(["predict", str(bad), "--out", str(tmp_path / "b.json"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot be opened" in err and len(err.splitlines()) == 1, err
 
 
 def test_predict_multi_finds_every_person(tmp_path, capsys):

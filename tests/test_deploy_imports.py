@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = """
 import sys
-import edgepose.realtime.app, edgepose.engines.trt_backend, edgepose.engines.trt_build
+import edgepose.realtime.runner, edgepose.engines.trt_backend, edgepose.engines.trt_build
 import edgepose.engines.plan_format
 import edgepose.app.commands.run, edgepose.app.commands.demo
 from edgepose.engines import load_backend

@@ -167,7 +167,8 @@ def test_torchrun_style_training_rank0_writes_and_resumes_on_one_process(synth_c
     from edgepose.checkpoint import load_checkpoint, load_model
     from edgepose.config import TrainConfig
     from edgepose.evaluate import evaluate_model
-    from edgepose.train import build_dataset, train
+    from edgepose.data.datasets import build_dataset
+    from edgepose.train import train
 
     cfg = TrainConfig()
     cfg.model.backbone, cfg.model.head, cfg.model.input_size = (

@@ -1,4 +1,4 @@
-"""Metric golden values and our OKS AP against real pycocotools."""
+"""Metric golden values; COCO OKS AP (pycocotools) against hand-computed values."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import pytest
 from edgepose.coords import apply_affine, crop_affine
 from edgepose.errors import DataError
 from edgepose.evaluate import (
-    COCO_OKS_THRESHOLDS, average_precision, bbox_normaliser, coco_keypoint_ap, coco_results,
-    format_table, mean_pixel_error, oks, pck, pckh, pixel_error_in_image,
+    bbox_normaliser, coco_keypoint_ap, coco_results, format_table, mean_pixel_error, pck, pckh,
+    teacher_agreement, torso_pck,
 )
 from edgepose.pose import crop_to_image
 from edgepose.skeleton import COCO
 
 SIGMAS = np.asarray(COCO.sigmas)
 K = 17
+COCO_OKS_THRESHOLDS = np.round(np.arange(0.5, 0.951, 0.05), 2)  # AP = their mean
 
 
 def test_pck_golden():
@@ -48,7 +49,7 @@ def test_pixel_error_through_inverse_affine():
     # prediction off by (3, 4) px in the IMAGE -> 5 px everywhere, whatever the crop scale
     pred_crop = np.stack([apply_affine(gt_img[i] + [3.0, 4.0], affines[i]) for i in range(3)])
     vis = np.ones((3, K))
-    assert pixel_error_in_image(pred_crop, gt_img, affines, vis) == pytest.approx(5.0)
+    assert mean_pixel_error(crop_to_image(pred_crop, affines), gt_img, vis) == pytest.approx(5.0)
     back = crop_to_image(np.stack([apply_affine(gt_img[i], affines[i]) for i in range(3)]),
                          affines)
     np.testing.assert_allclose(back, gt_img, atol=1e-9)
@@ -57,15 +58,38 @@ def test_pixel_error_through_inverse_affine():
     assert mean_pixel_error(pred_crop, crop_gt, vis) == pytest.approx(5.0 * 64 / 240)
 
 
-def test_oks_golden():
-    gt = np.zeros((K, 2))
-    assert oks(gt, gt, np.ones(K), 1000.0, SIGMAS) == pytest.approx(1.0)
-    pred = gt + [3.0, 4.0]
-    vis = np.zeros(K)
-    vis[5] = 2  # one labelled joint: left_shoulder, sigma 0.079
-    expected = np.exp(-25.0 / (2 * 1000.0 * (2 * 0.079) ** 2))
-    assert oks(pred, gt, vis, 1000.0, SIGMAS) == pytest.approx(expected, rel=1e-9)
-    assert oks(pred, gt, np.zeros(K), 1000.0, SIGMAS) == 0.0
+def test_teacher_agreement_golden():
+    """PCK of the box's longer side against the teacher's keypoints, over the joints the
+    teacher labels only."""
+    ref = np.zeros((2, 4, 3))
+    ref[..., 2] = 2
+    ref[1, 3, 2] = 0  # the teacher did not label this joint: not counted
+    pred = ref[..., :2].copy()
+    pred[0, :, 0] = [0.0, 4.0, 7.0, 30.0]  # box side 100: 5 px / 10 px
+    pred[1, :, 1] = [0.5, 1.5, 3.0, 99.0]  # box side 20: 1 px / 2 px
+    boxes = np.array([[0, 0, 60, 100], [5, 5, 20, 10]])
+    got = teacher_agreement(pred, ref, boxes)
+    assert got == {"people": 2, "pck@0.05": pytest.approx(3 / 7), "pck@0.1": pytest.approx(5 / 7)}
+    empty = teacher_agreement(np.zeros((0, 4, 2)), np.zeros((0, 4, 3)), np.zeros((0, 4)))
+    assert empty["people"] == 0 and np.isnan(empty["pck@0.05"]) and np.isnan(empty["pck@0.1"])
+
+
+def test_torso_pck_counts_the_limb_joints():
+    """LSP's PCK@0.2 with the torso normaliser over the 12 limb joints (COCO 5..16): the
+    face joints never count; a person without a labelled torso is skipped."""
+    gt = np.zeros((2, K, 3))
+    gt[0, :, 2] = 2
+    gt[0, [5, 6], :2] = [[0, 0], [40, 0]]  # shoulders
+    gt[0, [11, 12], :2] = [[0, 100], [40, 100]]  # hips: torso = |(0,0)-(40,100)| ~ 107.7
+    torso = float(np.hypot(40, 100))
+    pred = gt[..., :2].copy()
+    pred[0, 0] += 1000  # nose: not a limb joint
+    pred[0, 7] += [0.19 * torso, 0]  # within 0.2 x torso
+    pred[0, 8] += [0.21 * torso, 0]  # just outside: the one miss
+    pred[1] += 1000  # second person: no torso labelled, skipped
+    gt[1, :5, 2] = 2
+    assert torso_pck(pred, gt) == pytest.approx(11 / 12)
+    assert torso_pck(pred, gt, alpha=0.3) == 1.0
 
 
 def _write_coco(path, gts):
@@ -96,6 +120,26 @@ def _random_gts(rng, n):
     return gts
 
 
+def test_one_joint_oks_golden(tmp_path):
+    """One person, one labelled joint (left_shoulder, sigma 0.079) off by (3, 4) px, area
+    1000 px^2: OKS = exp(-25 / (2 * 1000 * (2 * 0.079)^2)) by hand; with one person AP is
+    the fraction of the thresholds 0.50:0.95 that OKS reaches."""
+    gt = np.full((K, 2), 100.0)
+    vis = np.zeros(K)
+    vis[5] = 2
+    ann = tmp_path / "gt.json"
+    _write_coco(ann, [(gt, vis, np.array([80.0, 80.0, 20.0, 50.0]))])
+    expected = np.exp(-25.0 / (2 * 1000.0 * (2 * 0.079) ** 2))
+    assert 0.60 < expected < 0.65, expected
+    res = coco_results([1], (gt + [3.0, 4.0])[None], np.full((1, K), 0.9))
+    stats = coco_keypoint_ap(ann, res)
+    assert stats["AP"] == pytest.approx(np.mean(COCO_OKS_THRESHOLDS <= expected)), stats
+    assert stats["AP50"] == pytest.approx(1.0) and stats["AP75"] == 0.0, stats
+    # a miss of 20 px on that joint: OKS exp(-400 / 49.9) ~ 0.0003, below every threshold
+    res = coco_results([1], (gt + [12.0, 16.0])[None], np.full((1, K), 0.9))
+    assert coco_keypoint_ap(ann, res)["AP"] == 0.0
+
+
 def test_perfect_predictions_give_ap_one(tmp_path):
     rng = np.random.default_rng(1)
     gts = _random_gts(rng, 12)
@@ -123,36 +167,10 @@ def test_uniform_shift_gives_hand_computed_ap(tmp_path):
     assert np.min(np.abs(COCO_OKS_THRESHOLDS - expected_oks)) > 0.005
     expected_ap = float(np.mean(COCO_OKS_THRESHOLDS <= expected_oks))
     preds = np.stack([g[0] + shift for g in gts])
-    for i, g in enumerate(gts):
-        assert oks(preds[i], g[0], g[1], area, SIGMAS) == pytest.approx(expected_oks)
     res = coco_results(range(1, n + 1), preds, np.full((n, K), 0.8))
     stats = coco_keypoint_ap(ann, res)
     assert stats["AP"] == pytest.approx(expected_ap, abs=1e-6), (stats, expected_oks)
     assert expected_ap < 1.0
-
-
-def test_our_ap_equals_pycocotools(tmp_path):
-    rng = np.random.default_rng(7)
-    n = 40
-    gts = _random_gts(rng, n)
-    ann = tmp_path / "gt.json"
-    _write_coco(ann, gts)
-    preds = np.stack([g[0] + rng.normal(0, rng.uniform(0.5, 12), size=(K, 2)) for g in gts])
-    scores = rng.uniform(0.2, 1.0, size=(n, K))
-    res = coco_results(range(1, n + 1), preds, scores)
-    res_file = tmp_path / "res.json"
-    res_file.write_text(json.dumps(res))
-    theirs = coco_keypoint_ap(ann, res_file)
-    # our OKS + AP on the rounded numbers actually written to the results file
-    ours_pairs = []
-    for r, (kp, vis, box) in zip(res, gts):
-        xy = np.asarray(r["keypoints"]).reshape(K, 3)[:, :2]
-        ours_pairs.append((r["score"], oks(xy, kp, vis, box[2] * box[3], SIGMAS)))
-    ours = average_precision(ours_pairs, num_gt=n)
-    assert 0.1 < theirs["AP"] < 0.95, theirs  # a non-trivial curve
-    assert ours == pytest.approx(theirs["AP"], abs=1e-6), (ours, theirs)
-    ap50 = average_precision(ours_pairs, n, thresholds=np.array([0.5]))
-    assert ap50 == pytest.approx(theirs["AP50"], abs=1e-6)
 
 
 def test_coco_ap_missing_file_is_clear(tmp_path):

@@ -1,4 +1,4 @@
-"""``edgepose heatmap`` and ``edgepose.heatmaps.render_heatmap`` on real files."""
+"""``edgepose heatmap`` and ``edgepose.render_heatmaps.render_heatmap`` on real files."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def image_file(tmp_path):
 
 
 def test_render_matches_the_models_own_dense_decoding(tmp_path, image_file):
-    from edgepose.heatmaps import render_heatmap
+    from edgepose.render_heatmaps import render_heatmap
     from edgepose.preprocess import preprocess
 
     _, img = image_file

@@ -9,7 +9,7 @@ import pytest
 from edgepose.config import config_from_dict
 from edgepose.errors import ConfigError
 from edgepose.distributed import DistEnv, WeightedEpochSampler
-from edgepose.train import build_dataset
+from edgepose.data.datasets import build_dataset
 
 
 def cfg(synth_coco, sources, **data):

@@ -15,7 +15,7 @@ from edgepose.metadata import ModelMeta
 from edgepose.errors import ProfileError
 from edgepose.app.profiling import checkpoints as ckpts
 from edgepose.app.profiling import sweep as sw
-from edgepose.app.profiling.measure import PeakMemory, TimingConfig, latency_stats, measure_speed
+from edgepose.app.profiling.measure import PeakMemory
 from edgepose.app.profiling.report import read_csv, to_csv, to_markdown, write_csv
 from edgepose.app.profiling.runner import COLUMNS, REQUIRED_OK, SweepOptions, Sweep, missing_required
 from edgepose.app.profiling.sysinfo import cpu_info, ram_gb
@@ -142,31 +142,6 @@ def test_skipped_point_row_records_reason(tmp_path):
 
 
 # ----------------------------------------------------------------------------- measurement
-
-
-def test_latency_stats_golden():
-    s = latency_stats(np.arange(1, 101) / 1000.0)  # 1..100 ms
-    assert s["median"] == pytest.approx(50.5)
-    assert s["p90"] == pytest.approx(90.1)
-    assert s["p99"] == pytest.approx(99.01)
-
-
-def test_measure_speed_counts_calls():
-    calls = []
-
-    def run(x):
-        calls.append(x.shape)
-        return x.sum()
-
-    cfg = TimingConfig(warmup=2, repeats=5, batch=3)
-    res = measure_speed(run, (16, 24), cfg)
-    b1 = [c for c in calls if c[0] == 1]
-    b3 = [c for c in calls if c[0] == 3]
-    assert len(b1) == 2 + 5, "warm-up + timed batch-1 calls"
-    assert len(b3) == max(1, cfg.warmup // 2) + cfg.batch_calls
-    assert all(c[1:] == (3, 16, 24) for c in calls), "inputs are (B, 3, H, W)"
-    assert res.latency_median_ms > 0 and res.fps_b1 > 0 and res.fps_batch > 0
-    assert res.latency_median_ms <= res.latency_p90_ms <= res.latency_p99_ms
 
 
 def test_peak_memory_sees_an_allocation():

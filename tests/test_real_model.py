@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgepose.evaluate import torso_pck_hits
-from edgepose.realtime.app import REAL_MODEL
+from edgepose.bundled import REAL_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 LSP = ROOT / "tests" / "assets" / "lsp"
@@ -51,7 +51,7 @@ def test_demo_on_real_photos_lands_near_their_labels(tmp_path):
     """`edgepose demo` (the real-people slideshow): N frames saved and logged, and the
     keypoints it draws are near each photo's labels."""
     from edgepose.app.cli import main
-    from edgepose.realtime.app import RunOptions, run_app
+    from edgepose.realtime.runner import RunOptions, run_app
     from edgepose.realtime.pipeline import PipelineOptions
     from edgepose.realtime.sources import SourceOptions
 

@@ -16,7 +16,8 @@ from edgepose.config import TrainConfig
 from edgepose.errors import ModelError
 from edgepose.evaluate import evaluate_model
 from edgepose.models import build_model
-from edgepose.train import build_dataset, seed_everything, train
+from edgepose.data.datasets import build_dataset
+from edgepose.train import seed_everything, train
 
 BACKBONE = "mobilenetv3_small_100"  # the fastest tested backbone on 2 CPU cores
 

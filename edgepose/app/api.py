@@ -22,6 +22,7 @@ set needs no code change.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from pathlib import Path
@@ -29,18 +30,12 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from edgepose.bundled import DEFAULT_MODEL
 from edgepose.coords import CROP_PADDING
 from edgepose.errors import DataError, EdgeposeError
 from edgepose.pose import Pose, crop_people, crop_to_image, infer, person_crops
 
-__all__ = ["Pose", "PoseEstimator", "default_model", "load"]
-
-
-def default_model() -> Path:
-    """The bundled model ``edgepose run`` / ``edgepose.load()`` use without ``--model``."""
-    from edgepose.realtime.app import DEFAULT_MODEL
-
-    return DEFAULT_MODEL
+__all__ = ["Pose", "PoseEstimator", "load"]
 
 
 class PoseEstimator:
@@ -50,7 +45,7 @@ class PoseEstimator:
                  threads: int | None = None):
         from edgepose.engines.backend import load_backend
 
-        self.path = Path(path) if path is not None else default_model()
+        self.path = Path(path) if path is not None else DEFAULT_MODEL
         if path is None and not self.path.is_file():
             raise EdgeposeError(f"the bundled model {self.path} is missing from this install; "
                                 "reinstall edgepose or pass a model path")
@@ -115,17 +110,9 @@ class PoseEstimator:
         """Yield ``(frame_bgr, poses)`` for each frame of ``source`` (camera index, file,
         URL, 'csi', 'demo') through the live pipeline. The frame carries the drawn overlay.
         A video file is read frame by frame unless ``every_frame=False``. Extra keyword
-        arguments set :class:`edgepose.realtime.app.RunOptions` fields."""
-        from edgepose.realtime.app import RunOptions, build_pipeline
-        from edgepose.realtime.sources import parse_source
+        arguments set :class:`edgepose.realtime.runner.RunOptions` fields."""
+        from edgepose.realtime.runner import build_pipeline
 
-        opts = RunOptions(model=str(self.path), source=str(source), headless=True, quiet=True,
-                          device=self.device, threads=self.threads, **options)
-        opts.smooth.enabled = bool(smooth)
-        opts.pipeline.frames = frames
-        if every_frame is None:
-            every_frame = parse_source(source).kind == "file"
-        opts.capture.every_frame = bool(every_frame)
         q: queue.Queue = queue.Queue(maxsize=2)
         stop = threading.Event()
         holder: dict = {}
@@ -139,7 +126,7 @@ class PoseEstimator:
                     continue
             raise _Stopped
 
-        opts.pipeline.on_frame = on_frame
+        opts = self._run_options(source, frames, every_frame, smooth, on_frame, options)
         # built here so this thread can stop it; run in a worker so this is a generator
         pipe = build_pipeline(opts, self.backend)
         holder["pipe"] = pipe
@@ -169,11 +156,31 @@ class PoseEstimator:
                 except queue.Empty:
                     pass
                 t.join(0.1)
-            if pipe.keypoint_log is not None:
-                pipe.keypoint_log.close()
         err = holder.get("error")
         if err is not None and not isinstance(err, (_Stopped, KeyboardInterrupt)):
             raise err
+
+    def _run_options(self, source, frames, every_frame, smooth, on_frame, options: dict):
+        """:meth:`track`'s arguments as the live app's RunOptions: the caller's option
+        groups (if any) copied with what the arguments set, never changed in place."""
+        from edgepose.realtime.capture import CaptureOptions
+        from edgepose.realtime.pipeline import PipelineOptions
+        from edgepose.realtime.runner import RunOptions
+        from edgepose.realtime.smoothing import SmoothOptions
+        from edgepose.realtime.sources import parse_source
+
+        if every_frame is None:
+            every_frame = parse_source(source).kind == "file"
+        given = {k: options.pop(k, None) for k in ("smooth", "pipeline", "capture")}
+        return RunOptions(
+            model=str(self.path), source=str(source), headless=True, quiet=True,
+            device=self.device, threads=self.threads,
+            smooth=dataclasses.replace(given["smooth"] or SmoothOptions(), enabled=bool(smooth)),
+            pipeline=dataclasses.replace(given["pipeline"] or PipelineOptions(), frames=frames,
+                                         on_frame=on_frame),
+            capture=dataclasses.replace(given["capture"] or CaptureOptions(),
+                                        every_frame=bool(every_frame)),
+            **options)
 
     def close(self) -> None:
         self.backend.close()

@@ -5,6 +5,7 @@
     coco        CocoKeypoints: top-down COCO person-keypoint dataset (real or synthetic)
     mpii        MpiiKeypoints: MPII in the mmpose/HRNet JSON format, with PCKh head sizes
     transforms  AugConfig and the one-affine crop/augment/flip pipeline both datasets share
+    datasets    build_dataset(): a DataConfig's train / val split (train and eval use it)
 
 Names are imported lazily (``from edgepose.data import CocoKeypoints`` works) so that the
 generator can be used without importing torch.

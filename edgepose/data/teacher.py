@@ -467,21 +467,36 @@ def label_images(files: list[Path], root: Path, out, teacher: Teacher,
         box = joint_box(kps, w, h)
         if box is None:
             continue
-        anns.append({"id": i, "image_id": i, "category_id": 1, "iscrowd": 0,
-                     "keypoints": [round(float(v), 3) for v in kps.reshape(-1)],
-                     "num_keypoints": int((kps[:, 2] > 0).sum()),
-                     "teacher_scores": [round(float(c), 4) for c in conf],
-                     "bbox": [round(v, 2) for v in box], "area": round(box[2] * box[3], 2)})
-    from edgepose.skeleton import coco_person_category
-
-    data = {"info": {"description": f"teacher labels ({teacher.model_name})"},
-            "images": images, "annotations": anns, "categories": [coco_person_category()],
-            "teacher": {"model": teacher.model_name,
-                        "images": len(images), "found": len(anns), "threshold": threshold,
-                        "mode": "label"}}
+        anns.append(teacher_annotation(i, i, kps, conf, box))
+    data = teacher_coco(f"teacher labels ({teacher.model_name})", images, anns,
+                        {"model": teacher.model_name, "images": len(images), "found": len(anns),
+                         "threshold": threshold, "mode": "label"})
     write_coco(out, data)
     prog.finish()
     return data
+
+
+def teacher_annotation(ann_id: int, image_id: int, kps: np.ndarray, conf: np.ndarray,
+                       box) -> dict[str, Any]:
+    """One COCO person annotation of teacher keypoints: ``kps`` (17, 3) [x, y, v] and the
+    teacher's (17,) confidence ``conf`` (kept as ``teacher_scores``) from :func:`to_coco17`,
+    ``box`` [x, y, w, h] in image pixels."""
+    return {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+            "keypoints": [round(float(v), 3) for v in kps.reshape(-1)],
+            "num_keypoints": int((kps[:, 2] > 0).sum()),
+            "teacher_scores": [round(float(c), 4) for c in conf],
+            "bbox": [round(float(v), 2) for v in box],
+            "area": round(float(box[2]) * float(box[3]), 2)}
+
+
+def teacher_coco(description: str, images: list[dict], annotations: list[dict],
+                 summary: dict[str, Any]) -> dict[str, Any]:
+    """A COCO keypoint dict of teacher labels; ``summary`` (the teacher's name, counts,
+    threshold) is kept under ``teacher``."""
+    from edgepose.skeleton import coco_person_category
+
+    return {"info": {"description": description}, "images": images, "annotations": annotations,
+            "categories": [coco_person_category()], "teacher": summary}
 
 
 def write_coco(out: Path, data: dict[str, Any]) -> None:

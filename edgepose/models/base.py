@@ -94,13 +94,6 @@ class PoseModel(nn.Module):
         self.train(was_training)
         return {"coords": coords.float().cpu().numpy(), "scores": scores.float().cpu().numpy()}
 
-    def predict(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        was_training = self.training
-        self.eval()
-        coords, scores = self(image)
-        self.train(was_training)
-        return {"coords": coords, "scores": scores}
-
 
 def build_model(meta: ModelMeta, pretrained: bool | str = False) -> PoseModel:
     """Build the network ``meta`` describes. ``pretrained``: True (timm/hub cache) or a

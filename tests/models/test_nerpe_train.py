@@ -36,7 +36,8 @@ def nerpe_config(synth_coco, out):
 @pytest.fixture(scope="module")
 def trained(synth_coco, tmp_path_factory):
     from edgepose.models import build_model
-    from edgepose.train import build_dataset, seed_everything, train
+    from edgepose.data.datasets import build_dataset
+    from edgepose.train import seed_everything, train
 
     out = tmp_path_factory.mktemp("nerpe_run")
     cfg = nerpe_config(synth_coco, out)

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgepose.engines.backend import Backend
 from edgepose.metadata import ModelMeta
 from meta_helpers import tiny_meta as _tiny_meta
 
@@ -51,8 +52,9 @@ def tiny_meta(input_size=(64, 48)) -> ModelMeta:
     return _tiny_meta("dsnt", "standin", input_size, name="standin")
 
 
-class CentreBackend:
-    """Stand-in model: every joint at the crop centre, score ``score``.
+class CentreBackend(Backend):
+    """Stand-in model (a real :class:`Backend`): every joint at the crop centre, score
+    ``score``.
 
     Mapped back through the crop affine, each person's joints land on their box centre,
     so where the app puts the keypoints is checkable. Records every batch shape.
@@ -66,7 +68,7 @@ class CentreBackend:
         self.score = score
         self.batches: list[tuple[int, ...]] = []
 
-    def __call__(self, batch: np.ndarray) -> dict:
+    def _infer(self, batch: np.ndarray) -> dict:
         h, w = self.meta.input_size
         self.batches.append(tuple(batch.shape))
         b, k = batch.shape[0], self.meta.num_joints
@@ -95,10 +97,10 @@ class FailingBackend(CentreBackend):
         super().__init__(meta)
         self.fail_at = fail_at
 
-    def __call__(self, batch):
+    def _infer(self, batch):
         if len(self.batches) >= self.fail_at:
             raise RuntimeError("simulated inference failure (device lost)")
-        return super().__call__(batch)
+        return super()._infer(batch)
 
 
 class ScriptedSource:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import edgepose.app.cli
-from edgepose.realtime.app import DEMO_MODEL, RunOptions, run_app
+from edgepose.bundled import DEMO_MODEL
+from edgepose.realtime.runner import RunOptions, run_app
 from edgepose.realtime.fpslog import summary_path
 from edgepose.realtime.pipeline import PipelineOptions
 from edgepose.realtime.sources import SourceOptions

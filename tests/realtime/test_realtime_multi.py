@@ -8,26 +8,29 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgepose.engines.backend import load_backend
-from edgepose.realtime.app import DEFAULT_MODEL, RunOptions, run_app
+from edgepose.engines.backend import Backend, load_backend
+from edgepose.bundled import DEFAULT_MODEL
+from edgepose.realtime.runner import RunOptions, run_app
 from edgepose.realtime.pipeline import PipelineOptions
 from edgepose.realtime.tracking import PersonDetector
 
 MULTI = Path(__file__).resolve().parents[1] / "assets" / "multi"
 
 
-class CountingBackend:
+class CountingBackend(Backend):
     """The real ONNX Runtime backend, counting its calls and batch sizes."""
 
     def __init__(self, path):
         self.inner = load_backend(path, device="cpu", threads=1)
         self.meta, self.name = self.inner.meta, self.inner.name
         self.precision, self.batch_range = self.inner.precision, self.inner.batch_range
-        self.input_shape = self.inner.input_shape
         self.batches: list[int] = []
 
     def __call__(self, batch):
         self.batches.append(int(batch.shape[0]))
+        return self.inner(batch)
+
+    def _infer(self, batch):
         return self.inner(batch)
 
     def warmup(self, n=1):

@@ -28,13 +28,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _pipeline(source, backend, log_path=None, every_frame=True, frames=None, sink=None,
-              stall=None, on_frame=None):
+              stall=None, on_frame=None, keypoint_log=None):
     cap = CaptureThread(lambda: source, CaptureOptions(every_frame=every_frame))
     log = FpsLog(log_path, info={"backend": backend.name, "model": backend.meta.name})
     return Pipeline(cap, backend, backend.meta, PersonTracker(),
                     Renderer(backend.meta.limbs, RenderOptions()), log, sink=sink,
                     opts=PipelineOptions(frames=frames, stall_timeout_s=stall,
-                                         on_frame=on_frame))
+                                         on_frame=on_frame), keypoint_log=keypoint_log)
 
 
 def _records(path: Path) -> list[dict]:
@@ -104,6 +104,26 @@ def test_backend_raising_stops_within_2s(tmp_path):
         p.run()
     _assert_fault_ended_cleanly(p, log, t0, 1)
     assert src.released, "the source must be released"
+
+
+def test_the_pipeline_owns_its_keypoint_log(tmp_path):
+    """One owner: the pipeline writes each rendered frame's people (before ``on_frame``)
+    and closes the keypoint log on every exit path, a failing stage included."""
+    from edgepose.realtime.keypoint_log import KeypointLog
+
+    order = []
+    kp = KeypointLog(tmp_path / "poses.jsonl")
+    kp_write = kp.write
+    kp.write = lambda f, people: (order.append("log"), kp_write(f, people))
+    p = _pipeline(h.ScriptedSource(1000, delay=0.001), h.FailingBackend(h.tiny_meta(), 6),
+                  tmp_path / "log.jsonl", every_frame=False, keypoint_log=kp,
+                  on_frame=lambda f, people: order.append("hook"))
+    with pytest.raises(PipelineError, match="simulated inference"):
+        p.run()
+    lines = (tmp_path / "poses.jsonl").read_text().splitlines()
+    assert len(lines) == p.rendered >= 1 and kp._f is None, "written per frame, then closed"
+    assert order[:2] == ["log", "hook"]
+    assert json.loads(lines[0])["people"][0]["keypoints"], "each person's keypoints"
 
 
 def test_stalled_live_source_is_an_error(tmp_path):

@@ -110,7 +110,8 @@ def parse_aug(items: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from edgepose.app.adapt import AdaptOptions, adapt
+    from edgepose.app.adapting.job import adapt
+    from edgepose.app.adapting.options import AdaptOptions
     from edgepose.data.footage import SamplingOptions
 
     opts = AdaptOptions(

@@ -33,7 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from edgepose.app.commands.run import model_or_default
-    from edgepose.realtime.app import run_app
+    from edgepose.realtime.runner import run_app
 
     model = model_or_default(args, announce=False)
     notes = []

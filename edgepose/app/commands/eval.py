@@ -51,7 +51,7 @@ def run(args) -> int:
 
     from edgepose.config import DataConfig
     from edgepose.evaluate import evaluate_model, format_table
-    from edgepose.train import build_dataset
+    from edgepose.data.datasets import build_dataset
 
     from edgepose.errors import DataError
 

@@ -43,7 +43,7 @@ def run(args) -> int:
     from edgepose.checkpoint import load_model
     from edgepose.coords import CROP_PADDING, whole_image_box
     from edgepose.errors import DataError
-    from edgepose.heatmaps import crop_at, overlay, render_heatmap
+    from edgepose.render_heatmaps import crop_at, overlay, render_heatmap
 
     if not Path(args.image).is_file():
         raise DataError(f"{args.image}: image not found")

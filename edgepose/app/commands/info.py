@@ -47,7 +47,7 @@ def report() -> list[str]:
     from edgepose import __version__
     from edgepose.data import teacher as T
     from edgepose.models import movenet
-    from edgepose.realtime.app import ASSETS
+    from edgepose.bundled import ASSETS
 
     def version(dist: str) -> str | None:
         try:

@@ -67,19 +67,80 @@ def boxes_by_name(ann_file: str) -> dict:
     return out
 
 
+def read_inputs(kind: str, items, skipped: list[str], bar):
+    """(image_id, name, BGR image) of every readable input in order: a video's frames by
+    :func:`edgepose.data.footage.read_frames` (ids from 0, names ``VIDEO#i``), or the images
+    (ids from 1); an unreadable image is said on stderr and added to ``skipped``."""
+    import sys
+
+    import cv2
+    from tqdm import tqdm
+
+    if kind == "video":
+        from edgepose.data.footage import read_frames
+
+        for i, img in read_frames(items):
+            bar.update(1)
+            yield i, f"{items.name}#{i}", img
+        return
+    for i, f in enumerate(items, start=1):
+        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        bar.update(1)
+        if img is None:
+            skipped.append(str(f))
+            tqdm.write(f"edgepose predict: skipping {f}: cannot be decoded", file=sys.stderr)
+            continue
+        yield i, str(f), img
+
+
+class Batcher:
+    """Images queued until ``size`` are waiting, then sent through ``predict_many`` at once
+    (crops of several images in one model call); results and overlays in input order."""
+
+    def __init__(self, model, size: int, overlay=None):
+        from edgepose.realtime.render import Renderer
+
+        self.model, self.size, self.overlay = model, size, overlay
+        self.renderer = Renderer(model.limbs) if overlay is not None else None
+        self.pending: list = []
+        self.results: list[dict] = []
+        self.images = self.people = 0
+
+    def add(self, image_id: int, name: str, img, boxes) -> None:
+        """``boxes``: the image's person boxes ([] = nobody), None for the whole image."""
+        self.pending.append((image_id, name, img, boxes))
+        if len(self.pending) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        poses = self.model.predict_many([b[2] for b in batch], [b[3] for b in batch],
+                                        batch=self.size)
+        for (image_id, name, img, _), ps in zip(batch, poses):
+            self.images += 1
+            self.people += len(ps)
+            for p in ps:
+                self.results.append({"image_id": image_id, "file_name": name,
+                                     "category_id": 1, **p.to_dict()})
+                if self.renderer is not None:
+                    self.renderer.draw_person(img, p.keypoints, p.scores, p.box)
+            if self.overlay is not None:
+                self.overlay(name, img, ps)
+
+
 def run(args) -> int:
     import json
     import sys
     import time
     from pathlib import Path
 
-    import cv2
     from tqdm import tqdm
 
     from edgepose.app.api import load
     from edgepose.errors import DataError
     from edgepose.fileio import atomic_write_bytes
-    from edgepose.realtime.render import Renderer
 
     if args.batch < 1:
         raise DataError(f"--batch must be >= 1, got {args.batch}")
@@ -92,107 +153,80 @@ def run(args) -> int:
         detector = Detector(args.detector, device=args.device, threads=args.threads)
     kind, items = list_inputs(args.source)
     given = boxes_by_name(args.boxes) if args.boxes else None
-    save = Path(args.save_dir) if args.save_dir else None
-    if save is not None:
-        save.mkdir(parents=True, exist_ok=True)
+    fps, frames = video_props(items) if kind == "video" else (None, len(items))
     model = load(args.model, device=args.device, threads=args.threads)
-    renderer = Renderer(model.limbs)
-    results, skipped, n_images, people = [], [], 0, 0
+    overlay, sink = overlay_writer(kind, items, args.save_dir, fps)
+    batcher = Batcher(model, args.batch, overlay)
+    skipped: list[str] = []
     t0 = time.perf_counter()
-
-    def flush(batch):
-        nonlocal n_images, people
-        if not batch:
-            return
-        poses = model.predict_many([b[2] for b in batch], [b[3] for b in batch],
-                                   batch=args.batch)
-        for (image_id, name, img, _), ps in zip(batch, poses):
-            n_images += 1
-            for p in ps:
-                results.append({"image_id": image_id, "file_name": name, "category_id": 1,
-                                **p.to_dict()})
-                people += 1
-                if save is not None:
-                    renderer.draw_person(img, p.keypoints, p.scores, p.box)
-            if save is not None and kind == "images":
-                cv2.imwrite(str(save / Path(name).name), img)
-            elif writer is not None:
-                writer.write(img)
-        batch.clear()
-
-    pending: list = []
-    writer = None
-    bar = tqdm(desc="predict", unit="img", disable=args.no_progress)
+    bar = tqdm(desc="predict", unit="img", disable=args.no_progress, total=frames)
     try:
-        if kind == "images":
-            bar.total = len(items)
-            for i, f in enumerate(items, start=1):
-                img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-                bar.update(1)
-                if img is None:
-                    skipped.append(str(f))
-                    tqdm.write(f"edgepose predict: skipping {f}: cannot be decoded",
+        for image_id, name, img in read_inputs(kind, items, skipped, bar):
+            boxes = None
+            if detector is not None:
+                boxes = list(detector(img)[0])  # [] = nobody: still read (and drawn)
+            if given is not None and kind == "images":  # --boxes: matched by file name
+                short = Path(name).name
+                if short not in given:
+                    skipped.append(name)
+                    tqdm.write(f"edgepose predict: skipping {name}: not in {args.boxes}",
                                file=sys.stderr)
                     continue
-                image_id, boxes = i, None
-                if detector is not None:
-                    boxes = list(detector(img)[0])
-                    if not boxes:
-                        n_images += 1  # read, and nobody in it
-                        continue
-                if given is not None:
-                    if f.name not in given:
-                        skipped.append(str(f))
-                        tqdm.write(f"edgepose predict: skipping {f}: not in {args.boxes}",
-                                   file=sys.stderr)
-                        continue
-                    image_id, boxes = given[f.name]
-                    if not boxes:
-                        continue
-                pending.append((image_id, str(f), img, boxes))
-                if len(pending) >= args.batch:
-                    flush(pending)
-        else:
-            cap = cv2.VideoCapture(str(items))
-            if not cap.isOpened():
-                raise DataError(f"{items}: video cannot be opened (missing codec or not a video)")
-            bar.total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-            if save is not None:
-                fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-                w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-                writer = cv2.VideoWriter(str(save / f"{items.stem}_pose.mp4"),
-                                         cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-            i = 0
-            while True:
-                ok, img = cap.read()
-                if not ok:
-                    break
-                boxes = list(detector(img)[0]) if detector is not None else None
-                if boxes is not None and not boxes:
-                    n_images += 1
-                    if writer is not None:
-                        writer.write(img)
-                    i += 1
-                    bar.update(1)
+                image_id, boxes = given[short]
+                if not boxes:
                     continue
-                pending.append((i, f"{items.name}#{i}", img, boxes))
-                i += 1
-                bar.update(1)
-                if len(pending) >= args.batch:
-                    flush(pending)
-            cap.release()
-        flush(pending)
+            batcher.add(image_id, name, img, boxes)
+        batcher.flush()
     finally:
         bar.close()
-        if writer is not None:
-            writer.release()
+        if sink is not None:
+            sink.close()
     dt = time.perf_counter() - t0
+    n_images = batcher.images
     if n_images == 0:
         raise DataError(f"{args.source}: no image could be read ({len(skipped)} skipped)")
-    text = json.dumps(results).encode()
+    text = json.dumps(batcher.results).encode()
     atomic_write_bytes(args.out, lambda f: f.write(text))
     extra = f", skipped {len(skipped)}" if skipped else ""
-    print(f"wrote {args.out}: {people} people in {n_images} "
+    print(f"wrote {args.out}: {batcher.people} people in {n_images} "
           f"{'images' if kind == 'images' else 'frames'}{extra}, {n_images / dt:.1f} images/s"
           f" ({model.backend.name}, batch {args.batch})")
     return 0
+
+
+def video_props(path) -> tuple[float, int | None]:
+    """(frame rate, frame count) a video file declares: 30 FPS and None (unknown) where it
+    does not say."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return cap.get(cv2.CAP_PROP_FPS) or 30.0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    finally:
+        cap.release()
+
+
+def overlay_writer(kind: str, items, save_dir, fps: float | None = None):
+    """(overlay(name, image, poses), video sink or None) for ``--save-dir``: a video's
+    frames, every one, into ``DIR/<video>_pose.mp4`` at ``fps``
+    (:class:`edgepose.realtime.render.VideoSink`); an image with somebody in it as
+    ``DIR/<name>``. (None, None) without ``--save-dir``."""
+    from pathlib import Path
+
+    if not save_dir:
+        return None, None
+    save = Path(save_dir)
+    save.mkdir(parents=True, exist_ok=True)
+    if kind == "video":
+        from edgepose.realtime.render import VideoSink
+
+        sink = VideoSink(str(save / f"{items.stem}_pose.mp4"), fps)
+        return (lambda name, img, poses: sink.write(img)), sink
+
+    def write_image(name: str, img, poses) -> None:
+        import cv2
+
+        if poses:  # an image where nobody was found gets no overlay file
+            cv2.imwrite(str(save / Path(name).name), img)
+
+    return write_image, None

@@ -127,7 +127,7 @@ def run(args) -> int:
     from edgepose.errors import ProfileError
     from edgepose.app.profiling import checkpoints as ckpts
     from edgepose.app.profiling import sweep as sw
-    from edgepose.app.profiling.measure import TimingConfig
+    from edgepose.engines.timing import TimingConfig
     from edgepose.engines.backend import default_threads
 
     for name in ("batch", "repeats", "threads", "eval_limit", "calib_count", "stride"):

@@ -115,9 +115,9 @@ def parse_frame_size(text: str) -> tuple[int, int]:
 
 
 def options_from_args(args, model: str):
-    """argparse namespace -> realtime.app.RunOptions."""
+    """argparse namespace -> realtime.runner.RunOptions."""
     from edgepose.errors import EdgeposeError
-    from edgepose.realtime.app import RunOptions
+    from edgepose.realtime.runner import RunOptions
     from edgepose.realtime.capture import CaptureOptions
     from edgepose.realtime.pipeline import PipelineOptions
     from edgepose.realtime.smoothing import SmoothOptions
@@ -167,7 +167,7 @@ def model_or_default(args, announce: bool = True) -> str:
     import sys
 
     from edgepose.errors import EdgeposeError
-    from edgepose.realtime.app import DEFAULT_MODEL
+    from edgepose.bundled import DEFAULT_MODEL
 
     if args.model:
         return args.model
@@ -181,7 +181,7 @@ def model_or_default(args, announce: bool = True) -> str:
 
 
 def run(args) -> int:
-    from edgepose.realtime.app import run_app
+    from edgepose.realtime.runner import run_app
 
     run_app(options_from_args(args, model_or_default(args)))
     return 0

@@ -5,7 +5,8 @@ Modules, each usable alone:
 
 - :mod:`~edgepose.app.profiling.sweep`   parse the sweep axes, plan the points, decide what is
   supported on this machine (pure functions, no torch import).
-- :mod:`~edgepose.app.profiling.measure` latency / throughput / peak-memory harness.
+- :mod:`~edgepose.app.profiling.measure` peak-memory harness (latency and throughput:
+  :mod:`edgepose.engines.timing`, the one timing harness).
 - :mod:`~edgepose.app.profiling.runner`  build, export, load and measure one point.
 - :mod:`~edgepose.app.profiling.report`  ``results.csv`` and ``results.md``.
 - :mod:`~edgepose.app.profiling.plots`   ``accuracy_vs_fps.png`` and ``latency_vs_resolution.png``.

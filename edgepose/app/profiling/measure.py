@@ -1,11 +1,9 @@
-"""Timing and memory harness.
+"""Peak-memory harness of ``edgepose profile`` (timing is the one harness in
+:mod:`edgepose.engines.timing`).
 
-Latency: one call per sample at batch 1, each call timed on its own (``Backend.__call__``
-returns numpy arrays, so every call is synchronised with the device). Throughput: images /
-total time of back-to-back calls (batch 1: the same timed calls; batch B: one timer around
-a loop). Peak memory: CPU resident set (``VmHWM`` from
-``/proc/self/status`` after resetting it through ``/proc/self/clear_refs``; a sampling
-thread where that reset is not allowed) or CUDA allocator peak when the run is on a GPU.
+Peak memory: CPU resident set (``VmHWM`` from ``/proc/self/status`` after resetting it
+through ``/proc/self/clear_refs``; a sampling thread where that reset is not allowed) or
+CUDA allocator peak when the run is on a GPU.
 """
 
 from __future__ import annotations
@@ -13,95 +11,6 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable
-
-import numpy as np
-
-
-@dataclass
-class TimingConfig:
-    """``warmup`` untimed calls, ``repeats`` timed batch-1 calls, throughput at ``batch``
-    over ``max(3, repeats // 4)`` calls (at least ``repeats`` images)."""
-
-    warmup: int = 10
-    repeats: int = 50
-    batch: int = 8
-
-    @property
-    def batch_calls(self) -> int:
-        return max(3, -(-self.repeats // self.batch), self.repeats // 4)
-
-
-@dataclass
-class SpeedResult:
-    """Latencies in milliseconds (batch 1), throughputs in images per second."""
-
-    latency_median_ms: float
-    latency_p90_ms: float
-    latency_p99_ms: float
-    fps_b1: float
-    fps_batch: float
-    batch: int
-
-
-def latency_stats(seconds) -> dict[str, float]:
-    """Per-call times (s) -> {"median", "p90", "p99"} in milliseconds (linear interpolation)."""
-    t = np.asarray(seconds, dtype=np.float64) * 1000.0
-    if t.size == 0:
-        raise ValueError("no timings")
-    return {
-        "median": float(np.median(t)),
-        "p90": float(np.percentile(t, 90)),
-        "p99": float(np.percentile(t, 99)),
-    }
-
-
-def time_each(fn: Callable[[], object], n: int) -> np.ndarray:
-    """Call ``fn`` ``n`` times, timing each call on its own -> (n,) seconds."""
-    out = np.empty(n, dtype=np.float64)
-    for i in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out[i] = time.perf_counter() - t0
-    return out
-
-
-def time_loop(fn: Callable[[], object], n: int) -> float:
-    """Total seconds for ``n`` back-to-back calls (one timer around the loop)."""
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return time.perf_counter() - t0
-
-
-def random_batch(batch: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
-    """(batch, 3, H, W) float32 input, roughly normalised-image statistics."""
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((batch, 3, size[0], size[1]), dtype=np.float32)
-
-
-def measure_speed(run: Callable[[np.ndarray], object], size: tuple[int, int],
-                  cfg: TimingConfig) -> SpeedResult:
-    """Latency (batch 1) and throughput (batch 1 and ``cfg.batch``) of ``run(batch)``."""
-    x1 = random_batch(1, size, seed=1)
-    for _ in range(max(cfg.warmup, 1)):
-        run(x1)
-    times = time_each(lambda: run(x1), max(cfg.repeats, 1))
-    lat = latency_stats(times)
-    fps_b1 = times.size / float(times.sum())  # back-to-back calls: images / total time
-    if cfg.batch > 1:
-        xb = random_batch(cfg.batch, size, seed=2)
-        for _ in range(max(1, cfg.warmup // 2)):
-            run(xb)
-        n = cfg.batch_calls
-        fps_batch = n * cfg.batch / time_loop(lambda: run(xb), n)
-    else:
-        fps_batch = fps_b1
-    return SpeedResult(lat["median"], lat["p90"], lat["p99"], fps_b1, fps_batch, cfg.batch)
-
-
-# ----------------------------------------------------------------------------- memory
 
 
 def _status_kb(field_name: str) -> int | None:

@@ -18,7 +18,8 @@ from edgepose.models.complexity import count_parameters
 from edgepose.app.profiling import checkpoints as ckpts
 from edgepose.app.profiling.artifacts import (Artifacts, ModelSpec, count_gflops,
                                           nerpe_decoder_gflops, safe_stem)
-from edgepose.app.profiling.measure import PeakMemory, TimingConfig, measure_speed, release_memory
+from edgepose.app.profiling.measure import PeakMemory, release_memory
+from edgepose.engines.timing import TimingConfig, measure_speed
 from edgepose.app.profiling.sweep import SweepPoint, size_label
 
 # Result columns, in CSV order. Units: params in millions, GFLOPs per image (2 x MACs),
@@ -238,7 +239,7 @@ class Sweep:
         row["device"] = runtime_device(point, self.opts)
         with PeakMemory(row["device"]) as mem:
             backend = open_backend(path, point, self.opts)
-            row["runtime"] = getattr(backend, "name", point.backend)
+            row["runtime"] = backend.name
             try:
                 speed = measure_speed(backend, point.size, self.opts.timing)
             except BaseException:

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgepose.version import ASSETS
+from edgepose.engines.backend import Backend
 from edgepose.errors import EdgeposeError
 from edgepose.realtime.capture import CaptureOptions, CaptureThread
 from edgepose.realtime.fpslog import FpsLog, format_summary, summary_path
@@ -24,12 +24,6 @@ from edgepose.realtime.render import Display, Renderer, RenderOptions, VideoSink
 from edgepose.realtime.smoothing import SmoothOptions
 from edgepose.realtime.sources import SourceOptions, open_source, parse_source
 from edgepose.realtime.tracking import PersonTracker, TrackOptions
-
-DEMO_MODEL = ASSETS / "demo.onnx"  # trained on synthetic figures (--source synthetic)
-# The default of `edgepose run` / `demo` / `edgepose.load()`: the real-people model when
-# this install bundles it.
-REAL_MODEL = ASSETS / "real_heatmap_128.onnx"
-DEFAULT_MODEL = REAL_MODEL if REAL_MODEL.is_file() else DEMO_MODEL
 
 
 @dataclass
@@ -60,9 +54,10 @@ def check_output_path(path: str | None, what: str) -> None:
             f"cannot write {what} {path}: folder {Path(path).parent} does not exist")
 
 
-def build_pipeline(opts: RunOptions, backend) -> Pipeline:
-    """Wire a pipeline around an already loaded ``backend`` (anything with ``meta`` and
-    ``__call__(batch) -> {"coords", "scores"}``)."""
+def build_pipeline(opts: RunOptions, backend: Backend) -> Pipeline:
+    """Wire a pipeline around an already loaded ``backend`` (an
+    :class:`edgepose.engines.backend.Backend`). The pipeline owns what it opens here: the
+    FPS log, the keypoint log and the video file are closed when it stops."""
     meta = backend.meta
     spec = parse_source(opts.source)
     cap_opts = opts.capture
@@ -73,32 +68,18 @@ def build_pipeline(opts: RunOptions, backend) -> Pipeline:
         cap_opts = dataclasses.replace(cap_opts, every_frame=True, queue_size=1)
     capture = CaptureThread(lambda: open_source(spec, opts.source_opts), cap_opts)
     tracker = PersonTracker(opts.track, opts.smooth)
-    render_opts = opts.render
-    render_opts.conf = opts.track.conf
-    renderer = Renderer(meta.limbs, render_opts)
-    info = {"backend": getattr(backend, "name", type(backend).__name__), "model": meta.name,
-            "precision": getattr(backend, "precision", meta.precision),
+    # one --conf: the tracker's keypoint threshold is the renderer's colour scale too
+    renderer = Renderer(meta.limbs, dataclasses.replace(opts.render, conf=opts.track.conf))
+    info = {"backend": backend.name, "model": meta.name, "precision": backend.precision,
             "input_size": list(meta.input_size), "source": opts.source}
     log = FpsLog(opts.log, info=info)
     sink = None
     if opts.save:
         sink = VideoSink(opts.save)  # at the source's frame rate once it is open
     display = Display(not opts.headless, saving=bool(opts.save))
-    pipe_opts = opts.pipeline
-    keypoints = None
-    if opts.keypoints:
-        keypoints = KeypointLog(opts.keypoints)
-        user_hook = pipe_opts.on_frame
-
-        def on_frame(frame, people):
-            keypoints.write(frame, people)
-            if user_hook is not None:
-                user_hook(frame, people)
-
-        pipe_opts = dataclasses.replace(pipe_opts, on_frame=on_frame)
-    pipe = Pipeline(capture, backend, meta, tracker, renderer, log, display, sink, pipe_opts)
-    pipe.keypoint_log = keypoints
-    return pipe
+    keypoints = KeypointLog(opts.keypoints) if opts.keypoints else None
+    return Pipeline(capture, backend, meta, tracker, renderer, log, display, sink,
+                    opts.pipeline, keypoint_log=keypoints)
 
 
 def _install_sigint(pipe: Pipeline):
@@ -115,7 +96,7 @@ def _install_sigint(pipe: Pipeline):
     return signal.signal(signal.SIGINT, handler)
 
 
-def run_app(opts: RunOptions, backend=None) -> RunResult:
+def run_app(opts: RunOptions, backend: Backend | None = None) -> RunResult:
     """Open the model (unless ``backend`` is given) and source, run until the end."""
     check_output_path(opts.save, "video")
     check_output_path(opts.log, "log")
@@ -128,8 +109,7 @@ def run_app(opts: RunOptions, backend=None) -> RunResult:
     pipe = None
     failed = True
     try:
-        if hasattr(backend, "warmup"):
-            backend.warmup(2)
+        backend.warmup(2)
         pipe = build_pipeline(opts, backend)
         previous = _install_sigint(pipe)
         try:
@@ -142,8 +122,6 @@ def run_app(opts: RunOptions, backend=None) -> RunResult:
             raise KeyboardInterrupt  # after the stop, the flushed log and the summary
         return result
     finally:
-        if pipe is not None and pipe.keypoint_log is not None:
-            pipe.keypoint_log.close()
         # a run that failed before its first frame (a source that never opened) says
         # only its error, not "0 frames, 0.0 FPS"
         if pipe is not None and not opts.quiet and not (failed and pipe.rendered == 0):
@@ -152,5 +130,5 @@ def run_app(opts: RunOptions, backend=None) -> RunResult:
             if opts.log:
                 print(f"edgepose: log {opts.log}, summary {summary_path(opts.log)}",
                       file=sys.stderr)
-        if own_backend and hasattr(backend, "close"):
+        if own_backend:
             backend.close()
