@@ -175,23 +175,36 @@ def test_labels_are_the_teachers_coco_per_frame(tmp_path):
 
 
 def test_bundled_weights_are_the_bundled_models(tmp_path):
-    """The .pt shipped beside each bundled .onnx (FP16, for fine-tuning) is that model:
-    exported again, it gives the same keypoints within FP16 rounding."""
+    """The .pt shipped beside each bundled .onnx (FP32: the MoveNet trunk's weights are too
+    sensitive for FP16 storage, which moved one confident joint by 16 px on these photos)
+    is that model: on real people it gives the same keypoints. (Real crops, not noise: on a
+    noise image every heatmap is flat and its argmax flips a whole cell on any rounding.)"""
     import onnxruntime as ort
     import torch
 
     from edgepose.checkpoint import load_checkpoint, load_model
+    from edgepose.data.lsp import coco_keypoints, joint_box
+    from edgepose.preprocess import preprocess
 
+    lsp = ROOT / "tests" / "assets" / "lsp"
+    rows = json.loads((lsp / "joints_subset.json").read_text())
     for name in ("real_heatmap_128", "real_heatmap_64"):
         payload = load_checkpoint(ASSETS / f"{name}.pt")
-        assert "optimizer" not in payload and payload["fp16"] and "config" in payload
+        assert "optimizer" not in payload and not payload["fp16"] and "config" in payload
         model, meta = load_model(ASSETS / f"{name}.pt")
         s = ort.InferenceSession(str(ASSETS / f"{name}.onnx"))
-        x = np.random.default_rng(0).standard_normal((2, 3, *meta.input_size)).astype(np.float32)
-        ref = s.run(None, {s.get_inputs()[0].name: x})[0]
+        crops = []
+        for photo, joints in rows.items():
+            img = cv2.imread(str(lsp / photo))
+            gt = coco_keypoints(np.asarray(joints), "lsp")
+            crops.append(preprocess(img, joint_box(gt, img.shape[1], img.shape[0]), meta)[0])
+        x = np.stack(crops)
+        ref, ref_scores = s.run(None, {s.get_inputs()[0].name: x})
         with torch.no_grad():
             got = model(torch.from_numpy(x))[0].numpy()
-        assert np.abs(ref - got).max() < 0.5  # input px; FP16 weights vs FP32
+        confident = ref_scores > 0.3
+        assert confident.mean() > 0.5  # real people: most joints found
+        assert np.abs(ref - got)[confident].max() < 0.01  # input px; the same FP32 weights
 
 
 def test_weights_pack_round_trip(tmp_path, capsys):

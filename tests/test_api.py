@@ -197,8 +197,9 @@ def test_predict_folder_scores_with_pycocotools(tmp_path, capsys):
     assert all(len(r["keypoints"]) == 51 and r["category_id"] == 1 for r in results)
     assert len(list((tmp_path / "vis").glob("*.jpg"))) == 3
     ap = coco_keypoint_ap(multi / "person_keypoints.json", results)["AP"]
-    # the shipped model (heatmap-128) measured AP 0.29 (AP50 0.66) here; the synthetic one ~0
-    floor = 0.22 if DEFAULT_MODEL.name.startswith("real") else 0.0
+    # the shipped model (heatmap-128 on the MoveNet trunk) measured AP 0.68 here (the
+    # ImageNet-initialised one before it 0.29); the synthetic one ~0
+    floor = 0.55 if DEFAULT_MODEL.name.startswith("real") else 0.0
     assert ap >= floor, f"COCO AP {ap:.3f} of {DEFAULT_MODEL.name} on the committed photos"
 
 
