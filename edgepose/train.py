@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from edgepose.checkpoint import load_checkpoint, save_checkpoint
-from edgepose.config import OptimConfig, TrainConfig
+from edgepose.config import OptimConfig, TrainConfig, save_config
 from edgepose.data.datasets import build_dataset
 from edgepose.distributed import (
     DistEnv, ShardSampler, WeightedEpochSampler, all_reduce_sum, barrier, cleanup,
@@ -355,7 +355,8 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
         out.mkdir(parents=True, exist_ok=True)
         if overwrite and not resume:
             (out / "log.jsonl").unlink(missing_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        # the run's resolved config (overrides applied), rerunnable as --config RUN/config.yaml
+        save_config(cfg, out / "config.yaml")
     steps = len(loader) if not cfg.max_steps_per_epoch else min(len(loader),
                                                                 cfg.max_steps_per_epoch)
     return _Run(cfg, env, device, meta, model, step_module, loader, sampler, val_loader,

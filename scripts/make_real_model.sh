@@ -7,7 +7,7 @@
 #   where the teacher agrees), LSPe: teacher labels throughout (its Mechanical-Turk labels are
 #   noisy), extra/: everyday photos with human boxes only; then the trainings and exports.
 # Time on our 2-core machine: import ~15 s, labels ~12 min (one thread), then each training
-# (10 epochs of 6,400 people, one torch thread, two side by side): 64x64 ~12 min, 128x128 ~40 min.
+# (10 epochs of 6,400 people, one torch thread, two side by side): 64x64 ~12 min, 128x128 ~32-45 min.
 # Writes to data/real/ and RUNS (default ~/.cache/edgepose-runs); the exports go to OUT
 # (default runs/real_models/, so the shipped models are not overwritten; OUT=edgepose/assets
 # replaces them). HEADS picks the configs (default: the shipped ones).
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
 OUT=${OUT:-runs/real_models}
 RUNS=${RUNS:-$HOME/.cache/edgepose-runs}
-HEADS=${HEADS:-"dsnt_128 dsnt_64"}
+HEADS=${HEADS:-"heatmap_128 heatmap_64"}
 mkdir -p "$OUT" "$RUNS" data/real
 MN=${EDGEPOSE_MOVENET_DIR:-$HOME/.cache/edgepose/movenet}
 [ -f "$MN/movenet_thunder.onnx" ] || edgepose weights import movenet-thunder
@@ -37,7 +37,7 @@ for h in $HEADS; do
 done
 wait
 for h in $HEADS; do
-  size=${h##*_}
-  edgepose export "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_movenet_$h.onnx"
-  edgepose weights pack "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_movenet_$h.pt"
+  edgepose export "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_$h.onnx"
+  # FP32: the MoveNet trunk is too sensitive to FP16 weight storage
+  edgepose weights pack "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_$h.pt" --fp32
 done

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from edgepose.app.cli import main
 from edgepose.data.footage import (
@@ -306,7 +307,7 @@ def test_holdout_frames_are_never_trained_on(adapted):
     assert {im["frame_index"] for im in train["images"]} <= train_idx
     assert {im["frame_index"] for im in hold["images"]} == hold_idx
     # what the trainer was given: the training frames and the replay set, never the hold-out
-    cfg = json.loads((work / "train" / "config.json").read_text())
+    cfg = yaml.safe_load((work / "train" / "config.yaml").read_text())
     anns = [s["ann"] for s in cfg["data"]["sources"]]
     assert anns[0] == str(work / "train.json") and all("holdout" not in a for a in anns)
     assert not cfg["data"]["val_ann"]

@@ -185,7 +185,7 @@ def test_torchrun_style_training_rank0_writes_and_resumes_on_one_process(synth_c
     assert sorted(Path(p).name for p in r0["checkpoints"]) == ["best.pt", "last.pt"]
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == [
-        "best.pt", "config.json", "last.pt", "log.jsonl"], list(run.iterdir())
+        "best.pt", "config.yaml", "last.pt", "log.jsonl"], list(run.iterdir())
     assert len((run / "log.jsonl").read_text().splitlines()) == 1, "log written twice"
     # validation metrics summed over the two shards == one process over the whole val set
     model, meta = load_model(run / "last.pt")
