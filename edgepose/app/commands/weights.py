@@ -87,7 +87,7 @@ def _import_movenet(args) -> int:
     name = args.name.replace("-", "_")
     model, meta, st, record = import_movenet(name, package=args.package, out_dir=args.out_dir)
     onnx_path = st.with_suffix(".onnx")
-    export_model(model, meta, onnx_path, ExportOptions(simplify=False))
+    export_model(model, meta, onnx_path, ExportOptions(simplify=False), progress=False)
     print(f"wrote {st} (trunk + heads) and {onnx_path} (whole model, {meta.input_size[0]}px) "
           f"from {record['source']}; licence {record['licence']}")
     return 0
