@@ -53,7 +53,7 @@ PROPORTIONS = {
 
 
 @dataclass
-class Pose:
+class FigureAngles:
     """Joint angles of one figure. Pairs are (left, right); angles in degrees.
 
     ``lengths`` scales the 8 limb segments (L/R upper arm, forearm, thigh, shin) to mimic
@@ -70,14 +70,14 @@ class Pose:
     knee: tuple[float, float] = (5.0, 5.0)
     lengths: tuple[float, ...] = (1.0,) * 8
 
-    def clipped(self) -> "Pose":
+    def clipped(self) -> "FigureAngles":
         """Copy with every angle inside :data:`LIMITS`."""
 
         def c(v, name):
             lo, hi = LIMITS[name]
             return float(min(max(v, lo), hi))
 
-        return Pose(
+        return FigureAngles(
             torso=float(self.torso),
             head_tilt=c(self.head_tilt, "head_tilt"),
             head_yaw=c(self.head_yaw, "head_yaw"),
@@ -137,8 +137,8 @@ def _seg(angle_deg: float, side: int, down: np.ndarray, left: np.ndarray) -> np.
     return math.cos(a) * down + math.sin(a) * side * left
 
 
-def pose_geometry(pose: Pose, pelvis_xy, unit: float) -> Geometry:
-    """Pose angles + pelvis position (px) + torso length ``unit`` (px) -> joint positions."""
+def pose_geometry(pose: FigureAngles, pelvis_xy, unit: float) -> Geometry:
+    """Figure angles + pelvis position (px) + torso length ``unit`` (px) -> joint positions."""
     pose = pose.clipped()
     P = PROPORTIONS
     a = math.radians(pose.torso)

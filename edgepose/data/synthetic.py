@@ -26,7 +26,7 @@ import numpy as np
 
 from edgepose.data import backgrounds
 from edgepose.data.figures import (
-    L_EAR, R_EAR, Appearance, Geometry, Pose, draw_figure, draw_silhouette, figure_prims,
+    L_EAR, R_EAR, Appearance, Geometry, FigureAngles, draw_figure, draw_silhouette, figure_prims,
     pose_geometry, prims_extent,
 )
 from edgepose.errors import DataError
@@ -60,7 +60,7 @@ class SynthConfig:
 
 
 def sample_pose(rng: np.random.Generator, kind: str | None = None,
-                lying_prob: float = 0.0) -> Pose:
+                lying_prob: float = 0.0) -> FigureAngles:
     """A random plausible pose of one of :data:`POSE_KINDS` (angles in degrees)."""
     if kind is None:
         kind = POSE_KINDS[int(rng.choice(len(POSE_KINDS), p=POSE_PROBS))]
@@ -104,7 +104,7 @@ def sample_pose(rng: np.random.Generator, kind: str | None = None,
     if rng.random() < lying_prob:
         torso += float(rng.choice([-1, 1])) * u(60, 110)
     lengths = np.where(rng.random(8) < 0.3, u(0.7, 1.0, size=8), 1.0)
-    return Pose(
+    return FigureAngles(
         torso=float(torso), head_tilt=float(rng.normal(0, 10)),
         head_yaw=float(u(-0.7, 0.7)) if rng.random() < 0.7 else 0.0, width=float(width),
         shoulder=(float(sh[0]), float(sh[1])), elbow=(float(el[0]), float(el[1])),
@@ -140,7 +140,7 @@ class SynthPerson:
     area: float
 
 
-def place_figure(pose: Pose, height_px: float, center_xy, max_w: float | None = None):
+def place_figure(pose: FigureAngles, height_px: float, center_xy, max_w: float | None = None):
     """Scale a pose so its extent is ``height_px`` tall (and at most ``max_w`` wide) with
     its extent centred on ``center_xy``. Returns (Geometry, prims, unit T in px)."""
     app = Appearance()
@@ -326,13 +326,13 @@ class DemoScene:
         self.phase = rng.uniform(0, 2 * math.pi, size=6)
         self.speed = rng.uniform(0.8, 1.2)
 
-    def pose_at(self, t: float) -> tuple[Pose, float, np.ndarray]:
-        """Pose, figure height (px) and extent centre (px) at time ``t`` seconds."""
+    def pose_at(self, t: float) -> tuple[FigureAngles, float, np.ndarray]:
+        """FigureAngles, figure height (px) and extent centre (px) at time ``t`` seconds."""
         ph, s = self.phase, self.speed
         walk = math.sin(2 * math.pi * 0.8 * s * t)
         crouch = max(0.0, math.sin(2 * math.pi * 0.05 * t + ph[0])) ** 4
         wave = 0.5 + 0.5 * math.sin(2 * math.pi * 0.07 * t + ph[1])
-        pose = Pose(
+        pose = FigureAngles(
             torso=5.0 * math.sin(2 * math.pi * 0.11 * t + ph[2]),
             head_tilt=8.0 * math.sin(2 * math.pi * 0.17 * t),
             head_yaw=0.5 * math.sin(2 * math.pi * 0.09 * t + ph[3]),

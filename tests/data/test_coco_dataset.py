@@ -131,12 +131,12 @@ def test_flip_relabels_the_mirrored_legs(tmp_path, meta):
     mirrored *right* leg (the darker one): the labels follow the geometry, as in COCO."""
     import cv2
 
-    from edgepose.data.figures import Appearance, Pose, draw_figure, figure_prims, shade
+    from edgepose.data.figures import Appearance, FigureAngles, draw_figure, figure_prims, shade
     from edgepose.data.figures import pose_geometry, prims_extent
     from edgepose.data.synthetic import coco_box, coco_categories
 
     app = Appearance(trousers=(40, 90, 160), side_shade=0.3)
-    g = pose_geometry(Pose(shoulder=(30, 30), hip=(15, 15)), (80.0, 85.0), 30.0)
+    g = pose_geometry(FigureAngles(shoulder=(30, 30), hip=(15, 15)), (80.0, 85.0), 30.0)
     prims = figure_prims(g, app)
     img = np.full((170, 160, 3), 128, np.uint8)
     draw_figure(img, prims)

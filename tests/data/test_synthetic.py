@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgepose.data.figures import (
-    L_EAR, L_ELB, L_EYE, L_KNE, L_SHO, ONE, R_EAR, R_ELB, R_EYE, R_KNE, R_SHO, Pose, Prim,
+    L_EAR, L_ELB, L_EYE, L_KNE, L_SHO, ONE, R_EAR, R_ELB, R_EYE, R_KNE, R_SHO, FigureAngles, Prim,
     draw_prim, figure_prims, pose_geometry, quantize,
 )
 from edgepose.data.synthetic import (
@@ -149,7 +149,7 @@ def test_every_keypoint_is_a_drawn_joint_centre():
 def test_rendered_joint_pixels_belong_to_the_figure():
     """On a blank canvas every keypoint pixel is painted, with the colour of its part."""
     rng = np.random.default_rng(2)
-    pose = Pose(shoulder=(90.0, 90.0), elbow=(0.0, 0.0), hip=(20.0, 20.0), knee=(0.0, 0.0))
+    pose = FigureAngles(shoulder=(90.0, 90.0), elbow=(0.0, 0.0), hip=(20.0, 20.0), knee=(0.0, 0.0))
     g = pose_geometry(pose, (150.0, 165.0), 80.0)
     app = sample_appearance(rng)
     prims = figure_prims(g, app)
@@ -174,7 +174,7 @@ def test_rendered_joint_pixels_belong_to_the_figure():
 
 
 def test_left_is_the_persons_left_and_lighter():
-    g = pose_geometry(Pose(), (100.0, 100.0), 30.0)
+    g = pose_geometry(FigureAngles(), (100.0, 100.0), 30.0)
     kp = g.keypoints
     for left, right in ((L_SHO, R_SHO), (L_EYE, R_EYE), (L_EAR, R_EAR), (L_KNE, R_KNE)):
         assert kp[left, 0] > kp[right, 0], \
@@ -191,7 +191,7 @@ def test_left_is_the_persons_left_and_lighter():
 
 
 def test_head_yaw_hides_the_far_ear():
-    g = pose_geometry(Pose(head_yaw=0.7), (50.0, 50.0), 20.0)
+    g = pose_geometry(FigureAngles(head_yaw=0.7), (50.0, 50.0), 20.0)
     assert g.ear_hidden == (True, False), "turning to the left hides the left ear"
     assert g.keypoints[0, 0] > 50.0 - 1e-9, "the nose turns towards the person's left"
 
