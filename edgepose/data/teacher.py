@@ -127,16 +127,22 @@ def default_threshold(name: str) -> float:
     return 0.3 if name in MOVENET_TEACHERS else DEFAULT_THRESHOLD
 
 
+def movenet_onnx(name: str) -> Path:
+    """The imported ONNX file of MoveNet teacher ``name``; TeacherError with the import
+    command if it is missing."""
+    from edgepose.errors import ModelError
+    from edgepose.models.movenet_import import imported_file
+
+    try:
+        return imported_file(MOVENET_TEACHERS[name], ".onnx")
+    except ModelError as e:
+        raise TeacherError(str(e)) from None
+
+
 def check_available(name: str) -> None:
     """TeacherError, with what to run, if teacher ``name`` cannot start here."""
     if name in MOVENET_TEACHERS:
-        from edgepose.errors import ModelError
-        from edgepose.models import movenet
-
-        try:
-            movenet.imported_file(MOVENET_TEACHERS[name], ".onnx")
-        except ModelError as e:
-            raise TeacherError(str(e)) from None
+        movenet_onnx(name)
     elif name in TEACHERS:
         teacher_python()
     else:
@@ -172,23 +178,18 @@ class MoveNetTeacher:
     def __enter__(self) -> "MoveNetTeacher":
         import onnxruntime as ort
 
-        from edgepose.errors import ModelError
-        from edgepose.metadata import ModelMeta
-        from edgepose.models import movenet
+        from edgepose.models.movenet import model_meta
 
-        try:
-            path = movenet.imported_file(MOVENET_TEACHERS[self.name], ".onnx")
-        except ModelError as e:
-            raise TeacherError(str(e)) from None
+        path = movenet_onnx(self.name)
+        # the imported file's input contract (size, mean/std, colour) follows from its name
+        self.meta = model_meta(MOVENET_TEACHERS[self.name])
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(path), opts,
                                                 providers=["CPUExecutionProvider"])
-            props = self.session.get_modelmeta().custom_metadata_map
-            self.meta = ModelMeta.from_json(props["edgepose"], str(path))
-        except Exception as e:  # noqa: BLE001 - corrupt file, missing metadata
+        except Exception as e:  # noqa: BLE001 - corrupt or truncated file
             raise TeacherError(f"{path}: not a usable MoveNet ONNX file ({type(e).__name__}); "
                                f"re-import it with 'edgepose weights import {self.name}'") \
                 from None

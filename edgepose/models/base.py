@@ -20,10 +20,10 @@ float32 in input pixels, ``visible`` (B, K) float32 (1 = labelled and inside the
 from __future__ import annotations
 
 
+from pathlib import Path
+
 import torch
 from torch import nn
-
-from pathlib import Path
 
 from edgepose.errors import ModelError
 from edgepose.metadata import HEAD_NAMES, ModelMeta

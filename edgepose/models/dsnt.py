@@ -24,9 +24,9 @@ from torch import nn
 
 from edgepose.coords import norm_to_pixel_xy, pixel_to_norm_xy
 from edgepose.models.neck import (
-    movenet_head_tensors,
     NeckConfig,
     UpsampleNeck,
+    init_from_movenet,
     make_head_conv,
     output_size,
     split_config,
@@ -181,18 +181,13 @@ class DSNTHead(nn.Module):
 
     def init_from_movenet(self, path) -> str:
         """With a separable neck of width 96, start from MoveNet's keypoint-heatmap head in
-        the imported MoveNet file ``path`` (its logits: the head's own targets differ, but
-        the peaks are already where the joints are). Returns what was done ("" = nothing)."""
-        from edgepose.models.neck import load_movenet_heatmap
-
+        the imported MoveNet file ``path`` (:func:`edgepose.models.neck.init_from_movenet`).
+        """
         # MoveNet's logits were trained for a sigmoid: under a softmax over the whole map
         # its many mildly negative background cells hold about half the mass and pull the
         # expectation to the centre. x4 makes them negligible (measured on the 12 LSP test
         # photos at 128x128 before training: PCK@0.2 0.36 at x1, 0.77 at x3, 0.79 at x4, 0.80 at x6).
-        state = movenet_head_tensors(path)
-        if state and load_movenet_heatmap(self.neck, self.final, state, scale=DSNT_INIT_SCALE):
-            return f"movenet kpt_heatmap_0 x{DSNT_INIT_SCALE:g}"
-        return ""
+        return init_from_movenet(self.neck, self.final, path, scale=DSNT_INIT_SCALE)
 
     def heatmaps(self, feats: torch.Tensor) -> torch.Tensor:
         """Backbone features -> B x K x h x w probabilities."""

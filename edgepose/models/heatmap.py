@@ -15,9 +15,9 @@ from torch import nn
 
 from edgepose.models.codecs import GaussianHeatmapCodec
 from edgepose.models.neck import (
-    movenet_head_tensors,
     NeckConfig,
     UpsampleNeck,
+    init_from_movenet,
     make_head_conv,
     output_size,
     split_config,
@@ -69,14 +69,9 @@ class HeatmapHead(nn.Module):
 
     def init_from_movenet(self, path) -> str:
         """With a separable neck of width 96, start from MoveNet's keypoint-heatmap head in
-        the imported MoveNet file ``path`` (its logits: the head's own targets differ, but
-        the peaks are already where the joints are). Returns what was done ("" = nothing)."""
-        from edgepose.models.neck import load_movenet_heatmap
-
-        state = movenet_head_tensors(path)
-        if state and load_movenet_heatmap(self.neck, self.final, state):
-            return "movenet kpt_heatmap_0"
-        return ""
+        the imported MoveNet file ``path`` (its logits, as this head's with ``logits: true``):
+        :func:`edgepose.models.neck.init_from_movenet`."""
+        return init_from_movenet(self.neck, self.final, path)
 
     def heatmaps(self, feats: torch.Tensor) -> torch.Tensor:
         """Backbone features -> (B, K, h, w) heatmaps (unbounded; trained towards [0, 1])."""

@@ -135,6 +135,17 @@ def load_movenet_heatmap(neck: nn.Module, final: nn.Conv2d, state: dict,
     return True
 
 
+def init_from_movenet(neck: nn.Module, final: nn.Conv2d, path, scale: float = 1.0) -> str:
+    """A head's start from the imported MoveNet file ``path``: its separable ``neck`` and
+    1x1 ``final`` take MoveNet's keypoint-heatmap head (:func:`load_movenet_heatmap`, logits
+    x ``scale``) when ``path`` is one and the shapes fit. Returns what was done ("" =
+    nothing: another weights file, neck or width)."""
+    state = movenet_head_tensors(path)
+    if state and load_movenet_heatmap(neck, final, state, scale=scale):
+        return "movenet kpt_heatmap_0" + (f" x{scale:g}" if scale != 1.0 else "")
+    return ""
+
+
 def movenet_head_tensors(path) -> dict:
     """The ``head.*`` tensors of an imported MoveNet .safetensors file ({} for any other
     weights file, e.g. an ImageNet backbone)."""

@@ -25,10 +25,10 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets" / "lsp"
 
 
 def teacher_missing() -> str | None:
-    from edgepose.models import movenet
+    from edgepose.models import movenet_import
 
     try:
-        movenet.imported_file("movenet_thunder", ".onnx")
+        movenet_import.imported_file("movenet_thunder", ".onnx")
     except Exception as e:  # noqa: BLE001
         return str(e)
     return None

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from edgepose.errors import ModelError
-from edgepose.models import movenet
+from edgepose.models import movenet, movenet_import
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = json.loads((ROOT / "tests/assets/movenet/golden.json").read_text())
@@ -25,7 +25,7 @@ LSP = ROOT / "tests" / "assets" / "lsp"
 
 
 def imported(name: str) -> bool:
-    return (movenet.home() / f"{name}.safetensors").is_file()
+    return (movenet_import.home() / f"{name}.safetensors").is_file()
 
 
 needs_lightning = pytest.mark.skipif(not imported("movenet_lightning"), reason=(
@@ -68,7 +68,7 @@ def test_read_tfjs_reads_float16_float32_and_int32_in_manifest_order(tmp_path):
     b = np.array([7, -1], dtype=np.int32)
     c = np.array([[0.1, 0.2]], dtype=np.float32)
     path = write_tfjs(tmp_path, [("a", a, "float16"), ("b", b, None), ("c", c, None)])
-    w = movenet.read_tfjs(path)
+    w = movenet_import.read_tfjs(path)
     assert np.array_equal(w["a"], a) and w["a"].dtype == np.float32
     assert np.array_equal(w["b"], b) and w["b"].dtype == np.int32
     assert np.array_equal(w["c"], c)
@@ -78,14 +78,14 @@ def test_read_tfjs_refuses_a_weights_file_that_does_not_match_its_manifest(tmp_p
     path = write_tfjs(tmp_path, [("a", np.ones((4, 4), np.float32), None)])
     (tmp_path / "m.bin").write_bytes((tmp_path / "m.bin").read_bytes()[:-4])
     with pytest.raises(ModelError, match="shorter than its manifest"):
-        movenet.read_tfjs(path)
+        movenet_import.read_tfjs(path)
     path = write_tfjs(tmp_path, [("a", np.ones((2,), np.float32), None)])
     (tmp_path / "m.bin").write_bytes((tmp_path / "m.bin").read_bytes() + b"\0" * 8)
     with pytest.raises(ModelError, match="bytes left"):
-        movenet.read_tfjs(path)
+        movenet_import.read_tfjs(path)
     (tmp_path / "m.json").write_text("{not json")
     with pytest.raises(ModelError, match="not a tfjs graph model"):
-        movenet.read_tfjs(path)
+        movenet_import.read_tfjs(path)
 
 
 def test_same_padding_pads_like_tensorflow():
@@ -121,7 +121,7 @@ def test_trunk_refuses_an_input_that_is_not_a_multiple_of_32():
 
 @needs_lightning
 def test_trunk_equals_the_tensorflow_graphs_stride4_output_on_a_real_photo():
-    model, _ = movenet.load_imported("movenet_lightning")
+    model, _ = movenet_import.load_imported("movenet_lightning")
     g = GOLDEN["features"]
     with torch.no_grad():
         fmap = model.backbone(as_input(photo(g["photo"], 192)))[0].numpy()
@@ -142,9 +142,9 @@ def test_whole_model_and_its_onnx_export_equal_the_tensorflow_keypoints(name):
         pytest.skip(f"{name} not imported here (edgepose weights import {name.replace('_', '-')})")
     import onnxruntime as ort
 
-    model, meta = movenet.load_imported(name)
+    model, meta = movenet_import.load_imported(name)
     size = meta.input_size[0]
-    sess = ort.InferenceSession(str(movenet.home() / f"{name}.onnx"),
+    sess = ort.InferenceSession(str(movenet_import.home() / f"{name}.onnx"),
                                 providers=["CPUExecutionProvider"])
     for p, ref in GOLDEN["keypoints"][name].items():
         ref = np.asarray(ref)
@@ -209,7 +209,7 @@ def test_one_training_step_keeps_what_the_trunk_knew_at_the_shipped_rates(tmp_pa
     from edgepose.train import build_optimizer
 
     cfg = yaml.safe_load((ROOT / "configs/real_movenet_dsnt_128.yaml").read_text())
-    full, fmeta = movenet.load_imported("movenet_lightning")
+    full, fmeta = movenet_import.load_imported("movenet_lightning")
     st = tmp_path / "mn.safetensors"
     save_file({k: v.contiguous() for k, v in full.state_dict().items()}, str(st))
     names = sorted(json.loads((LSP / "joints_subset.json").read_text()))
@@ -235,7 +235,7 @@ def test_one_training_step_keeps_what_the_trunk_knew_at_the_shipped_rates(tmp_pa
         opt.zero_grad()
         loss.backward()
         opt.step()
-        stepped, _ = movenet.load_imported("movenet_lightning")
+        stepped, _ = movenet_import.load_imported("movenet_lightning")
         stepped.backbone.load_state_dict(model.backbone.state_dict())
         after[mult] = movenet_pck(stepped, probe)
     assert after[1.0] < 0.3, f"the pitfall did not show: {after}"
@@ -321,7 +321,7 @@ def test_batchnorm_pitfall_and_its_fix_on_real_photos(tmp_path):
     from edgepose.metadata import ModelMeta
     from edgepose.models import build_model
 
-    full, fmeta = movenet.load_imported("movenet_lightning")
+    full, fmeta = movenet_import.load_imported("movenet_lightning")
     st = tmp_path / "mn.safetensors"
     save_file({k: v.contiguous() for k, v in full.state_dict().items()}, str(st))
     names = sorted(json.loads((LSP / "joints_subset.json").read_text()))

@@ -46,7 +46,7 @@ def report() -> list[str]:
 
     from edgepose import __version__
     from edgepose.data import teacher as T
-    from edgepose.models import movenet
+    from edgepose.models import movenet_import
     from edgepose.bundled import ASSETS
 
     def version(dist: str) -> str | None:
@@ -74,7 +74,7 @@ def report() -> list[str]:
     lines.append(f"pycuda {pc}" if pc else "pycuda: not installed (pip install pycuda; "
                  "needs the CUDA toolkit)")
     for name in ("movenet_lightning", "movenet_thunder"):
-        path = movenet.home() / f"{name}.onnx"
+        path = movenet_import.home() / f"{name}.onnx"
         state = "imported" if path.is_file() else (
             f"not imported (edgepose weights import {name.replace('_', '-')})")
         lines.append(f"MoveNet {name.split('_')[1]}: {state} [{path}]")

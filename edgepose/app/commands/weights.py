@@ -82,7 +82,7 @@ def run(args) -> int:
 
 def _import_movenet(args) -> int:
     from edgepose.engines.export import ExportOptions, export_model
-    from edgepose.models.movenet import import_movenet
+    from edgepose.models.movenet_import import import_movenet
 
     name = args.name.replace("-", "_")
     model, meta, st, record = import_movenet(name, package=args.package, out_dir=args.out_dir)
