@@ -31,7 +31,8 @@ class Pose:
     """One person: ``box`` [x, y, w, h] the crop was taken from and ``keypoints`` (K, 2),
     both in image pixels; ``scores`` (K,) in [0, 1]; ``names`` the K joint names.
     ``pose["left_wrist"]`` -> array([x, y, score]). Live tracking also sets ``track_id``
-    and ``raw`` (this frame's unsmoothed keypoints; ``keypoints`` are then smoothed)."""
+    and ``raw`` (this frame's unsmoothed keypoints; ``keypoints`` are then smoothed); a
+    person found by the detector has its ``box_score``."""
 
     box: np.ndarray
     keypoints: np.ndarray
@@ -39,6 +40,7 @@ class Pose:
     track_id: int | None = None
     names: tuple[str, ...] = field(default=(), repr=False)
     raw: np.ndarray | None = field(default=None, repr=False)
+    box_score: float | None = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         try:
@@ -49,8 +51,10 @@ class Pose:
 
     @property
     def score(self) -> float:
-        """Person score: the mean joint score."""
-        return float(np.mean(self.scores))
+        """Person score: the mean joint score, times the detector's ``box_score`` where a
+        detector found the person (how top-down systems rank people for OKS AP)."""
+        joints = float(np.mean(self.scores))
+        return joints if self.box_score is None else joints * float(self.box_score)
 
     def to_dict(self) -> dict:
         """COCO-style: ``keypoints`` flat [x, y, score] x K, ``bbox``, ``score``."""
@@ -106,3 +110,41 @@ def crop_to_image(coords_crop: np.ndarray, affine) -> np.ndarray:
     for i, m in enumerate(affine):
         out[i] = apply_affine(coords_crop[i], invert_affine(m))
     return out
+
+
+OKS_NMS = 0.9  # two people whose keypoints agree this well are one person (HRNet's value)
+
+
+def oks(a: np.ndarray, b: np.ndarray, area: float, sigmas) -> float:
+    """COCO's object keypoint similarity of two (K, 2) keypoint sets, for a person of
+    ``area`` px^2 (each joint's falloff ``sigmas`` (K,), COCO's definition)."""
+    k2 = (2.0 * np.asarray(sigmas, np.float64)) ** 2
+    d2 = ((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).sum(-1)
+    return float(np.mean(np.exp(-d2 / (2.0 * max(float(area), 1.0) * k2))))
+
+
+def oks_nms(poses: Sequence[Pose], sigmas, threshold: float = OKS_NMS) -> list[Pose]:
+    """People best :attr:`Pose.score` first, a person dropped when its keypoints agree
+    with a better one's at OKS > ``threshold`` (a duplicate detection of one person),
+    the area being the better one's box."""
+    kept: list[Pose] = []
+    for p in sorted(poses, key=lambda q: -q.score):
+        if all(oks(p.keypoints, q.keypoints, q.box[2] * q.box[3], sigmas) <= threshold
+               for q in kept):
+            kept.append(p)
+    return kept
+
+
+def detected_people(poses: Sequence[Pose], box_scores, sigmas,
+                    threshold: float = OKS_NMS) -> list[Pose]:
+    """The top-down finish for detector boxes: each pose gets its box's score (so
+    :attr:`Pose.score` = box score x mean joint score), duplicates go (:func:`oks_nms`;
+    skipped for a joint set without OKS sigmas), best first."""
+    poses = list(poses)
+    if len(poses) != len(box_scores):
+        raise EngineError(f"{len(poses)} poses for {len(box_scores)} box scores")
+    for p, s in zip(poses, box_scores):
+        p.box_score = float(s)
+    if sigmas is None:
+        return sorted(poses, key=lambda q: -q.score)
+    return oks_nms(poses, sigmas, threshold)

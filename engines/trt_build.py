@@ -187,6 +187,22 @@ def parse_target(precision_path: str, onnx_path, tmp, int8: Int8Plan | None = No
     return Path(onnx_path)
 
 
+def detector_parse_source(onnx_path: Path, detector: dict, tmp) -> Path:
+    """The detector ONNX to parse: the file itself when its input is fixed, else a copy
+    fixed at ``long_side`` square (:func:`edgepose.engines.detector.static_copy`; the
+    engine then letterboxes frames into it)."""
+    from edgepose.engines.detector import fixed_input_hw, static_copy
+    from edgepose.engines.meta_io import load_onnx
+
+    dims = load_onnx(onnx_path).graph.input[0].type.tensor_type.shape.dim
+    if fixed_input_hw([d.dim_value or d.dim_param for d in dims]) is not None:
+        return onnx_path
+    side = int(detector.get("long_side", max(detector["input_size"])))
+    out = Path(tmp) / f"{onnx_path.stem}_{side}x{side}.onnx"
+    static_copy(onnx_path, out, (side, side))
+    return out
+
+
 def calibration_profile_shapes(calib_shape, network_shape) -> tuple | None:
     """(min, opt, max) of the calibration profile: all equal to the calibrator's
     ``calib_shape`` for a dynamic-batch network; None when there is no calibrator or the
@@ -239,10 +255,13 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
                           "GPU with a working driver")
 
     with tempfile.TemporaryDirectory() as tmp:
+        source = onnx_path
+        if detector is not None:  # a free input size: the engine is built square, letterboxed
+            source = detector_parse_source(onnx_path, detector, tmp)
         try:
-            parse_path = parse_target(path, onnx_path, tmp, int8)
+            parse_path = parse_target(path, source, tmp, int8)
             if path == "fp16_onnx":  # 11.x: precision lives in the graph (strongly typed)
-                to_fp16_onnx(onnx_path, parse_path)
+                to_fp16_onnx(source, parse_path)
             label = str(onnx_path) if parse_path == onnx_path else \
                 f"{onnx_path} (as {parse_path.name})"
             plan, batch_range = _build_plan(trt, builder, logger, version, path, parse_path,

@@ -60,6 +60,10 @@ class TrtSession:
         bind_buffers(trt, cuda, engine, self._context, shapes, self._host, self._dev, path)
         self._stream = cuda.Stream()
 
+    def input_shape(self, name: str) -> tuple[int, ...]:
+        """The engine's (static) shape of input ``name``."""
+        return tuple(self._host[name].shape)
+
     def run(self, output_names, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         cuda = self._cuda
         with self._lock:

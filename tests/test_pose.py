@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,45 @@ def test_pose_reads_by_joint_name_and_writes_coco():
     assert p.to_dict() == {"bbox": [0.0, 0.0, 10.0, 10.0],
                            "keypoints": [1.0, 2.0, 0.5, 3.0, 4.0, 1.0], "score": 0.75}
     assert Pose(p.box, kp, p.scores, track_id=3).to_dict()["track_id"] == 3
+
+
+def test_oks_is_cocos_definition():
+    from edgepose.pose import oks
+    from edgepose.skeleton import COCO
+
+    a = np.zeros((17, 2))
+    sig = np.array(COCO.sigmas)
+    assert oks(a, a, 100.0, sig) == 1.0
+    b = a.copy()
+    b[0] = [3.0, 4.0]  # the nose 5 px off, area 400: exp(-25 / (2 * 400 * (2 * 0.026)^2))
+    want = (16 + np.exp(-25.0 / (2 * 400.0 * (2 * sig[0]) ** 2))) / 17
+    assert oks(a, b, 400.0, sig) == pytest.approx(want, rel=1e-12)
+
+
+def test_two_boxes_of_one_person_are_merged_and_two_people_kept():
+    """OKS NMS on a real photo: a second, shifted box around the same person gives a
+    near-identical pose and is dropped; the other labelled person stays."""
+    import json
+
+    import cv2
+
+    from edgepose.app.api import load
+    from edgepose.pose import detected_people
+    from edgepose.skeleton import COCO
+
+    multi = Path(__file__).resolve().parent / "assets" / "multi"
+    gt = json.loads((multi / "person_keypoints.json").read_text())
+    anns = [a for a in gt["annotations"] if a["image_id"] == 214753 and a["num_keypoints"] >= 5]
+    assert len(anns) == 2
+    img = cv2.imread(str(multi / "000000214753.jpg"))
+    a, b = (np.array(x["bbox"], float) for x in anns)
+    shifted = a + [0.05 * a[2], 0.04 * a[3], 0, 0]  # the same person, a looser detection
+    model = load(None, device="cpu", threads=1)
+    poses = model.predict(img, boxes=[a, shifted, b])
+    kept = detected_people(poses, [0.9, 0.6, 0.8], COCO.sigmas)
+    assert len(kept) == 2, [p.box for p in kept]
+    assert kept[0].box_score == 0.9 and kept[1].box_score == 0.8, "the better duplicate stays"
+    assert kept[0].score == pytest.approx(0.9 * float(np.mean(kept[0].scores)))
+    assert [p.score for p in kept] == sorted((p.score for p in kept), reverse=True)
+    # without sigmas (another joint set) nothing is merged, only ranked
+    assert len(detected_people(poses, [0.9, 0.6, 0.8], None)) == 3

@@ -11,7 +11,8 @@ import onnx
 import pytest
 
 from edgepose.engines.detection import iou_matrix
-from edgepose.engines.detector import DEFAULT_DETECTOR, META_KEY, Detector
+from edgepose.engines.detector import (DEFAULT_DETECTOR, META_KEY, Detector, input_plan,
+                                       static_copy)
 from edgepose.errors import EngineError
 
 MULTI = Path(__file__).resolve().parents[1] / "assets" / "multi"
@@ -55,6 +56,8 @@ def test_the_file_carries_its_settings_and_licence():
                       [META_KEY])
     assert meta["licence"] == "Apache-2.0" and "human-models" in meta["source"]
     assert meta["input_size"] == [416, 416] and meta["strides"] == [8, 16, 32]
+    assert meta["resize"] == "keep_aspect" and meta["long_side"] == 416
+    assert meta["crop_padding"] == 1.1
     g = onnx.load(str(DEFAULT_DETECTOR)).graph
     ops = {n.op_type for n in g.node}
     assert not ops & {"ScatterND", "Expand", "TopK", "NonMaxSuppression"}, ops
@@ -97,3 +100,54 @@ def test_multi_with_nobody_keeps_running_and_logs_zero_people(tmp_path):
                  "--quiet", "--threads", "1"]) == 0
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     assert len(recs) == 5 and all(r["people"] == 0 for r in recs)
+
+
+def test_input_plan_keeps_the_aspect_ratio():
+    # free input: the longer side to 416, both sides multiples of 32
+    (ih, iw), (rh, rw), (sx, sy) = input_plan((480, 640), "keep_aspect", 416)
+    assert (ih, iw) == (rh, rw) == (320, 416) and sx == 416 / 640 and sy == 320 / 480
+    assert input_plan((1080, 1920), "keep_aspect", 320)[0] == (192, 320)
+    assert input_plan((2000, 10), "keep_aspect", 416)[0] == (416, 32)  # never below 32
+    # fixed input: letterboxed (one scale, padded right / bottom)
+    (ih, iw), (rh, rw), (sx, sy) = input_plan((480, 640), "keep_aspect", 416, (416, 416))
+    assert (ih, iw) == (416, 416) and (rh, rw) == (312, 416) and sx == sy == 416 / 640  # exact here
+    # old files: stretched
+    assert input_plan((480, 640), "stretch", 416, (416, 416))[2] == (416 / 640, 416 / 480)
+
+
+def test_a_free_input_size_runs_the_frame_at_its_own_aspect(detector):
+    img = cv2.imread(str(MULTI / "000000252219.jpg"))
+    x, input_hw, _ = detector.preprocess(img)
+    h, w = img.shape[:2]
+    assert x.shape == (1, 3, *input_hw) and max(input_hw) == 416
+    assert abs(input_hw[0] / input_hw[1] - h / w) < 32 / 416
+    # the boxes are the same people at another size, within a few pixels of each other
+    big, _ = Detector(threads=1, size=640)(img)
+    small, _ = detector(img)
+    p = lambda b: np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)  # noqa: E731
+    assert (iou_matrix(p(small), p(big)).max(axis=1) >= 0.7).sum() >= 3
+
+
+def test_a_fixed_input_copy_letterboxes_and_finds_the_same_people(detector, tmp_path):
+    static = tmp_path / "static.onnx"
+    static_copy(DEFAULT_DETECTOR, static, (416, 416))
+    fixed = Detector(static, threads=1)
+    assert fixed.fixed_hw == (416, 416) and detector.fixed_hw is None
+    img = cv2.imread(str(MULTI / "000000252219.jpg"))
+    x, _, (sx, sy) = fixed.preprocess(img)
+    assert abs(sx - sy) < 2 / 416 and x.shape == (1, 3, 416, 416)  # one scale, rounded
+    rows = int(round(img.shape[0] * sx))
+    assert np.all(x[0, :, rows + 1:, :] == 0), "padding is the mean colour (0 after normalising)"
+    a, _ = fixed(img)
+    b, _ = detector(img)
+    p = lambda q: np.concatenate([q[:, :2], q[:, :2] + q[:, 2:]], axis=1)  # noqa: E731
+    gt = gt_boxes(252219)
+    assert (iou_matrix(gt, p(a)).max(axis=1) >= 0.5).all()
+    assert (iou_matrix(gt, p(b)).max(axis=1) >= 0.5).all()
+    with pytest.raises(EngineError, match="input is fixed"):
+        Detector(static, threads=1, size=320)
+
+
+def test_a_size_that_is_not_a_multiple_of_32_is_refused():
+    with pytest.raises(EngineError, match="multiple of 32"):
+        Detector(threads=1, size=400)

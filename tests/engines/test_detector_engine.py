@@ -20,7 +20,7 @@ import pytest
 
 from edgepose.app.cli import main
 from edgepose.engines import cuda_context, trt_backend, trt_build
-from edgepose.engines.detector import DEFAULT_DETECTOR, Detector, onnx_detector_meta
+from edgepose.engines.detector import DEFAULT_DETECTOR, Detector, onnx_detector_meta, static_copy
 from edgepose.engines.plan_format import read_plan, write_plan
 from edgepose.errors import EngineError
 
@@ -159,7 +159,9 @@ def built(tmp_path, monkeypatch, capsys):
 
 def test_build_writes_a_detector_engine(built):
     out, record = built
-    assert record["parsed"] == str(DEFAULT_DETECTOR) and record["flags"] == ["FP16"]
+    # the bundled ONNX's input size is free: TensorRT parses a copy fixed at 416 x 416
+    assert Path(record["parsed"]).name == "nanodet_person_416x416.onnx"
+    assert record["flags"] == ["FP16"]
     assert "profile" not in record  # static 1x3x416x416: no optimisation profile
     pf = read_plan(out, kind="detector")
     assert pf.meta is None and pf.plan == b"detector plan bytes"
@@ -168,14 +170,16 @@ def test_build_writes_a_detector_engine(built):
     assert "batch 1-1" in record["stdout"] and "fp16" in record["stdout"]
 
 
-def test_detector_engine_runs_like_the_onnx(built, monkeypatch):
+def test_detector_engine_runs_like_the_onnx(built, monkeypatch, tmp_path):
     out, _ = built
     cuda = FakeCuda()
+    static = tmp_path / "static.onnx"  # what the engine was built from
+    static_copy(DEFAULT_DETECTOR, static, (416, 416))
     monkeypatch.setattr(trt_backend, "import_runtime",
-                        lambda: (fake_runtime_trt(cuda, DEFAULT_DETECTOR), cuda))
+                        lambda: (fake_runtime_trt(cuda, static), cuda))
     monkeypatch.setattr(cuda_context, "_PRIMARY", {})
     img = cv2.imread(str(GROUP))
-    ref_boxes, ref_scores = Detector(DEFAULT_DETECTOR, threads=1)(img)
+    ref_boxes, ref_scores = Detector(static, threads=1)(img)  # letterboxed, in ORT
     det = Detector(out)
     boxes, scores = det(img)
     assert len(ref_boxes) >= 2  # a real group photo

@@ -13,6 +13,7 @@ from edgepose.bundled import DEFAULT_MODEL
 from edgepose.realtime.runner import RunOptions, run_app
 from edgepose.realtime.pipeline import PipelineOptions
 from edgepose.realtime.tracking import PersonDetector
+from edgepose.skeleton import COCO
 
 MULTI = Path(__file__).resolve().parents[1] / "assets" / "multi"
 
@@ -101,21 +102,32 @@ def test_eval_with_detector_boxes_is_pycocotools_ap_of_those_detections(tmp_path
     got = json.loads(out.read_text())
     gt = json.loads(ann.read_text())
     det, model = PersonDetector(), load(DEFAULT_MODEL, threads=1)
-    mine = []
+    sigmas = np.array(COCO.sigmas)
+    mine, all_dets = [], []
     for im in gt["images"]:
         img = cv2.imread(str(MULTI / im["file_name"]))
         boxes, scores = det.detector(img)
-        for pose, s in zip(model.predict(img, boxes=boxes), scores):
-            mine.append({"image_id": im["id"], "category_id": 1,
-                         "keypoints": pose.to_dict()["keypoints"],
-                         "score": float(s) * float(np.mean(pose.scores))})
+        # the detector's own crop padding; person score = detector x mean joint score
+        people = [(float(s) * float(np.mean(p.scores)), p) for p, s in
+                  zip(model.predict(img, boxes=boxes, padding=det.detector.crop_padding), scores)]
+        kept: list = []  # OKS NMS written out: drop a person whose joints match a better one's
+        for score, p in sorted(people, key=lambda t: -t[0]):
+            if all(np.mean(np.exp(-((p.keypoints - q.keypoints) ** 2).sum(1)
+                                  / (2 * q.box[2] * q.box[3] * (2 * sigmas) ** 2))) <= 0.9
+                   for _, q in kept):
+                kept.append((score, p))
+        mine += [{"image_id": im["id"], "category_id": 1,
+                  "keypoints": p.to_dict()["keypoints"], "score": score} for score, p in kept]
+        all_dets += [{"image_id": im["id"], "category_id": 1, "bbox": [float(v) for v in b],
+                      "score": float(s)} for b, s in zip(boxes, scores)]
     want = coco_keypoint_ap(ann, mine, image_ids=[im["id"] for im in gt["images"]])
     assert got["people_detected"] == len(mine) >= 9
     assert abs(got["AP"] - want["AP"]) < 1e-6 and abs(got["AR"] - want["AR"]) < 1e-6
-    # and a detection results file gives the same numbers as the detector it came from
-    dets = [{"image_id": r["image_id"], "category_id": 1, "bbox": r["bbox"],
-             "score": 1.0} for r in json.loads(res.read_text())]
-    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    # a detection results file of the same boxes: the same people, cropped with the pose
+    # crops' default padding (a results file does not say how loose its boxes are)
+    (tmp_path / "dets.json").write_text(json.dumps(all_dets))
     assert main(["eval", str(DEFAULT_MODEL), "--data", str(ann), "--images", str(MULTI),
                  "--boxes", str(tmp_path / "dets.json"), "--json", str(out)]) == 0
-    assert json.loads(out.read_text())["people_detected"] == len(mine)
+    other = json.loads(out.read_text())
+    assert abs(other["people_detected"] - len(mine)) <= 1 and other["AP"] > 0.3, other
+    assert len(json.loads(res.read_text())) == len(mine)

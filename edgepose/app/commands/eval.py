@@ -85,7 +85,8 @@ def run(args) -> int:
 
 
 def detection_boxes(source: str, images: list[dict], image_root: Path):
-    """image id -> (boxes xywh (N, 4), scores (N,)) from the detector or a results file."""
+    """(image id -> (boxes xywh (N, 4), scores (N,)), crop padding) from the detector
+    (its measured padding) or a results file (the pose crops' default)."""
     import cv2
     import numpy as np
 
@@ -101,7 +102,7 @@ def detection_boxes(source: str, images: list[dict], image_root: Path):
             if img is None:
                 raise DataError(f"{image_root / im['file_name']}: image missing or unreadable")
             out[int(im["id"])] = det(img)
-        return out
+        return out, det.crop_padding
     from edgepose.data.files import read_json
 
     if not Path(source).is_file():
@@ -115,7 +116,9 @@ def detection_boxes(source: str, images: list[dict], image_root: Path):
                 and d.get("category_id", 1) == 1]
         out[int(im["id"])] = (np.array([d["bbox"] for d in mine], float).reshape(-1, 4),
                               np.array([d.get("score", 1.0) for d in mine], float))
-    return out
+    from edgepose.coords import CROP_PADDING
+
+    return out, CROP_PADDING
 
 
 def eval_with_boxes(args) -> int:
@@ -123,32 +126,31 @@ def eval_with_boxes(args) -> int:
     import json
 
     import cv2
-    import numpy as np
 
     from edgepose.app.api import load
     from edgepose.data.files import read_json, require
     from edgepose.errors import DataError
     from edgepose.evaluate import coco_keypoint_ap
+    from edgepose.pose import detected_people
+    from edgepose.skeleton import get_skeleton
 
     data = read_json(args.data, "COCO annotation file")
     if not isinstance(data, dict):
         raise DataError("--boxes works with COCO keypoint files (not MPII)")
     require(data, ("images", "annotations"), str(args.data))
     root = Path(args.images)
-    boxes = detection_boxes(args.boxes, data["images"], root)
+    boxes, padding = detection_boxes(args.boxes, data["images"], root)
     model = load(args.model, device=args.device)
     results = []
+    sigmas = get_skeleton(model.meta.skeleton).sigmas
     for im in data["images"]:
         b, s = boxes[int(im["id"])]
         if len(b) == 0:
             continue
         img = cv2.imread(str(root / im["file_name"]))
-        for pose, det_score in zip(model.predict(img, boxes=b), s):
-            r = pose.to_dict()
-            # the person score of top-down COCO evaluation: detector x keypoint confidence
-            results.append({"image_id": int(im["id"]), "category_id": 1,
-                            "keypoints": r["keypoints"], "bbox": r["bbox"],
-                            "score": float(det_score) * float(np.mean(pose.scores))})
+        # the top-down finish: score = detector x keypoint confidence, OKS NMS
+        for pose in detected_people(model.predict(img, boxes=b, padding=padding), s, sigmas):
+            results.append({"image_id": int(im["id"]), "category_id": 1, **pose.to_dict()})
     if args.coco_results:
         Path(args.coco_results).write_text(json.dumps(results))
     ids = [int(im["id"]) for im in data["images"]]

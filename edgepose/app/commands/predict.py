@@ -35,6 +35,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--detector", default=None, metavar="FILE",
                    help="--multi: another detector file (.onnx with detector metadata, or a "
                         "TensorRT .engine built from it)")
+    p.add_argument("--detector-size", type=int, default=None, metavar="PX",
+                   help="--multi: the detector's longer input side, a multiple of 32 (default "
+                        "416; 320 is faster, 512-640 finds smaller people)")
     p.add_argument("--batch", type=int, default=8, help="crops per model call (default 8)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="where to run the model (default auto)")
@@ -97,28 +100,38 @@ class Batcher:
     """Images queued until ``size`` are waiting, then sent through ``predict_many`` at once
     (crops of several images in one model call); results and overlays in input order."""
 
-    def __init__(self, model, size: int, overlay=None):
+    def __init__(self, model, size: int, overlay=None, padding: float | None = None):
+        from edgepose.coords import CROP_PADDING
         from edgepose.realtime.render import Renderer
+        from edgepose.skeleton import get_skeleton
 
         self.model, self.size, self.overlay = model, size, overlay
+        self.padding = CROP_PADDING if padding is None else float(padding)
+        self.sigmas = get_skeleton(model.meta.skeleton).sigmas
         self.renderer = Renderer(model.limbs) if overlay is not None else None
         self.pending: list = []
         self.results: list[dict] = []
         self.images = self.people = 0
 
-    def add(self, image_id: int, name: str, img, boxes) -> None:
-        """``boxes``: the image's person boxes ([] = nobody), None for the whole image."""
-        self.pending.append((image_id, name, img, boxes))
+    def add(self, image_id: int, name: str, img, boxes, box_scores=None) -> None:
+        """``boxes``: the image's person boxes ([] = nobody), None for the whole image;
+        ``box_scores``: the detector's scores of ``boxes`` (people then ranked and
+        de-duplicated by :func:`edgepose.pose.detected_people`)."""
+        self.pending.append((image_id, name, img, boxes, box_scores))
         if len(self.pending) >= self.size:
             self.flush()
 
     def flush(self) -> None:
+        from edgepose.pose import detected_people
+
         if not self.pending:
             return
         batch, self.pending = self.pending, []
         poses = self.model.predict_many([b[2] for b in batch], [b[3] for b in batch],
-                                        batch=self.size)
-        for (image_id, name, img, _), ps in zip(batch, poses):
+                                        padding=self.padding, batch=self.size)
+        for (image_id, name, img, _, box_scores), ps in zip(batch, poses):
+            if box_scores is not None:
+                ps = detected_people(ps, box_scores, self.sigmas)
             self.images += 1
             self.people += len(ps)
             for p in ps:
@@ -150,21 +163,24 @@ def run(args) -> int:
     if args.multi:
         from edgepose.engines.detector import Detector
 
-        detector = Detector(args.detector, device=args.device, threads=args.threads)
+        detector = Detector(args.detector, device=args.device, threads=args.threads,
+                            size=args.detector_size)
     kind, items = list_inputs(args.source)
     given = boxes_by_name(args.boxes) if args.boxes else None
     fps, frames = video_props(items) if kind == "video" else (None, len(items))
     model = load(args.model, device=args.device, threads=args.threads)
     overlay, sink = overlay_writer(kind, items, args.save_dir, fps)
-    batcher = Batcher(model, args.batch, overlay)
+    batcher = Batcher(model, args.batch, overlay,
+                      padding=detector.crop_padding if detector is not None else None)
     skipped: list[str] = []
     t0 = time.perf_counter()
     bar = tqdm(desc="predict", unit="img", disable=args.no_progress, total=frames)
     try:
         for image_id, name, img in read_inputs(kind, items, skipped, bar):
-            boxes = None
+            boxes = box_scores = None
             if detector is not None:
-                boxes = list(detector(img)[0])  # [] = nobody: still read (and drawn)
+                boxes, box_scores = detector(img)  # none found: still read (and drawn)
+                boxes = list(boxes)
             if given is not None and kind == "images":  # --boxes: matched by file name
                 short = Path(name).name
                 if short not in given:
@@ -175,7 +191,7 @@ def run(args) -> int:
                 image_id, boxes = given[short]
                 if not boxes:
                     continue
-            batcher.add(image_id, name, img, boxes)
+            batcher.add(image_id, name, img, boxes, box_scores)
         batcher.flush()
     finally:
         bar.close()
