@@ -279,7 +279,8 @@ def ap_table(shared: Path, threads: int, reference: Path | None, tmp: Path) -> l
                    shared)]
     for size in (320, 416):
         rows.append(ap_row(f"predict --multi (NanoDet {size}, aspect kept) + {name}",
-                           topdown(model, Detector(threads=threads, size=size)), shared))
+                           topdown(model, Detector(threads=threads, size=size, offline=True)),
+                           shared))
     if reference is not None:
         mp = MultiPose(reference / "movenet-multipose-tf.onnx", threads)
         rows.append(ap_row("MoveNet MultiPose Lightning 256 (bottom-up, score 0.1)",

@@ -99,11 +99,14 @@ class Detector:
     """A person detector in ONNX Runtime, or a TensorRT engine of it (``.engine``, built
     by ``edgepose build nanodet_person.onnx``). ``threshold`` / ``iou`` override the file's;
     ``size`` the longer input side of a file whose input size is free (multiple of 32).
-    ``crop_padding``: how much to pad its boxes for a pose crop (the file's measured value)."""
+    ``crop_padding``: how much to pad its boxes for a pose crop (the file's measured value).
+    ``offline=True`` (``predict --multi``, ``eval``: people ranked by score, nothing tracked)
+    uses the file's ``offline_threshold``, lower than the live one."""
 
     def __init__(self, path: str | Path | None = None, device: str = "cpu",
                  threads: int | None = None, threshold: float | None = None,
-                 iou: float | None = None, max_people: int = 16, size: int | None = None):
+                 iou: float | None = None, max_people: int = 16, size: int | None = None,
+                 offline: bool = False):
         self.path = Path(path) if path else DEFAULT_DETECTOR
         if not self.path.is_file():
             raise EngineError(f"{self.path}: person detector file not found"
@@ -131,7 +134,9 @@ class Detector:
         if self.fixed_hw is None and self.resize == "stretch":
             raise EngineError(f"{self.path}: a stretch-resize detector needs a fixed input size")
         self.crop_padding = float(self.meta.get("crop_padding", CROP_PADDING))
-        self.threshold = float(self.meta["score_threshold"] if threshold is None else threshold)
+        default = self.meta.get("offline_threshold", self.meta["score_threshold"]) if offline \
+            else self.meta["score_threshold"]
+        self.threshold = float(default if threshold is None else threshold)
         self.iou = float(self.meta["nms_iou"] if iou is None else iou)
         self.max_people = int(max_people)
         self._mean = np.asarray(self.meta["mean"], np.float32)

@@ -44,6 +44,10 @@ class TrackOptions:
     # single person: re-acquire a lost person with the detector instead of the whole frame
     reacquire: bool = True
     match_iou: float = 0.3
+    # --multi: a person whose track ended (too few confident joints) keeps their id this
+    # many frames; a detection where they were last seen picks it up again instead of
+    # minting a new id (a one-frame miss -- a turn, an occlusion -- is not a new person)
+    keep_lost: int = 30
     detector: str | None = None  # detector file (.onnx / .engine); None = the bundled ONNX
 
 
@@ -146,7 +150,9 @@ class PersonTracker:
             self.detector = PersonDetector(self.opts.max_people, self.opts.detector)
         self.tracks: list[Track] = []
         self.lost = 0  # times tracking was lost (single person) / tracks ended (multi)
+        self.revived = 0  # --multi: ended tracks picked up again under their own id
         self._frames = 0
+        self._ended: list[tuple[int, Track]] = []  # (frame it ended, track), --multi
         self._next_id = 0
 
     def _new_track(self, box: np.ndarray, padding: float) -> Track:
@@ -183,8 +189,25 @@ class PersonTracker:
                     overlap_of_smaller(tr.box, dets[best]) >= 0.6:
                 unmatched.remove(best)  # keep the track's own (keypoint) box
         room = self.opts.max_people - len(self.tracks)
+        self._ended = [(f, t) for f, t in self._ended
+                       if self._frames - f <= self.opts.keep_lost]
         for j in unmatched[: max(room, 0)]:
-            self.tracks.append(self._new_track(dets[j], self.opts.padding))
+            self.tracks.append(self._revive(dets[j]) or
+                               self._new_track(dets[j], self.opts.padding))
+
+    def _revive(self, det: np.ndarray) -> Track | None:
+        """The most recently ended track whose last box this detection matches (as in
+        :meth:`_merge_detections`), restarted on the detection; None if there is none."""
+        for k in range(len(self._ended) - 1, -1, -1):
+            tr = self._ended[k][1]
+            if iou(tr.box, det) >= self.opts.match_iou or \
+                    overlap_of_smaller(tr.box, det) >= 0.6:
+                del self._ended[k]
+                tr.box, tr.padding, tr.fresh, tr.smooth = det, self.opts.padding, True, False
+                tr.smoother.reset()
+                self.revived += 1
+                return tr
+        return None
 
     def update(
         self, tracks: list[Track], coords: np.ndarray, scores: np.ndarray,
@@ -205,7 +228,8 @@ class PersonTracker:
                 tr.smooth = False
                 if self.opts.multi:
                     self.lost += 1
-                    continue  # dropped; the detector may find them again
+                    self._ended.append((self._frames, tr))  # the detector may find them again
+                    continue
                 if not tr.fresh:
                     self.lost += 1
                 w, h = frame_wh

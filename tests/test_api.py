@@ -219,7 +219,9 @@ def test_predict_multi_finds_and_scores_the_people_with_pycocotools(tmp_path):
     for r in results:
         r["image_id"] = ids[Path(r["file_name"]).name]
     people = [a for a in gt["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
-    assert len(people) <= len(results) <= len(people) + 3
+    # every labelled person, plus low-score candidates (the offline box threshold is 0.2:
+    # ranked below, they cost AP little and find people a stricter threshold would lose)
+    assert len(people) <= len(results) <= 4 * len(people)
     for i in ids.values():  # best first within each image
         scores = [r["score"] for r in results if r["image_id"] == i]
         assert scores == sorted(scores, reverse=True)

@@ -57,7 +57,8 @@ def test_the_file_carries_its_settings_and_licence():
     assert meta["licence"] == "Apache-2.0" and "human-models" in meta["source"]
     assert meta["input_size"] == [416, 416] and meta["strides"] == [8, 16, 32]
     assert meta["resize"] == "keep_aspect" and meta["long_side"] == 416
-    assert meta["crop_padding"] == 1.1
+    assert meta["crop_padding"] == 1.1 and meta["offline_threshold"] == 0.2
+    assert meta["score_threshold"] == 0.35  # live tracking: a false box is a false track
     g = onnx.load(str(DEFAULT_DETECTOR)).graph
     ops = {n.op_type for n in g.node}
     assert not ops & {"ScatterND", "Expand", "TopK", "NonMaxSuppression"}, ops

@@ -101,15 +101,18 @@ def test_eval_with_detector_boxes_is_pycocotools_ap_of_those_detections(tmp_path
                  "--boxes", "detector", "--json", str(out), "--coco-results", str(res)]) == 0
     got = json.loads(out.read_text())
     gt = json.loads(ann.read_text())
-    det, model = PersonDetector(), load(DEFAULT_MODEL, threads=1)
+    from edgepose.engines.detector import Detector
+
+    det, model = Detector(threads=1, offline=True), load(DEFAULT_MODEL, threads=1)
+    assert det.threshold == 0.2 < PersonDetector().detector.threshold == 0.35
     sigmas = np.array(COCO.sigmas)
     mine, all_dets = [], []
     for im in gt["images"]:
         img = cv2.imread(str(MULTI / im["file_name"]))
-        boxes, scores = det.detector(img)
+        boxes, scores = det(img)
         # the detector's own crop padding; person score = detector x mean joint score
         people = [(float(s) * float(np.mean(p.scores)), p) for p, s in
-                  zip(model.predict(img, boxes=boxes, padding=det.detector.crop_padding), scores)]
+                  zip(model.predict(img, boxes=boxes, padding=det.crop_padding), scores)]
         kept: list = []  # OKS NMS written out: drop a person whose joints match a better one's
         for score, p in sorted(people, key=lambda t: -t[0]):
             if all(np.mean(np.exp(-((p.keypoints - q.keypoints) ** 2).sum(1)
@@ -129,5 +132,7 @@ def test_eval_with_detector_boxes_is_pycocotools_ap_of_those_detections(tmp_path
     assert main(["eval", str(DEFAULT_MODEL), "--data", str(ann), "--images", str(MULTI),
                  "--boxes", str(tmp_path / "dets.json"), "--json", str(out)]) == 0
     other = json.loads(out.read_text())
-    assert abs(other["people_detected"] - len(mine)) <= 1 and other["AP"] > 0.3, other
+    # (other crops -> other poses -> OKS NMS may merge a duplicate more or fewer)
+    assert abs(other["people_detected"] - len(mine)) <= max(2, len(mine) // 5), other
+    assert other["AP"] > 0.5, other
     assert len(json.loads(res.read_text())) == len(mine)

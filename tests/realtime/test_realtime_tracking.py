@@ -106,3 +106,38 @@ def test_tracked_box_shrinks_at_most_15_percent_per_frame():
         tr.update([t], small[None], np.full((1, 17), 0.9), FRAME)
     want = keypoint_box(small, np.full(17, 0.9), FRAME, tr.opts)
     assert np.allclose(t.box, want), "the box must reach the new size"
+
+
+def test_multi_a_briefly_lost_person_keeps_their_id():
+    """A track that ends (a frame without enough confident joints) is picked up again by
+    the next detection where it was last seen, under its own id, within keep_lost frames;
+    later, or elsewhere, a detection is a new person."""
+    box = np.array([100.0, 50.0, 60.0, 150.0])
+    other = np.array([400.0, 50.0, 60.0, 150.0])
+    dets = [[box]]
+    tr = PersonTracker(TrackOptions(multi=True, detect_every=1, keep_lost=5),
+                       detector=lambda img: dets[0])
+    frame = np.zeros((240, 640, 3), np.uint8)
+    k = 17
+    good = (np.tile(box[:2] + box[2:] / 2, (k, 1)) + np.linspace(-20, 20, k)[:, None],
+            np.full(k, 0.9))
+    bad = (good[0], np.zeros(k))  # nobody confident: the track ends
+
+    (t,) = tr.boxes(frame)
+    first = t.id
+    tr.update([t], good[0][None], good[1][None], (640, 240))
+    assert tr.update(tr.boxes(frame), bad[0][None], bad[1][None], (640, 240)) == []
+    assert tr.tracks == []
+    (t,) = tr.boxes(frame)  # detected again where they were: the same person
+    assert t.id == first and t.fresh and tr.revived == 1
+    tr.update([t], bad[0][None], bad[1][None], (640, 240))  # ends again
+    dets[0] = [other]
+    (t,) = tr.boxes(frame)  # somebody elsewhere: a new id
+    assert t.id != first
+    tr.update([t], bad[0][None], bad[1][None], (640, 240))
+    dets[0] = []
+    for _ in range(6):  # longer than keep_lost with nobody detected
+        tr.boxes(frame)
+    dets[0] = [box]
+    (t,) = tr.boxes(frame)
+    assert t.id not in (first,), "remembered only keep_lost frames"

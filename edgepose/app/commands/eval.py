@@ -96,7 +96,7 @@ def detection_boxes(source: str, images: list[dict], image_root: Path):
     if source == "detector":
         from edgepose.engines.detector import Detector
 
-        det = Detector(threads=1)
+        det = Detector(threads=1, offline=True)
         for im in images:
             img = cv2.imread(str(image_root / im["file_name"]))
             if img is None:

@@ -164,7 +164,7 @@ def run(args) -> int:
         from edgepose.engines.detector import Detector
 
         detector = Detector(args.detector, device=args.device, threads=args.threads,
-                            size=args.detector_size)
+                            size=args.detector_size, offline=True)
     kind, items = list_inputs(args.source)
     given = boxes_by_name(args.boxes) if args.boxes else None
     fps, frames = video_props(items) if kind == "video" else (None, len(items))
