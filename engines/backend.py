@@ -205,13 +205,25 @@ def backend_class(path: str | os.PathLike):
     return BACKENDS[Path(path).suffix.lower()][1]()
 
 
+def is_server_url(path) -> bool:
+    """Does ``path`` name a model on a Triton server rather than a file?"""
+    return isinstance(path, str) and path.split("://")[0] in ("grpc", "http") and "://" in path
+
+
 def load_backend(
     path: str | os.PathLike,
     device: str = "auto",
     threads: int | None = None,
     options: BackendOptions | None = None,
 ) -> Backend:
-    """Open a checkpoint / ONNX / TensorRT engine as a :class:`Backend` chosen by suffix."""
+    """Open a checkpoint / ONNX / TensorRT engine as a :class:`Backend` chosen by suffix,
+    or the model of a Triton server (``grpc://HOST:PORT[/MODEL]``, ``http://...``:
+    :class:`edgepose.engines.triton_backend.TritonBackend`; device and threads are the
+    server's then)."""
+    if is_server_url(path):
+        from edgepose.engines.triton_backend import TritonBackend
+
+        return TritonBackend(str(path))
     opts = options or BackendOptions(device=device, threads=threads)
     cls = backend_class(path)
     if not Path(path).is_file():

@@ -25,12 +25,14 @@ thread as one clear :class:`PipelineError` (user errors keep their own type).
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from edgepose.engines.backend import Backend
+from edgepose.engines.triton_backend import ServerUnavailable
 from edgepose.errors import EdgeposeError, PipelineError, SourceError
 from edgepose.pose import Pose, crop_people, crop_to_image, infer
 from edgepose.realtime.capture import CaptureThread, EndOfStream, Frame
@@ -104,6 +106,9 @@ class Pipeline:
         self.sent = 0
         self.keypoint_log = keypoint_log
         self._names = tuple(meta.joints)
+        self.server_dropped = 0  # frames a remote model (Triton) could not be reached for
+        self._down_since: float | None = None
+        self._down_at_frame = 0
 
     # ------------------------------------------------------------------ main thread
 
@@ -176,7 +181,14 @@ class Pipeline:
                                       [tr.padding for tr in tracks])  # 3 crop
             t1 = time.perf_counter()
             stage = "inference"
-            coords, scores = infer(self.backend, batch)  # 4 infer
+            try:
+                coords, scores = infer(self.backend, batch)  # 4 infer
+            except ServerUnavailable as e:  # a remote model away: drop the frame, carry on
+                self._server_down(e)
+                t1 = t2 = t3 = t4 = time.perf_counter()
+                return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
+            if self._down_since is not None:
+                self._server_back()
             t2 = time.perf_counter()
             stage = "tracking"
             used = {id(tr): b for tr, b in zip(tracks, boxes)}
@@ -194,6 +206,21 @@ class Pipeline:
             raise PipelineError(f"{stage} stage failed on frame {frame.id} "
                                 f"({type(e).__name__}: {e})") from e
         return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
+
+    def _server_down(self, e: ServerUnavailable) -> None:
+        """One line when a remote model goes away; its frames are counted, not processed."""
+        self.server_dropped += 1
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self._down_at_frame = self.server_dropped
+            print(f"edgepose: {e}; frames are dropped until it is back", file=sys.stderr,
+                  flush=True)
+
+    def _server_back(self) -> None:
+        lost = self.server_dropped - self._down_at_frame + 1
+        print(f"edgepose: the server is back after {time.monotonic() - self._down_since:.1f} s"
+              f" ({lost} frames dropped)", file=sys.stderr, flush=True)
+        self._down_since = None
 
     @staticmethod
     def _work(frame: Frame, people: list, dropped: int, ts: tuple) -> _Work:
@@ -241,6 +268,8 @@ class Pipeline:
             self.capture.stop(timeout=max(0.05, deadline - time.monotonic()))
         finally:
             self.log.info["dropped_total"] = self.capture.dropped
+            if self.server_dropped:
+                self.log.info["server_dropped"] = self.server_dropped
             self.log.close()
             if self.keypoint_log is not None:
                 self.keypoint_log.close()

@@ -42,15 +42,13 @@ class PoseEstimator:
     """A loaded model (any backend) with image-level ``predict`` and live ``track``."""
 
     def __init__(self, path: str | Path | None = None, device: str = "auto",
-                 threads: int | None = None):
-        from edgepose.engines.backend import load_backend
-
+                 threads: int | None = None, server: str | None = None):
         self.path = Path(path) if path is not None else DEFAULT_MODEL
-        if path is None and not self.path.is_file():
+        if path is None and server is None and not self.path.is_file():
             raise EdgeposeError(f"the bundled model {self.path} is missing from this install; "
                                 "reinstall edgepose or pass a model path")
         self.device, self.threads = device, threads
-        self.backend = load_backend(self.path, device=device, threads=threads)
+        self.backend = open_backend(path, server, device, threads)
         self.meta = self.backend.meta
 
     # ------------------------------------------------------------------ metadata
@@ -203,7 +201,24 @@ _END = object()
 
 
 def load(path: str | Path | None = None, device: str = "auto",
-         threads: int | None = None) -> PoseEstimator:
+         threads: int | None = None, server: str | None = None) -> PoseEstimator:
     """Open a model for :meth:`PoseEstimator.predict` / :meth:`PoseEstimator.track`:
-    ``path`` = .onnx / .engine / .pt, or None for the bundled model."""
-    return PoseEstimator(path, device, threads)
+    ``path`` = .onnx / .engine / .pt, or None for the bundled model; ``server`` =
+    ``grpc://HOST:PORT`` runs it on a Triton server (``edgepose serve``) instead, with
+    ``path``, when given, the local model the server's must match."""
+    return PoseEstimator(path, device, threads, server)
+
+
+def open_backend(model, server: str | None, device: str = "auto", threads: int | None = None):
+    """The backend of ``edgepose run / predict`` and :func:`load`: the local ``model``
+    (None: the bundled one), or the model on Triton ``server`` (then a ``model`` given is
+    what the server's metadata must match: a mismatch is one line)."""
+    from edgepose.engines.backend import load_backend
+
+    if server is None:
+        return load_backend(model if model is not None else DEFAULT_MODEL, device=device,
+                            threads=threads)
+    from edgepose.engines.meta_io import read_meta
+    from edgepose.engines.triton_backend import TritonBackend
+
+    return TritonBackend(server, expect=read_meta(model) if model is not None else None)

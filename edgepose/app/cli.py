@@ -15,13 +15,13 @@ from edgepose import __version__
 from edgepose.app.commands import adapt, build, calibrate, convert, demo
 from edgepose.app.commands import eval as eval_cmd
 from edgepose.app.commands import (
-    export, heatmap, info, label, predict, profile, run, synth, train, weights,
+    export, heatmap, info, label, predict, profile, run, serve, synth, train, weights,
 )
 from edgepose.errors import EdgeposeError
 
 # Order = order in --help. Command modules import only argparse at module level.
 COMMANDS = (synth, convert, label, weights, train, eval_cmd, export, build, calibrate, heatmap,
-            run, demo, predict, profile, adapt, info)
+            run, demo, predict, profile, serve, adapt, info)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("source", metavar="SOURCE", help="image, folder, glob pattern or video")
     p.add_argument("--model", default=None,
                    help="model file (.onnx / .engine / .pt; default: the bundled model)")
+    p.add_argument("--server", default=None, metavar="URL",
+                   help="run the model on a Triton server (grpc://HOST:8001 or "
+                        "http://HOST:8000); with --model, the server's model must match it")
     p.add_argument("--out", default="results.json", metavar="FILE.json",
                    help="COCO keypoint results (default results.json)")
     p.add_argument("--save-dir", metavar="DIR",
@@ -168,7 +171,7 @@ def run(args) -> int:
     kind, items = list_inputs(args.source)
     given = boxes_by_name(args.boxes) if args.boxes else None
     fps, frames = video_props(items) if kind == "video" else (None, len(items))
-    model = load(args.model, device=args.device, threads=args.threads)
+    model = load(args.model, device=args.device, threads=args.threads, server=args.server)
     overlay, sink = overlay_writer(kind, items, args.save_dir, fps)
     batcher = Batcher(model, args.batch, overlay,
                       padding=detector.crop_padding if detector is not None else None)

@@ -98,6 +98,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", default=None,
                    help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt "
                         "(default: the bundled real-people model)")
+    p.add_argument("--server", default=None, metavar="URL",
+                   help="run the model on a Triton server (edgepose serve) at "
+                        "grpc://HOST:8001 or http://HOST:8000; capture, tracking and drawing "
+                        "stay here. With --model, the server's model must match it")
     add_run_options(p, source_default=None)
     return p
 
@@ -183,5 +187,14 @@ def model_or_default(args, announce: bool = True) -> str:
 def run(args) -> int:
     from edgepose.realtime.runner import run_app
 
+    if args.server:
+        from edgepose.app.api import open_backend
+
+        backend = open_backend(args.model, args.server)
+        try:
+            run_app(options_from_args(args, args.server), backend=backend)
+        finally:
+            backend.close()
+        return 0
     run_app(options_from_args(args, model_or_default(args)))
     return 0
