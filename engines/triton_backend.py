@@ -85,6 +85,7 @@ class TritonConnection:
         self.retry_at = 0.0  # monotonic time before which calls fail at once
         self.backoff_s = 0.0
         self.failures = 0  # requests refused or failed while the server was away
+        self.served: set[str] = set()  # models that answered once
 
     def _new_client(self):
         if self.protocol == "grpc":
@@ -92,8 +93,9 @@ class TritonConnection:
         return self.mod.InferenceServerClient(self.address, connection_timeout=self.timeout_s,
                                               network_timeout=self.timeout_s)
 
-    def call(self, what: str, fn):
-        """Run ``fn(client)``; ServerUnavailable (one line) when the server is away."""
+    def call(self, what: str, fn, model: str | None = None):
+        """Run ``fn(client)``; ServerUnavailable (one line) when the server is away -- or
+        when ``model``, served before, is unknown: a server restarting, models loading."""
         now = time.monotonic()
         if now < self.retry_at:
             self.failures += 1
@@ -103,7 +105,9 @@ class TritonConnection:
             out = fn(self.client)
         except Exception as e:  # noqa: BLE001 - tritonclient raises its own and grpc's types
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-            if unavailable(e):
+            restarting = model in self.served and ("unknown model" in str(e)
+                                                    or "not found" in str(e))
+            if unavailable(e) or restarting:
                 self.failures += 1
                 self.backoff_s = min(8.0, max(0.5, self.backoff_s * 2))
                 self.retry_at = time.monotonic() + self.backoff_s
@@ -113,6 +117,8 @@ class TritonConnection:
                                         f"({first})") from None
             raise EngineError(f"Triton server {self.url} refused {what}: {first}") from None
         self.backoff_s, self.retry_at = 0.0, 0.0
+        if model is not None:
+            self.served.add(model)
         return out
 
     def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str]):
@@ -128,7 +134,7 @@ class TritonConnection:
             res = c.infer(model, ins, outputs=outs, **kw)
             return [res.as_numpy(n) for n in outputs]
 
-        return self.call(f"inference on {model!r}", run)
+        return self.call(f"inference on {model!r}", run, model)
 
     def model_meta_text(self, model: str) -> str:
         """The metadata JSON the server holds for ``model``: its config parameter
@@ -176,7 +182,13 @@ class TritonBackend(Backend):
             raise EngineError(f"cannot open the model on the server: {e}") from None
         self.meta = ModelMeta.from_json(text, source=f"{url} ({self.model})")
         if expect is not None:
-            self.meta.check_matches(expect, f"the server's model ({url})")
+            diffs = [f"{k}: server {getattr(self.meta, k)!r} vs local {getattr(expect, k)!r}"
+                     for k in ("head", "backbone", "input_size", "stride", "skeleton",
+                               "head_cfg") if getattr(self.meta, k) != getattr(expect, k)]
+            if diffs:
+                self.conn.close()
+                raise EngineError(f"the model on {url} is not the local {expect.name!r} "
+                                  f"({'; '.join(diffs)})")
         self.name = f"triton-{self.conn.protocol}"
         self.precision = self.meta.precision
         self.source = url
