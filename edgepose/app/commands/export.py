@@ -18,7 +18,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "is printed."
         ),
     )
-    p.add_argument("checkpoint", help="checkpoint (.pt) to export, or an .onnx with --check-trt")
+    p.add_argument("checkpoint", help="checkpoint (.pt) to export, or an .onnx with --check-trt "
+                   "or --triton-repo (or an .engine with --triton-repo)")
     p.add_argument("--out", "-o", help="output .onnx path (default: checkpoint name + .onnx)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17; default 17)")
     p.add_argument("--static-batch", type=int, default=None, metavar="N",
@@ -33,7 +34,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--tol-px", type=float, default=1e-3,
                    help="max coords difference ONNX Runtime vs PyTorch in pixels (default 1e-3)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t = p.add_argument_group("Triton model repository (a stock Triton server serves it "
+                             "without edgepose; clients: edgepose run --server URL)")
+    t.add_argument("--triton-repo", metavar="DIR",
+                   help="also write DIR/edgepose_pose/{config.pbtxt,1/model.onnx} (from a "
+                        "checkpoint or .onnx) or 1/model.plan (from a TensorRT .engine)")
+    t.add_argument("--max-batch", type=int, default=16, metavar="N",
+                   help="Triton's largest dynamic batch (default 16)")
+    t.add_argument("--max-delay-us", type=int, default=2000, metavar="US",
+                   help="how long a request waits for others to join it (default 2000)")
+    t.add_argument("--instances", type=int, default=1, metavar="N",
+                   help="model instances (default 1)")
+    t.add_argument("--instance-kind", choices=["cpu", "gpu"], default=None,
+                   help="default: cpu for ONNX, gpu for an engine")
     return p
+
+
+def write_triton_repo(args, model) -> None:
+    from edgepose.engines.triton_repo import write_repository
+
+    kind = {"cpu": "KIND_CPU", "gpu": "KIND_GPU", None: None}[args.instance_kind]
+    folder = write_repository(model, args.triton_repo, args.max_batch, args.max_delay_us,
+                              args.instances, kind)
+    print(f"wrote the Triton model repository {folder} (config.pbtxt checked against "
+          "Triton's ModelConfig schema); serve it with: tritonserver --model-repository "
+          f"{args.triton_repo}")
 
 
 def run(args) -> int:
@@ -42,6 +67,10 @@ def run(args) -> int:
     from edgepose.engines import trt_compat
 
     src = Path(args.checkpoint)
+    if args.triton_repo and src.suffix.lower() in (".onnx", ".engine", ".plan"):
+        write_triton_repo(args, src)
+        if not args.check_trt:
+            return 0
     if src.suffix.lower() == ".onnx":
         if not args.check_trt:
             from edgepose.errors import EngineError
@@ -65,6 +94,8 @@ def run(args) -> int:
     for r in rep.parity:
         print(f"  parity vs PyTorch on {r.inputs}: max coords diff {r.max_coord_px:.2e} px, "
               f"max scores diff {r.max_score:.2e}")
+    if args.triton_repo:
+        write_triton_repo(args, out)
     if args.check_trt:
         report = trt_compat.check_onnx_file(out)
         print(report.format())
