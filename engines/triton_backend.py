@@ -15,7 +15,8 @@ metadata turns a mismatch into one line.
 Failures are one line and never hang a caller: every request has a deadline
 (``timeout_s``); a server that cannot be reached raises :class:`ServerUnavailable` and
 the backend then refuses calls at once (no network wait) until its back-off delay has
-passed (0.5 s, doubling to 8 s), when the next call tries the server again -- the live
+passed (0.25 s, doubling to 2 s: a refused connection costs nothing, so a restarted
+server is found within 2 s), when the next call tries the server again -- the live
 pipeline counts those frames as dropped and carries on.
 """
 
@@ -32,6 +33,7 @@ from edgepose.metadata import ModelMeta
 
 META_PARAM = "edgepose_meta"
 DEFAULT_MODEL = "edgepose_pose"
+MAX_BACKOFF_S = 2.0
 INSTALL_HINT = "pip install 'edgepose[serve]' (tritonclient)"
 
 
@@ -109,7 +111,7 @@ class TritonConnection:
                                                     or "not found" in str(e))
             if unavailable(e) or restarting:
                 self.failures += 1
-                self.backoff_s = min(8.0, max(0.5, self.backoff_s * 2))
+                self.backoff_s = min(MAX_BACKOFF_S, max(0.25, self.backoff_s * 2))
                 self.retry_at = time.monotonic() + self.backoff_s
                 if self.protocol == "http":  # a fresh connection pool after a drop
                     self.client = self._new_client()

@@ -114,6 +114,16 @@ def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
     return float(iw * ih / small) if small > 0 else 0.0
 
 
+def near(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two xywh boxes of about one size (heights within 2x) whose centres are at most half
+    the larger box's height apart."""
+    ha, hb = max(a[3], 1e-6), max(b[3], 1e-6)
+    if max(ha, hb) > 2 * min(ha, hb):
+        return False
+    d = np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2)
+    return bool(d <= 0.5 * max(ha, hb))
+
+
 class PersonDetector:
     """Person boxes (xywh, best first) from :class:`edgepose.engines.detector.Detector`
     (the bundled NanoDet ONNX unless ``path`` is given), at most ``max_people``."""
@@ -156,8 +166,10 @@ class PersonTracker:
         self._next_id = 0
 
     def _new_track(self, box: np.ndarray, padding: float) -> Track:
-        self._next_id += 1
-        return Track(box, padding, OneEuroFilter(self.smooth), id=self._next_id)
+        """A track gets its id (``id`` 0 until then) once its first pose survives
+        :meth:`update`: a detection that turns out to be a tracked person again (merged
+        by :func:`_dedupe`) or nobody (too few confident joints) never takes a number."""
+        return Track(box, padding, OneEuroFilter(self.smooth), id=0)
 
     def boxes(self, image_bgr: np.ndarray) -> list[Track]:
         h, w = image_bgr.shape[:2]
@@ -197,11 +209,13 @@ class PersonTracker:
 
     def _revive(self, det: np.ndarray) -> Track | None:
         """The most recently ended track whose last box this detection matches (as in
-        :meth:`_merge_detections`), restarted on the detection; None if there is none."""
+        :meth:`_merge_detections`, or its centre within half a box of that box's centre at
+        a similar size: a small, distant person walks out of IoU range in a few frames),
+        restarted on the detection; None if there is none."""
         for k in range(len(self._ended) - 1, -1, -1):
             tr = self._ended[k][1]
             if iou(tr.box, det) >= self.opts.match_iou or \
-                    overlap_of_smaller(tr.box, det) >= 0.6:
+                    overlap_of_smaller(tr.box, det) >= 0.6 or near(tr.box, det):
                 del self._ended[k]
                 tr.box, tr.padding, tr.fresh, tr.smooth = det, self.opts.padding, True, False
                 tr.smoother.reset()
@@ -228,7 +242,8 @@ class PersonTracker:
                 tr.smooth = False
                 if self.opts.multi:
                     self.lost += 1
-                    self._ended.append((self._frames, tr))  # the detector may find them again
+                    if tr.id:  # the detector may find them again
+                        self._ended.append((self._frames, tr))
                     continue
                 if not tr.fresh:
                     self.lost += 1
@@ -242,7 +257,14 @@ class PersonTracker:
             tr.box, tr.padding, tr.fresh = box, self.opts.padding, False
             kept.append(tr)
         if self.opts.multi:
-            self.tracks = _dedupe(kept)
+            # two tracks that converged on one person: the older stays, and the frame
+            # shows that person once
+            self.tracks = _dedupe(sorted(kept, key=lambda t: t.id or float("inf")))
+            kept = self.tracks
+        for tr in kept:
+            if tr.id == 0:
+                self._next_id += 1
+                tr.id = self._next_id
         return kept
 
 

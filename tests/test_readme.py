@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The README, then the docs/ pages in the order a newcomer reads them. The command chain
 # below runs in this order: training.md trains the checkpoint that models.md's heatmap
 # and deploy.md's export use, and models.md the NerPE one.
-PAGES = ("README.md", "docs/training.md", "docs/models.md", "docs/deploy.md",
+PAGES = ("README.md", "docs/training.md", "docs/serving.md", "docs/models.md", "docs/deploy.md",
          "docs/adapt.md", "docs/benchmarks.md")
 README_MAX_LINES = 260
 

@@ -124,20 +124,53 @@ def test_multi_a_briefly_lost_person_keeps_their_id():
     bad = (good[0], np.zeros(k))  # nobody confident: the track ends
 
     (t,) = tr.boxes(frame)
-    first = t.id
+    assert t.id == 0, "no id before the first pose"
     tr.update([t], good[0][None], good[1][None], (640, 240))
+    first = t.id
+    assert first == 1
     assert tr.update(tr.boxes(frame), bad[0][None], bad[1][None], (640, 240)) == []
     assert tr.tracks == []
     (t,) = tr.boxes(frame)  # detected again where they were: the same person
     assert t.id == first and t.fresh and tr.revived == 1
     tr.update([t], bad[0][None], bad[1][None], (640, 240))  # ends again
     dets[0] = [other]
-    (t,) = tr.boxes(frame)  # somebody elsewhere: a new id
-    assert t.id != first
+    (t,) = tr.boxes(frame)  # somebody elsewhere, with no confident joints: never numbered
     tr.update([t], bad[0][None], bad[1][None], (640, 240))
+    assert t.id == 0
     dets[0] = []
     for _ in range(6):  # longer than keep_lost with nobody detected
         tr.boxes(frame)
     dets[0] = [box]
     (t,) = tr.boxes(frame)
-    assert t.id not in (first,), "remembered only keep_lost frames"
+    tr.update([t], good[0][None], good[1][None], (640, 240))
+    assert t.id == 2, "remembered only keep_lost frames: a new person, the next number"
+
+
+def test_multi_a_duplicate_detection_takes_no_id_and_is_not_shown():
+    """A detection of an already tracked person that the matching missed (a keypoint box
+    and a detector box disagree) becomes a second track on the same person: after the
+    pose the older track stays, the frame shows the person once, no number is used."""
+    box = np.array([100.0, 50.0, 60.0, 150.0])
+    dets = [[box]]
+    tr = PersonTracker(TrackOptions(multi=True, detect_every=1, match_iou=0.99),
+                       detector=lambda img: dets[0])
+    frame = np.zeros((240, 640, 3), np.uint8)
+    k = 17
+    pose = (np.tile(box[:2] + box[2:] / 2, (k, 1)) + np.linspace(-20, 20, k)[:, None],
+            np.full(k, 0.9))
+    (t,) = tr.boxes(frame)
+    tr.update([t], pose[0][None], pose[1][None], (640, 240))
+    dets[0] = [box + [30, 0, 0, 0]]  # IoU < match_iou and inside less than 0.6: unmatched
+    tracks = tr.boxes(frame)
+    assert len(tracks) == 2 and tracks[1].id == 0
+    kept = tr.update(tracks, np.stack([pose[0]] * 2), np.stack([pose[1]] * 2), (640, 240))
+    assert [p.id for p in kept] == [1] and tr._next_id == 1
+
+
+def test_near_boxes_are_one_size_and_half_a_height_apart():
+    from edgepose.realtime.tracking import near
+
+    a = np.array([100.0, 100.0, 30.0, 80.0])
+    assert near(a, a + [20, 10, 0, 0])  # walked 22 px: IoU 0.32 at this size, still near
+    assert not near(a, a + [60, 0, 0, 0])  # 60 px away: someone else
+    assert not near(a, np.array([100.0, 100.0, 90.0, 200.0]))  # 2.5x taller
