@@ -56,6 +56,7 @@ class SourceOptions:
     demo_seed: int = 0
     demo_frames: int | None = None
     demo_cache: int = 0  # > 0: render this many frames once and loop them (benchmarks)
+    pace_files: bool = False  # --realtime: a video file is read at its own frame rate
 
 
 def parse_source(text: str | int) -> SourceSpec:
@@ -109,7 +110,7 @@ def gstreamer_available() -> bool:
 class CvSource:
     """A ``cv2.VideoCapture`` (camera, file, stream or GStreamer pipeline)."""
 
-    def __init__(self, cap, name: str, live: bool):
+    def __init__(self, cap, name: str, live: bool, pace: bool = False):
         import cv2
 
         self.cap = cap
@@ -118,9 +119,19 @@ class CvSource:
         self.truth: dict | None = None
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0.0 < fps < 1000.0 else 0.0
+        # a file read like a camera (--realtime): frame i is handed over at i / fps
+        self.pace = pace and not live and self.fps > 0
         self._frames = 0
+        self._t0: float | None = None
 
     def read(self) -> np.ndarray | None:
+        if self.pace:
+            now = time.perf_counter()
+            if self._t0 is None:
+                self._t0 = now
+            delay = self._t0 + self._frames / self.fps - now
+            if delay > 0:
+                time.sleep(delay)
         ok, frame = self.cap.read()
         if ok and frame is not None:
             self._frames += 1
@@ -308,7 +319,7 @@ def open_source(spec: SourceSpec, opts: SourceOptions | None = None):
                 f"video file {path} cannot be read; it may be corrupt or in a format this "
                 "OpenCV cannot decode"
             )
-        return CvSource(cap, f"video file {path}", live=False)
+        return CvSource(cap, f"video file {path}", live=False, pace=opts.pace_files)
     raise SourceError(f"unknown source kind {spec.kind!r}")
 
 

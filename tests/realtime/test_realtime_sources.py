@@ -116,3 +116,28 @@ def test_demo_source_gives_truth_and_ends():
         kps = src.truth["keypoints"]
         assert kps.shape == (17, 2) and np.isfinite(kps).all()
     assert src.read() is None
+
+
+def test_realtime_file_is_read_at_its_own_frame_rate(tmp_path):
+    """--realtime: a 20 FPS file hands frame i over no earlier than i / 20 s (a lower
+    bound, so a slow machine cannot fail it); without it the file is read at once."""
+    import time
+
+    from edgepose.realtime.sources import SourceOptions
+
+    path = tmp_path / "twenty.avi"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 20, (64, 48))
+    for i in range(10):
+        w.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    w.release()
+    src = open_source(parse_source(str(path)), SourceOptions(pace_files=True))
+    t0 = time.perf_counter()
+    n = 0
+    while src.read() is not None:
+        n += 1
+        assert time.perf_counter() - t0 >= (n - 1) / 20 - 1e-3
+    assert n == 10 and time.perf_counter() - t0 >= 9 / 20
+    src.release()
+    fast = open_source(parse_source(str(path)))
+    assert not fast.pace and src.pace
+    fast.release()
