@@ -64,6 +64,7 @@ class Track:
     raw: np.ndarray | None = field(default=None, repr=False)  # this frame's model output
     fresh: bool = True  # box came from the whole frame / a detection, not from keypoints
     smooth: bool = False  # this frame's pose continues the track (else it restarts)
+    streak: int = 0  # frames in a row with a pose (who stays when two tracks converge)
 
 
 def keypoint_box(
@@ -218,6 +219,7 @@ class PersonTracker:
                     overlap_of_smaller(tr.box, det) >= 0.6 or near(tr.box, det):
                 del self._ended[k]
                 tr.box, tr.padding, tr.fresh, tr.smooth = det, self.opts.padding, True, False
+                tr.streak = 0
                 tr.smoother.reset()
                 self.revived += 1
                 return tr
@@ -257,9 +259,12 @@ class PersonTracker:
             tr.box, tr.padding, tr.fresh = box, self.opts.padding, False
             kept.append(tr)
         if self.opts.multi:
-            # two tracks that converged on one person: the older stays, and the frame
-            # shows that person once
-            self.tracks = _dedupe(sorted(kept, key=lambda t: t.id or float("inf")))
+            # two tracks that converged on one person: the one followed longest without a
+            # break stays (a track just revived or created may have latched onto a
+            # neighbour), and the frame shows that person once
+            for tr in kept:
+                tr.streak += 1
+            self.tracks = _dedupe(sorted(kept, key=lambda t: -t.streak))
             kept = self.tracks
         for tr in kept:
             if tr.id == 0:
