@@ -130,6 +130,37 @@ def throughput(streams: list[int], frames: int, instances: int, tmp: Path) -> li
     return rows
 
 
+def round_trip(tmp: Path, instances: int, n: int = 200) -> list[dict]:
+    """Median ms per call, one caller, batch 1 and 8: local ONNX Runtime (1 thread) vs the
+    same model through the server (gRPC): the per-request cost batching has to win back."""
+    from edgepose.engines.backend import load_backend
+    from edgepose.engines.triton_backend import TritonBackend
+
+    local = load_backend(DEFAULT_MODEL, device="cpu", threads=1)
+    http, grpc, metrics = free_ports(3)
+    opts = ServeOptions(http_port=http, grpc_port=grpc, metrics_port=metrics,
+                        instances=instances, threads=1)
+    rows = []
+    with TritonServer(DEFAULT_MODEL, None, opts) as srv:
+        remote = TritonBackend(srv.grpc_url)
+        for b in (1, 8):
+            x = np.random.default_rng(0).standard_normal(
+                (b, 3, *local.meta.input_size)).astype(np.float32)
+            row = {"batch": b}
+            for name, be in (("local", local), ("server", remote)):
+                be(x)
+                times = []
+                for _ in range(n // b):
+                    t0 = time.perf_counter()
+                    be(x)
+                    times.append((time.perf_counter() - t0) * 1000)
+                row[name] = statistics.median(times)
+            rows.append(row)
+        remote.close()
+    local.close()
+    return rows
+
+
 def fault_run(tmp: Path, streams: int = 4, kill_after_s: float = 4.0) -> dict:
     video = make_video(tmp / "fault.avi", 450)  # 15 s at 30 FPS
     http, grpc, metrics = free_ports(3)
@@ -200,13 +231,19 @@ def report(res: dict) -> str:
                   f"{lo['latency_p99_ms']:.1f} | {sv['fps']:.1f} | {sv['latency_p50_ms']:.1f} / "
                   f"{sv['latency_p99_ms']:.1f} | {sv['mean_batch']:.2f} | "
                   f"{sv['fps'] / lo['fps']:.2f} |")
+    md += ["", "One caller, one call at a time (median ms per call; gRPC on localhost):", "",
+           "| batch | local ONNX Runtime | through the server | server overhead per call |",
+           "|---|---|---|---|"]
+    for r in res["round_trip"]:
+        md.append(f"| {r['batch']} | {r['local']:.2f} | {r['server']:.2f} | "
+                  f"{r['server'] - r['local']:.2f} |")
     f = res["fault"]
     md += ["", f"Fault run: {f['streams']} streams at 30 FPS (`--realtime`), server SIGKILLed "
            f"after 4 s, restarted on the same ports (ready again {f['restart_s']:.1f} s later).",
            "", "| stream | reported after (s) | reports | said it was back | keypoint lines "
            "(valid) | exit |", "|---|---|---|---|---|---|"]
     for r in f["rows"]:
-        rep = "never" if r["report_s"] is None else f"{r['report_s']:.2f}"
+        rep = "never" if r["report_s"] is None else f"{max(r['report_s'], 0.0):.2f}"
         md.append(f"| {r['stream']} | {rep} | {r['reports']} | {r['back']} ({r['back_line']}) | "
                   f"{r['keypoint_lines']} ({r['valid_lines']}) | {r['exit']} |")
     return "\n".join(md) + "\n"
@@ -225,6 +262,7 @@ def main() -> None:
     res = {"machine": machine, "frames": args.frames, "instances": args.instances}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        res["round_trip"] = round_trip(tmp, args.instances)
         res["throughput"] = throughput(args.streams, args.frames, args.instances, tmp)
         res["fault"] = fault_run(tmp)
     try:
