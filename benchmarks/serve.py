@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,18 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgepose.app.serving.server import ServeOptions, TritonServer  # noqa: E402
+from edgepose.app.serving.server import ServeOptions, TritonServer, free_ports  # noqa: E402
 from edgepose.bundled import DEFAULT_MODEL  # noqa: E402
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def make_video(path: Path, frames: int) -> Path:

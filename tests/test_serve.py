@@ -8,7 +8,6 @@ tritonclient; without them the server tests skip with the reason. Every wait is 
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 import time
@@ -19,8 +18,8 @@ import numpy as np
 import pytest
 
 from edgepose.app.api import load
-from edgepose.app.serving.server import (ServeOptions, TritonServer, host_problem,
-                                         interpreter_facts, serve_python)
+from edgepose.app.serving.server import (ServeOptions, TritonServer, free_ports,
+                                         host_problem, interpreter_facts, serve_python)
 from edgepose.bundled import DEFAULT_MODEL
 from edgepose.engines.detector import DEFAULT_DETECTOR
 from edgepose.errors import EngineError
@@ -28,16 +27,6 @@ from edgepose.errors import EngineError
 ROOT = Path(__file__).resolve().parents[1]
 MULTI = ROOT / "tests" / "assets" / "multi"
 LSP = ROOT / "tests" / "assets" / "lsp"
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def serving_python():

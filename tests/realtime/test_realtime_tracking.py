@@ -108,20 +108,27 @@ def test_tracked_box_shrinks_at_most_15_percent_per_frame():
     assert np.allclose(t.box, want), "the box must reach the new size"
 
 
+def scripted_tracker(**opts):
+    """A --multi tracker whose detector returns ``dets[0]`` (one box to start with), a
+    frame, and a confident pose inside that box: (box, dets, tracker, frame, (coords,
+    scores))."""
+    box = np.array([100.0, 50.0, 60.0, 150.0])
+    dets = [[box]]
+    tr = PersonTracker(TrackOptions(multi=True, detect_every=1, **opts),
+                       detector=lambda img: dets[0])
+    k = 17
+    pose = (np.tile(box[:2] + box[2:] / 2, (k, 1)) + np.linspace(-20, 20, k)[:, None],
+            np.full(k, 0.9))
+    return box, dets, tr, np.zeros((240, 640, 3), np.uint8), pose
+
+
 def test_multi_a_briefly_lost_person_keeps_their_id():
     """A track that ends (a frame without enough confident joints) is picked up again by
     the next detection where it was last seen, under its own id, within keep_lost frames;
     later, or elsewhere, a detection is a new person."""
-    box = np.array([100.0, 50.0, 60.0, 150.0])
     other = np.array([400.0, 50.0, 60.0, 150.0])
-    dets = [[box]]
-    tr = PersonTracker(TrackOptions(multi=True, detect_every=1, keep_lost=5),
-                       detector=lambda img: dets[0])
-    frame = np.zeros((240, 640, 3), np.uint8)
-    k = 17
-    good = (np.tile(box[:2] + box[2:] / 2, (k, 1)) + np.linspace(-20, 20, k)[:, None],
-            np.full(k, 0.9))
-    bad = (good[0], np.zeros(k))  # nobody confident: the track ends
+    box, dets, tr, frame, good = scripted_tracker(keep_lost=5)
+    bad = (good[0], np.zeros(len(good[1])))  # nobody confident: the track ends
 
     (t,) = tr.boxes(frame)
     assert t.id == 0, "no id before the first pose"
@@ -150,14 +157,7 @@ def test_multi_a_duplicate_detection_takes_no_id_and_is_not_shown():
     """A detection of an already tracked person that the matching missed (a keypoint box
     and a detector box disagree) becomes a second track on the same person: after the
     pose the older track stays, the frame shows the person once, no number is used."""
-    box = np.array([100.0, 50.0, 60.0, 150.0])
-    dets = [[box]]
-    tr = PersonTracker(TrackOptions(multi=True, detect_every=1, match_iou=0.99),
-                       detector=lambda img: dets[0])
-    frame = np.zeros((240, 640, 3), np.uint8)
-    k = 17
-    pose = (np.tile(box[:2] + box[2:] / 2, (k, 1)) + np.linspace(-20, 20, k)[:, None],
-            np.full(k, 0.9))
+    box, dets, tr, frame, pose = scripted_tracker(match_iou=0.99)
     (t,) = tr.boxes(frame)
     tr.update([t], pose[0][None], pose[1][None], (640, 240))
     dets[0] = [box + [30, 0, 0, 0]]  # IoU < match_iou and inside less than 0.6: unmatched
