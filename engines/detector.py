@@ -101,27 +101,27 @@ class Detector:
     ``size`` the longer input side of a file whose input size is free (multiple of 32).
     ``crop_padding``: how much to pad its boxes for a pose crop (the file's measured value).
     ``offline=True`` (``predict --multi``, ``eval``: people ranked by score, nothing tracked)
-    uses the file's ``offline_threshold``, lower than the live one."""
+    uses the file's ``offline_threshold``, lower than the live one. ``path`` may also be a
+    server URL (``grpc://HOST:8001/person_detector``, what ``edgepose serve --detector``
+    serves): the network then runs there, decoding here."""
 
     def __init__(self, path: str | Path | None = None, device: str = "cpu",
                  threads: int | None = None, threshold: float | None = None,
                  iou: float | None = None, max_people: int = 16, size: int | None = None,
                  offline: bool = False):
-        self.path = Path(path) if path else DEFAULT_DETECTOR
-        if not self.path.is_file():
-            raise EngineError(f"{self.path}: person detector file not found"
-                              + ("; reinstall edgepose" if path is None else ""))
-        if self.path.suffix.lower() in ENGINE_SUFFIXES:
-            from edgepose.engines.trt_session import TrtSession
+        from edgepose.engines.backend import is_server_url
 
-            self.session = TrtSession(self.path)
-            self.meta = self.session.detector_meta
+        if is_server_url(path):  # served by edgepose serve --detector
+            from edgepose.engines.triton_backend import TritonSession
+
+            self.path = path
+            self.session = TritonSession(path, default_model="person_detector")
+            self.meta = self.session.meta
             names = set(self.session.outputs)
-            self.fixed_hw = fixed_input_hw(self.session.input_shape("image"))
+            self.fixed_hw = None
         else:
-            self.session, self.meta = self._onnx_session(device, threads)
-            names = {o.name for o in self.session.get_outputs()}
-            self.fixed_hw = fixed_input_hw(self.session.get_inputs()[0].shape)
+            self.path = Path(path) if path else DEFAULT_DETECTOR
+            names = self._open_file(path is None, device, threads)
         self.resize = str(self.meta.get("resize", "stretch"))
         self.long_side = int(size or self.meta.get("long_side", max(self.meta["input_size"])))
         if self.long_side < MULTIPLE or self.long_side % MULTIPLE:
@@ -145,6 +145,22 @@ class Detector:
         missing = {n for _, a, b in self._outputs for n in (a, b)} - names
         if missing:
             raise EngineError(f"{self.path}: detector outputs {sorted(missing)} are missing")
+
+    def _open_file(self, bundled: bool, device: str, threads: int | None) -> set[str]:
+        """Open an ONNX file or a TensorRT engine; returns its output names."""
+        if not self.path.is_file():
+            raise EngineError(f"{self.path}: person detector file not found"
+                              + ("; reinstall edgepose" if bundled else ""))
+        if self.path.suffix.lower() in ENGINE_SUFFIXES:
+            from edgepose.engines.trt_session import TrtSession
+
+            self.session = TrtSession(self.path)
+            self.meta = self.session.detector_meta
+            self.fixed_hw = fixed_input_hw(self.session.input_shape("image"))
+            return set(self.session.outputs)
+        self.session, self.meta = self._onnx_session(device, threads)
+        self.fixed_hw = fixed_input_hw(self.session.get_inputs()[0].shape)
+        return {o.name for o in self.session.get_outputs()}
 
     def _onnx_session(self, device: str, threads: int | None):
         import onnxruntime as ort

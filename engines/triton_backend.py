@@ -22,6 +22,7 @@ pipeline counts those frames as dropped and carries on.
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlparse
 
@@ -202,6 +203,30 @@ class TritonBackend(Backend):
 
     def statistics(self) -> dict:
         return self.conn.statistics(self.model)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class TritonSession:
+    """The person detector on a server, with the part of ONNX Runtime's session API that
+    :class:`edgepose.engines.detector.Detector` uses (``run``), and its metadata."""
+
+    def __init__(self, url: str, timeout_s: float = 2.0, default_model: str = DEFAULT_MODEL):
+        if urlparse(url).path.strip("/") == "":
+            url = url.rstrip("/") + "/" + default_model
+        self.conn = TritonConnection(url, timeout_s)
+        self.model = self.conn.model
+        try:
+            self.meta = json.loads(self.conn.model_meta_text(self.model))
+        except (EngineError, ValueError) as e:
+            self.conn.close()
+            raise EngineError(f"cannot open the detector on the server: {e}") from None
+        strides = self.meta.get("strides", [])
+        self.outputs = [f"{k}_s{s}" for s in strides for k in ("scores", "boxes")]
+
+    def run(self, output_names, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.conn.infer(self.model, feeds, list(output_names))
 
     def close(self) -> None:
         self.conn.close()

@@ -170,9 +170,16 @@ class Pipeline:
         stage = "boxes"
         try:
             t0 = time.perf_counter()
-            tracks = list(self.tracker.boxes(frame.image))  # 2 boxes
             people: list[Pose] = []
+            try:
+                tracks = list(self.tracker.boxes(frame.image))  # 2 boxes
+            except ServerUnavailable as e:  # a served detector away: as for the model
+                self._server_down(e)
+                t1 = t2 = t3 = t4 = time.perf_counter()
+                return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
             if not tracks:
+                if self._down_since is not None:  # no track: the detector was asked, answered
+                    self._server_back()
                 t1 = t2 = t3 = t4 = time.perf_counter()
                 return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
             stage = "preprocessing"

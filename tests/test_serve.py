@@ -251,3 +251,28 @@ def test_killed_server_one_line_fast_failures_and_reconnect(tmp_path, capsys):
     assert with_people[0] < 15 and empty, "people before the kill, dropped frames after"
     assert with_people[-1] > empty[0], "people again once the server was back"
     assert backend.conn.failures >= len(empty)
+
+
+def test_live_multi_with_the_served_detector_equals_the_local_one(server, tmp_path):
+    """`edgepose run --multi --server URL --detector URL/person_detector`: the camera side
+    runs neither network; people and keypoints equal the all-local run's."""
+    from edgepose.app.cli import main
+
+    img = cv2.imread(str(MULTI / "000000214753.jpg"))
+    video = tmp_path / "still.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, img.shape[1::-1])
+    for _ in range(5):
+        w.write(img)
+    w.release()
+    runs = {}
+    for name, extra in (("local", []), ("served", ["--server", server.grpc_url, "--detector",
+                                                   server.grpc_url + "/person_detector"])):
+        kp = tmp_path / f"{name}.jsonl"
+        assert main(["run", "--source", str(video), "--multi", "--headless", "--quiet",
+                     "--threads", "1", "--keypoints", str(kp), *extra]) == 0
+        runs[name] = [json.loads(x) for x in kp.read_text().splitlines()]
+    assert len(runs["local"]) == len(runs["served"]) == 5
+    for a, b in zip(runs["local"], runs["served"]):
+        assert len(a["people"]) == len(b["people"]) >= 2
+        for p, q in zip(a["people"], b["people"]):
+            np.testing.assert_allclose(np.array(p["raw"]), np.array(q["raw"]), atol=1e-3)

@@ -35,9 +35,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="person boxes (and image ids) from a COCO file, matched by file name")
     p.add_argument("--multi", action="store_true",
                    help="every person: boxes from the bundled person detector (NanoDet)")
-    p.add_argument("--detector", default=None, metavar="FILE",
+    p.add_argument("--detector", default=None, metavar="FILE|URL",
                    help="--multi: another detector file (.onnx with detector metadata, or a "
-                        "TensorRT .engine built from it)")
+                        "TensorRT .engine built from it), or a served one "
+                        "(grpc://HOST:8001/person_detector)")
     p.add_argument("--detector-size", type=int, default=None, metavar="PX",
                    help="--multi: the detector's longer input side, a multiple of 32 (default "
                         "416; 320 is faster, 512-640 finds smaller people)")

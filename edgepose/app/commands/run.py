@@ -76,10 +76,10 @@ def add_run_options(p: argparse.ArgumentParser, source_default: str | None) -> N
     mp.add_argument("--detect-every", type=int, default=tr0.detect_every, metavar="N",
                     help=f"--multi: run the detector every N frames and whenever no one is "
                          f"tracked (default {tr0.detect_every})")
-    mp.add_argument("--detector", default=None, metavar="FILE",
-                    help="person detector: an .onnx with detector metadata or a TensorRT "
-                         ".engine of it ('edgepose build edgepose/assets/nanodet_person.onnx'); "
-                         "default: the bundled NanoDet ONNX")
+    mp.add_argument("--detector", default=None, metavar="FILE|URL",
+                    help="person detector: an .onnx with detector metadata, a TensorRT "
+                         ".engine built from it (default: the bundled NanoDet), or the one "
+                         "edgepose serve --detector serves: grpc://HOST:8001/person_detector")
     sm = p.add_argument_group("smoothing (One Euro filter)")
     sm.add_argument("--no-smooth", action="store_true", help="turn smoothing off")
     sm.add_argument("--smooth-min-cutoff", type=float, default=sm0.min_cutoff, metavar="HZ",
