@@ -16,8 +16,9 @@ Reach it from each camera's machine with:
     edgepose.load(server="grpc://THIS_HOST:8001")
 The pose model is served as 'edgepose_pose' (input 'image' (B, 3, H, W) float32, outputs
 'coords' and 'scores'), its metadata as 'edgepose_pose_meta' (clients rebuild their
-preprocessing from it); --detector adds 'person_detector'. Prometheus metrics on
---metrics-port. Ctrl-C / SIGTERM stop it gracefully (requests in flight finish).
+preprocessing from it); --detector adds 'person_detector' (cameras use it with
+--detector grpc://THIS_HOST:8001/person_detector; give MODEL before --detector). Prometheus
+metrics on --metrics-port. Ctrl-C / SIGTERM stop it gracefully (requests in flight finish).
 
 The server runs in its own venv made from the system Python (Triton's Python-backend
 stub links the system libpython); create it once with:  edgepose serve --install
