@@ -193,9 +193,11 @@ def _restore(path, meta: ModelMeta, model, optimizer, state: TrainState) -> dict
 
 
 def init_weights(model: nn.Module, meta: ModelMeta, path) -> None:
-    """Start from a checkpoint's whole-model weights (``model.init``: fine-tuning)."""
+    """Start from a checkpoint's whole-model weights (``model.init``: fine-tuning; ``~``
+    is the user's home)."""
     from edgepose.checkpoint import load_weights
 
+    path = Path(path).expanduser()
     payload = load_checkpoint(path)
     meta.check_matches(payload["meta"], what=f"model.init {path}")
     load_weights(model, payload, path)
