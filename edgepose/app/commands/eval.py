@@ -25,7 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="COCO: evaluate the whole top-down system - person boxes from the "
                         "bundled detector ('detector') or a COCO detection results file "
                         "(image_id, bbox, score) instead of the ground-truth boxes; OKS AP "
-                        "over every image of --data")
+                        "over every image of --data. People are ranked by box score x mean "
+                        "joint score and de-duplicated by OKS NMS, as predict --multi does")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--device", default="cpu", help="cpu or cuda (for .pt checkpoints)")
