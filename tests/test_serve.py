@@ -276,3 +276,19 @@ def test_live_multi_with_the_served_detector_equals_the_local_one(server, tmp_pa
         assert len(a["people"]) == len(b["people"]) >= 2
         for p, q in zip(a["people"], b["people"]):
             np.testing.assert_allclose(np.array(p["raw"]), np.array(q["raw"]), atol=1e-3)
+
+
+def test_a_port_in_use_is_one_line_before_anything_starts():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        busy = s.getsockname()[1]
+        http, metrics = free_ports(2)
+        srv = TritonServer(DEFAULT_MODEL, None, ServeOptions(http_port=http, grpc_port=busy,
+                                                              metrics_port=metrics),
+                           python=Path(sys.executable))
+        with pytest.raises(EngineError, match=f"port {busy} is in use.*--grpc-port"):
+            srv.start()
+        assert srv.proc is None, "nothing was started"
