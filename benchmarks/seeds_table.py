@@ -1,0 +1,78 @@
+"""The seeds' table on real photographs: heatmap vs DSNT vs NerPE (dense and progressive)
+at 64 / 96 / 128 px, one trunk (MoveNet Lightning's), one data set and budget, compiled from
+the ``benchmarks/real_accuracy.py`` runs that measured them.
+
+    python benchmarks/seeds_table.py [--results benchmarks/results/real_accuracy]
+
+The rows come from several runs of that benchmark (the trainings finished at different
+times); every run repeated an anchor model, and the anchors agree across runs (the shipped
+heatmap-128 measured LSP 0.766 in each), so accuracy columns compare across runs; times
+drift with the shared machine's load, so ms are only comparable within one source file.
+Writes ``seeds_table.md`` there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (size, head label, source json, row label in it); a missing file or row prints "not run"
+ROWS = [
+    (128, "heatmap", "results.json", "heatmap-128 (shipped)"),
+    (128, "DSNT", "results.json", "dsnt-128"),
+    (128, "NerPE dense", None, None),
+    (128, "NerPE progressive", None, None),
+    (96, "heatmap", "dsnt_96/results.json", "heatmap-96"),
+    (96, "DSNT", "dsnt_96/results.json", "dsnt-96"),
+    (96, "NerPE dense", "nerpe_96/results.json", "nerpe-96 dense 96x96"),
+    (96, "NerPE progressive", "nerpe_96/results.json", "nerpe-96 progressive 24x4"),
+    (64, "heatmap", "nerpe_64.json", "heatmap-64 (shipped)"),
+    (64, "DSNT", "nerpe_64.json", "dsnt-64"),
+    (64, "NerPE dense", "nerpe_64.json", "nerpe-64 dense 64x64"),
+    (64, "NerPE progressive", "nerpe_64.json", "nerpe-64 progressive 16x4 (eff. 64)"),
+]
+
+
+def find(results: Path, source: str | None, label: str | None) -> dict | None:
+    if source is None or not (results / source).is_file():
+        return None
+    rows = json.loads((results / source).read_text())["rows"]
+    return next((r for r in rows if r["label"] == label), None)
+
+
+def table(results: Path) -> str:
+    md = ["The seeds' comparison on real photographs (one trunk: MoveNet Lightning's; one "
+          "data mix and budget: 10 epochs of 6,400 people, one CPU thread). LSP test 1000 "
+          "people (torso PCK), COCO val subsets 112 people (PCK of the box's longer side); "
+          "ONNX Runtime 1 thread, batch 1. Compiled by `benchmarks/seeds_table.py` from the "
+          "runs named in the last column.", "",
+          "| input | head | LSP PCK@0.1 | LSP PCK@0.2 | COCO PCK@0.05 | COCO PCK@0.1 | "
+          "head + decoder MMACs | ms / person | run |", "|---|---|---|---|---|---|---|---|---|"]
+    for size, head, source, label in ROWS:
+        r = find(results, source, label)
+        if r is None:
+            md.append(f"| {size} | {head} | not run (CPU budget) | | | | | | |")
+            continue
+        md.append(f"| {size} | {head} | {r['lsp']['pck@0.1_torso']:.3f} | "
+                  f"{r['lsp']['pck@0.2_torso']:.3f} | {r['coco']['pck@0.05_box']:.3f} | "
+                  f"{r['coco']['pck@0.1_box']:.3f} | {r['head_mmacs']:.1f} | "
+                  f"{r['ms_per_person']:.2f} | {source} |")
+    return "\n".join(md) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path,
+                    default=ROOT / "benchmarks" / "results" / "real_accuracy")
+    args = ap.parse_args()
+    text = table(args.results)
+    (args.results / "seeds_table.md").write_text(text)
+    sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
