@@ -210,7 +210,7 @@ def test_killed_server_one_line_fast_failures_and_reconnect(tmp_path, capsys):
     for _ in range(400):
         w.write(img)
     w.release()
-    state = {"n": 0, "restarted": None, "killed_at": None}
+    state = {"n": 0, "restarted": None, "killed_at": None, "thread": None}
 
     def on_frame(frame, people):
         state["n"] += 1
@@ -222,7 +222,8 @@ def test_killed_server_one_line_fast_failures_and_reconnect(tmp_path, capsys):
                 state["restarted"] = TritonServer(DEFAULT_MODEL, None, srv.opts,
                                                   srv.python).start()
 
-            threading.Thread(target=restart, daemon=True).start()
+            state["thread"] = threading.Thread(target=restart, daemon=True)
+            state["thread"].start()
         time.sleep(0.03)  # a camera's pace: 400 frames ~ 12 s, the restart fits inside
 
     from edgepose.engines.triton_backend import TritonBackend
@@ -237,8 +238,11 @@ def test_killed_server_one_line_fast_failures_and_reconnect(tmp_path, capsys):
         run_app(opts, backend=backend)
     finally:
         backend.close()
+        if state.get("thread") is not None:  # never leave a restarted server behind
+            state["thread"].join(timeout=120)
         if state["restarted"] is not None:
             state["restarted"].stop()
+        srv.kill()
     assert time.monotonic() - t0 < 60
     err = capsys.readouterr().err
     gone = [x for x in err.splitlines() if "unreachable" in x]
