@@ -296,3 +296,35 @@ def test_a_port_in_use_is_one_line_before_anything_starts():
         with pytest.raises(EngineError, match=f"port {busy} is in use.*--grpc-port"):
             srv.start()
         assert srv.proc is None, "nothing was started"
+
+
+def test_a_server_never_outlives_the_process_that_started_it(tmp_path):
+    """A caller that dies without stopping its server (a crash: no atexit) takes it along:
+    the worker watches its parent."""
+    import os
+    import subprocess
+
+    serving_python()
+    script = tmp_path / "crash.py"
+    script.write_text(
+        "import os, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from edgepose.app.serving.server import TritonServer, ServeOptions, free_ports\n"
+        "from edgepose.bundled import DEFAULT_MODEL\n"
+        "h, g, m = free_ports(3)\n"
+        "srv = TritonServer(DEFAULT_MODEL, None, ServeOptions(http_port=h, grpc_port=g, "
+        "metrics_port=m, startup_timeout_s=90)).start()\n"
+        "print(srv.proc.pid, flush=True)\n"
+        "os._exit(0)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120)
+    pid = int(out.stdout.strip().splitlines()[-1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.killpg(pid, 9)
+    pytest.fail("the server worker outlived its parent")

@@ -19,6 +19,7 @@ JSON file written here.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -239,6 +240,7 @@ class TritonServer:
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             log.close()
+        atexit.register(self.stop, 10.0)  # an exiting caller takes its server along
         t0 = time.monotonic()
         while not ready.exists():
             if self.proc.poll() is not None:

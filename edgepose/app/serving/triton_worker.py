@@ -20,7 +20,8 @@ detector: no batching, input ``image`` (1, 3, h, w) with h, w free, NanoDet's si
 outputs) and ``NAME_meta`` (input ``request`` bytes (1,), output ``meta`` bytes (1,): the
 model's metadata JSON, so a client rebuilds preprocessing from the server). One ONNX
 Runtime session per instance. Writes ``{"ready": true, "models": [...]}`` to ``ready_file``
-once Triton serves (stdout is Triton's log); SIGTERM / SIGINT stop Triton and exit 0.
+once Triton serves (stdout is Triton's log); SIGTERM / SIGINT stop Triton and exit 0, and
+so does the death of the process that started it (it is never left serving alone).
 """
 
 from __future__ import annotations
@@ -132,8 +133,10 @@ def main(argv=None) -> int:
         with open(cfg["ready_file"] + ".tmp", "w") as f:
             json.dump({"ready": True, "models": names}, f)
         os.replace(cfg["ready_file"] + ".tmp", cfg["ready_file"])
+        parent = os.getppid()
         while not stop.wait(0.2):
-            pass
+            if os.getppid() != parent:  # edgepose serve is gone: do not outlive it
+                break
     return 0
 
 
