@@ -6,8 +6,9 @@ epoch: train one pass with a tqdm bar (live loss + lr), validate every ``val_eve
 ``last.pt`` / ``best.pt`` from rank 0 only (atomic, metadata inside).
 
 The learning rate is a pure function of training progress in *epochs* (see
-:class:`LRSchedule`), and the training sampler's order depends only on (seed, epoch), so a
-checkpoint resumes exactly — also on a different number of ranks.
+:class:`edgepose.optim.LRSchedule`, beside the optimiser in :mod:`edgepose.optim`), and the
+training sampler's order depends only on (seed, epoch), so a checkpoint resumes exactly —
+also on a different number of ranks.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,57 +27,15 @@ import torch
 from torch import nn
 
 from edgepose.checkpoint import load_checkpoint, save_checkpoint
-from edgepose.config import OptimConfig, TrainConfig, save_config
+from edgepose.config import TrainConfig, save_config
 from edgepose.data.datasets import build_dataset
 from edgepose.distributed import (
     DistEnv, ShardSampler, WeightedEpochSampler, all_reduce_sum, barrier, cleanup,
-    init_distributed, pick_device, scaled_lr,
+    init_distributed, pick_device,
 )
 from edgepose.errors import ConfigError, DataError, ModelError
 from edgepose.metadata import ModelMeta
-
-# ----------------------------------------------------------------------------- lr schedule
-
-
-@dataclass
-class LRSchedule:
-    """lr(progress) = base_lr * warmup(progress) * decay(progress); progress in epochs (float).
-
-    ``cosine`` decays from 1 to ``min_ratio`` over [warmup, epochs]; ``step`` multiplies by
-    ``gamma`` at each milestone epoch. Warm-up is linear from 1/100 to 1.
-    """
-
-    base_lr: float
-    epochs: float
-    kind: str = "cosine"
-    warmup: float = 0.0
-    min_ratio: float = 0.01
-    milestones: list[int] = field(default_factory=list)
-    gamma: float = 0.1
-
-    @classmethod
-    def from_config(cls, o: OptimConfig, world_size: int) -> "LRSchedule":
-        return cls(scaled_lr(o.lr, o.lr_scaling, world_size), float(o.epochs), o.schedule,
-                   float(o.warmup_epochs), o.min_lr_ratio, list(o.milestones), o.gamma)
-
-    def factor(self, progress: float) -> float:
-        warm = 1.0
-        if self.warmup > 0 and progress < self.warmup:
-            warm = 0.01 + 0.99 * progress / self.warmup
-        if self.kind == "step":
-            decay = self.gamma ** sum(progress >= m for m in self.milestones)
-        else:
-            span = max(self.epochs - self.warmup, 1e-8)
-            t = min(max((progress - self.warmup) / span, 0.0), 1.0)
-            decay = self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
-        return warm * decay
-
-    def lr(self, progress: float) -> float:
-        return self.base_lr * self.factor(progress)
-
-    def state_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
+from edgepose.optim import LRSchedule, build_optimizer
 
 # ----------------------------------------------------------------------------- building blocks
 
@@ -91,24 +50,6 @@ class TrainStep(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]):
         out = self.model.forward_train(batch["image"], batch)
         return self.model.loss(out, batch)
-
-
-def build_optimizer(model: nn.Module, o: OptimConfig, lr: float) -> torch.optim.Optimizer:
-    """AdamW (default) or SGD; no weight decay on biases and norm weights."""
-    groups = []
-    mult = float(o.backbone_lr_mult)
-    for is_backbone in (True, False):
-        decay, no_decay = [], []
-        for name, p in model.named_parameters():
-            if p.requires_grad and name.startswith("backbone.") == is_backbone:
-                (no_decay if p.ndim <= 1 else decay).append(p)
-        m = mult if is_backbone else 1.0
-        groups += [{"params": decay, "weight_decay": o.weight_decay, "lr_mult": m},
-                   {"params": no_decay, "weight_decay": 0.0, "lr_mult": m}]
-    groups = [g for g in groups if g["params"]]
-    if o.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=o.momentum, nesterov=True)
-    return torch.optim.AdamW(groups, lr=lr)
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def _free_port() -> int:
 
 
 def _one_step(model: nn.Module, batch: dict, wrap) -> None:
-    from edgepose.train import TrainStep, build_optimizer
+    from edgepose.optim import build_optimizer
+    from edgepose.train import TrainStep
 
     opt = build_optimizer(model, OptimConfig(lr=0.05, weight_decay=0.01), lr=0.05)
     step = wrap(TrainStep(model))

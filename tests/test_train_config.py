@@ -11,7 +11,7 @@ from edgepose.config import (
     save_config,
 )
 from edgepose.errors import ModelError
-from edgepose.train import LRSchedule
+from edgepose.optim import LRSchedule
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
 

@@ -206,7 +206,7 @@ def test_one_training_step_keeps_what_the_trunk_knew_at_the_shipped_rates(tmp_pa
     from edgepose.config import OptimConfig
     from edgepose.metadata import ModelMeta
     from edgepose.models import build_model
-    from edgepose.train import build_optimizer
+    from edgepose.optim import build_optimizer
 
     cfg = yaml.safe_load((ROOT / "configs/real_movenet_dsnt_128.yaml").read_text())
     full, fmeta = movenet_import.load_imported("movenet_lightning")
