@@ -52,3 +52,8 @@ class PipelineError(EdgeposeError):
 class DeviceError(EngineError):
     """A --device the machine does not have (e.g. cuda without a CUDA GPU); a runtime
     that cannot be used, hence an EngineError."""
+
+
+def last_line(text: str, default: str = "?") -> str:
+    """The last non-blank line of a tool's output (what a one-line error quotes)."""
+    return (text.strip().splitlines() or [default])[-1]

@@ -1,4 +1,5 @@
-"""Atomic file writes, without heavy imports (usable where torch is not installed)."""
+"""Atomic file writes and edgepose's cache folders, without heavy imports (usable where
+torch is not installed)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,11 @@ def sha256_files(paths, names: bool = False, chunk: int = 1 << 20) -> str:
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """sha256 hex digest of a file's bytes."""
     return sha256_files([path], chunk=chunk)
+
+
+def cache_dir(name: str, env: str | None = None) -> Path:
+    """Where edgepose keeps ``name`` (imported weights, a helper venv): ``$env`` when that
+    variable is set, else ``$XDG_CACHE_HOME/edgepose/<name>`` (``~/.cache`` by default)."""
+    if env and os.environ.get(env):
+        return Path(os.environ[env])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgepose" / name

