@@ -115,7 +115,7 @@ class Detector:
             from edgepose.engines.triton_backend import TritonSession
 
             self.path = path
-            self.session = TritonSession(path, default_model="person_detector")
+            self.session = TritonSession(path)
             self.meta = self.session.meta
             names = set(self.session.outputs)
             self.fixed_hw = None

@@ -29,11 +29,12 @@ from urllib.parse import urlparse
 import numpy as np
 
 from edgepose.engines.backend import Backend
-from edgepose.errors import EngineError
+from edgepose.errors import EngineError, ModelError
 from edgepose.metadata import ModelMeta
 
-META_PARAM = "edgepose_meta"
-DEFAULT_MODEL = "edgepose_pose"
+META_PARAM = "edgepose_meta"  # the metadata as a model-config parameter (--triton-repo)
+POSE_MODEL = "edgepose_pose"  # the names edgepose serve and --triton-repo give the models
+DETECTOR_MODEL = "person_detector"
 MAX_BACKOFF_S = 2.0
 INSTALL_HINT = "pip install 'edgepose[serve]' (tritonclient)"
 
@@ -42,15 +43,15 @@ class ServerUnavailable(EngineError):
     """The server cannot be reached now (down, restarting, network); retry later."""
 
 
-def parse_url(url: str) -> tuple[str, str, str]:
+def parse_url(url: str, default_model: str = POSE_MODEL) -> tuple[str, str, str]:
     """``grpc://host:port[/model]`` or ``http://host:port[/model]`` -> (protocol,
-    "host:port", model name)."""
+    "host:port", model name, ``default_model`` when the URL names none)."""
     u = urlparse(url if "://" in url else "grpc://" + url)
     if u.scheme not in ("grpc", "http") or not u.hostname:
         raise EngineError(f"--server {url!r}: expected grpc://HOST:PORT or http://HOST:PORT "
                           "(optionally /MODEL)")
     port = u.port or (8001 if u.scheme == "grpc" else 8000)
-    model = u.path.strip("/") or DEFAULT_MODEL
+    model = u.path.strip("/") or default_model
     return u.scheme, f"{u.hostname}:{port}", model
 
 
@@ -79,10 +80,15 @@ def unavailable(e: BaseException) -> bool:
 class TritonConnection:
     """One server, one protocol: requests with a deadline, back-off after a failure."""
 
-    def __init__(self, url: str, timeout_s: float = 2.0):
+    def __init__(self, url: str, timeout_s: float = 2.0, default_model: str = POSE_MODEL):
         self.url = url
-        self.protocol, self.address, self.model = parse_url(url)
+        self.protocol, self.address, self.model = parse_url(url, default_model)
         self.timeout_s = float(timeout_s)
+        grpc = self.protocol == "grpc"
+        # every gRPC call carries the deadline (the HTTP client has it from its constructor);
+        # gRPC answers config and statistics queries as JSON only when asked
+        self._deadline = {"client_timeout": self.timeout_s} if grpc else {}
+        self._query = {"as_json": True, **self._deadline} if grpc else {}
         self.mod = client_module(self.protocol)
         self.client = self._new_client()
         self.retry_at = 0.0  # monotonic time before which calls fail at once
@@ -133,23 +139,22 @@ class TritonConnection:
                 i.set_data_from_numpy(arr)
                 ins.append(i)
             outs = [self.mod.InferRequestedOutput(n) for n in outputs]
-            kw = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
-            res = c.infer(model, ins, outputs=outs, **kw)
+            res = c.infer(model, ins, outputs=outs, **self._deadline)
             return [res.as_numpy(n) for n in outputs]
 
         return self.call(f"inference on {model!r}", run, model)
 
-    def model_meta_text(self, model: str) -> str:
+    def model_config(self, model: str) -> dict:
+        """``model``'s Triton config (JSON form)."""
+        cfg = self.call(f"reading {model!r}'s config",
+                        lambda c: c.get_model_config(model, **self._query))
+        return cfg.get("config", cfg)
+
+    def model_meta_text(self, model: str, config: dict | None = None) -> str:
         """The metadata JSON the server holds for ``model``: its config parameter
-        (a ``--triton-repo`` repository) or its ``MODEL_meta`` companion (``edgepose serve``)."""
-        kw = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
-
-        def config(c):
-            cfg = c.get_model_config(model, as_json=True, **kw) if self.protocol == "grpc" \
-                else c.get_model_config(model)
-            return cfg.get("config", cfg)
-
-        cfg = self.call(f"reading {model!r}'s config", config)
+        (a ``--triton-repo`` repository) or its ``MODEL_meta`` companion (``edgepose serve``).
+        ``config``: the model's config when the caller has already read it."""
+        cfg = self.model_config(model) if config is None else config
         param = (cfg.get("parameters") or {}).get(META_PARAM)
         if param:
             return param.get("string_value") or param.get("stringValue")
@@ -159,11 +164,8 @@ class TritonConnection:
 
     def statistics(self, model: str) -> dict:
         """Triton's inference statistics of ``model`` as a dict (JSON form)."""
-        kw = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
-        if self.protocol == "grpc":
-            return self.call("statistics", lambda c: c.get_inference_statistics(
-                model, as_json=True, **kw))
-        return self.call("statistics", lambda c: c.get_inference_statistics(model))
+        return self.call("statistics",
+                         lambda c: c.get_inference_statistics(model, **self._query))
 
     def close(self) -> None:
         try:
@@ -185,13 +187,11 @@ class TritonBackend(Backend):
             raise EngineError(f"cannot open the model on the server: {e}") from None
         self.meta = ModelMeta.from_json(text, source=f"{url} ({self.model})")
         if expect is not None:
-            diffs = [f"{k}: server {getattr(self.meta, k)!r} vs local {getattr(expect, k)!r}"
-                     for k in ("head", "backbone", "input_size", "stride", "skeleton",
-                               "head_cfg") if getattr(self.meta, k) != getattr(expect, k)]
-            if diffs:
+            try:  # local first: "(input_size: (64, 64) vs (128, 128))" reads local vs server
+                expect.check_matches(self.meta, f"the model on {url}")
+            except ModelError as e:
                 self.conn.close()
-                raise EngineError(f"the model on {url} is not the local {expect.name!r} "
-                                  f"({'; '.join(diffs)})")
+                raise EngineError(str(e)) from None
         self.name = f"triton-{self.conn.protocol}"
         self.precision = self.meta.precision
         self.source = url
@@ -212,18 +212,16 @@ class TritonSession:
     """The person detector on a server, with the part of ONNX Runtime's session API that
     :class:`edgepose.engines.detector.Detector` uses (``run``), and its metadata."""
 
-    def __init__(self, url: str, timeout_s: float = 2.0, default_model: str = DEFAULT_MODEL):
-        if urlparse(url).path.strip("/") == "":
-            url = url.rstrip("/") + "/" + default_model
-        self.conn = TritonConnection(url, timeout_s)
+    def __init__(self, url: str, timeout_s: float = 2.0, default_model: str = DETECTOR_MODEL):
+        self.conn = TritonConnection(url, timeout_s, default_model)
         self.model = self.conn.model
         try:
-            self.meta = json.loads(self.conn.model_meta_text(self.model))
+            config = self.conn.model_config(self.model)
+            self.meta = json.loads(self.conn.model_meta_text(self.model, config))
         except (EngineError, ValueError) as e:
             self.conn.close()
             raise EngineError(f"cannot open the detector on the server: {e}") from None
-        strides = self.meta.get("strides", [])
-        self.outputs = [f"{k}_s{s}" for s in strides for k in ("scores", "boxes")]
+        self.outputs = [o["name"] for o in config.get("output", [])]  # what it really serves
 
     def run(self, output_names, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return self.conn.infer(self.model, feeds, list(output_names))

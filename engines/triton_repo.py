@@ -20,15 +20,14 @@ import json
 import shutil
 from pathlib import Path
 
+from edgepose.engines.triton_backend import META_PARAM, POSE_MODEL
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
 
-MODEL_NAME = "edgepose_pose"
-META_PARAM = "edgepose_meta"
 
 
 def config_text(meta: ModelMeta, platform: str, max_batch: int, max_delay_us: int,
-                instances: int, kind: str, name: str = MODEL_NAME) -> str:
+                instances: int, kind: str, name: str = POSE_MODEL) -> str:
     """config.pbtxt for the pose model ``meta`` describes."""
     if platform not in ("onnxruntime_onnx", "tensorrt_plan"):
         raise EngineError(f"unknown Triton platform {platform!r}")
@@ -51,6 +50,16 @@ def config_text(meta: ModelMeta, platform: str, max_batch: int, max_delay_us: in
         f"parameters {{ key: \"{META_PARAM}\" value {{ string_value: {json.dumps(meta_json)} }} }}",
         "",
     ])
+
+
+def schema_available() -> bool:
+    """Is Triton's ModelConfig schema (tritonclient's gRPC protobufs) importable here?"""
+    try:
+        from google.protobuf import text_format  # noqa: F401
+        from tritonclient.grpc import model_config_pb2  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def parse_config(text: str):
@@ -84,15 +93,17 @@ def check_against_onnx(config, onnx_path) -> None:
         if any(r not in (-1, d) for r, d in zip(real[name], dims)) or len(real[name]) != len(dims):
             raise EngineError(f"config declares {name!r} as {dims}, {onnx_path} has "
                               f"{real[name]} (batch aside)")
+    from tritonclient.grpc import model_config_pb2
+
     for t in list(config.input) + list(config.output):
-        if t.data_type != 11:  # TYPE_FP32
+        if t.data_type != model_config_pb2.TYPE_FP32:
             raise EngineError(f"config declares {t.name!r} with data type {t.data_type}, "
                               "the model's is FP32")
 
 
 def write_repository(model: Path, out_dir: Path, max_batch: int = 16,
                      max_delay_us: int = 2000, instances: int = 1, kind: str | None = None,
-                     name: str = MODEL_NAME) -> Path:
+                     name: str = POSE_MODEL) -> Path:
     """Write the repository for an edgepose ``.onnx`` or ``.engine``; returns the model
     folder. ``kind`` defaults to KIND_CPU for ONNX, KIND_GPU for an engine."""
     from edgepose.engines.meta_io import read_meta
@@ -124,14 +135,10 @@ def write_repository(model: Path, out_dir: Path, max_batch: int = 16,
         raise EngineError(f"{model}: a Triton repository is written from an .onnx or "
                           ".engine file")
     text = config_text(meta, platform, max_batch, max_delay_us, instances, kind, name)
-    try:
+    if schema_available():  # checked against Triton's own schema and the graph's real I/O
         config = parse_config(text)
-    except EngineError as e:
-        if "needs tritonclient" not in str(e):
-            raise
-        config = None
-    if config is not None and platform == "onnxruntime_onnx":
-        check_against_onnx(config, model)
+        if platform == "onnxruntime_onnx":
+            check_against_onnx(config, model)
     folder = out_dir / name
     (folder / "1").mkdir(parents=True, exist_ok=True)
     if platform == "onnxruntime_onnx":

@@ -51,14 +51,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def write_triton_repo(args, model) -> None:
-    from edgepose.engines.triton_repo import write_repository
+    from edgepose.engines.triton_repo import schema_available, write_repository
 
     kind = {"cpu": "KIND_CPU", "gpu": "KIND_GPU", None: None}[args.instance_kind]
     folder = write_repository(model, args.triton_repo, args.max_batch, args.max_delay_us,
                               args.instances, kind)
-    print(f"wrote the Triton model repository {folder} (config.pbtxt checked against "
-          "Triton's ModelConfig schema); serve it with: tritonserver --model-repository "
-          f"{args.triton_repo}")
+    checked = "checked against Triton's ModelConfig schema" if schema_available() else \
+        "not checked: pip install 'edgepose[serve]' for Triton's schema"
+    print(f"wrote the Triton model repository {folder} (config.pbtxt {checked}); serve it "
+          f"with: tritonserver --model-repository {args.triton_repo}")
 
 
 def run(args) -> int:

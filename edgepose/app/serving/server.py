@@ -30,14 +30,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgepose.engines.triton_backend import DETECTOR_MODEL, POSE_MODEL
 from edgepose.errors import EngineError, last_line
 from edgepose.fileio import cache_dir
 
 PYTRITON = "nvidia-pytriton==0.7.0"
 SERVE_PINS = [PYTRITON, "onnxruntime>=1.17", "numpy>=1.24"]
 WORKER = Path(__file__).with_name("triton_worker.py")
-POSE_MODEL = "edgepose_pose"
-DETECTOR_MODEL = "person_detector"
 STUB_VERSIONS = ((3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13))  # nvidia-pytriton 0.7.0
 
 
