@@ -170,18 +170,15 @@ class Pipeline:
         stage = "boxes"
         try:
             t0 = time.perf_counter()
-            people: list[Pose] = []
             try:
                 tracks = list(self.tracker.boxes(frame.image))  # 2 boxes
             except ServerUnavailable as e:  # a served detector away: as for the model
                 self._server_down(e)
-                t1 = t2 = t3 = t4 = time.perf_counter()
-                return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
+                return self._nobody(frame, dropped, t0)
             if not tracks:
                 if self._down_since is not None:  # no track: the detector was asked, answered
                     self._server_back()
-                t1 = t2 = t3 = t4 = time.perf_counter()
-                return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
+                return self._nobody(frame, dropped, t0)
             stage = "preprocessing"
             boxes = [tr.box.copy() for tr in tracks]
             batch, mats = crop_people(self.meta, frame.image, boxes,
@@ -192,8 +189,7 @@ class Pipeline:
                 coords, scores = infer(self.backend, batch)  # 4 infer
             except ServerUnavailable as e:  # a remote model away: drop the frame, carry on
                 self._server_down(e)
-                t1 = t2 = t3 = t4 = time.perf_counter()
-                return self._work(frame, people, dropped, (t0, t1, t2, t3, t4))
+                return self._nobody(frame, dropped, t0)
             if self._down_since is not None:
                 self._server_back()
             t2 = time.perf_counter()
@@ -204,7 +200,7 @@ class Pipeline:
             t3 = time.perf_counter()
             stage = "smoothing"
             smooth_tracks(kept, frame.t_capture)  # 7 smoothing
-            people = [Pose(used[id(tr)], tr.keypoints, tr.scores, tr.id, self._names, tr.raw)
+            people: list[Pose] = [Pose(used[id(tr)], tr.keypoints, tr.scores, tr.id, self._names, tr.raw)
                       for tr in kept]
             t4 = time.perf_counter()
         except EdgeposeError:
@@ -228,6 +224,11 @@ class Pipeline:
         print(f"edgepose: the server is back after {time.monotonic() - self._down_since:.1f} s"
               f" ({lost} frames dropped)", file=sys.stderr, flush=True)
         self._down_since = None
+
+    def _nobody(self, frame: Frame, dropped: int, t0: float) -> _Work:
+        """The frame with no people: nobody found, or its model / detector unreachable."""
+        t1 = time.perf_counter()
+        return self._work(frame, [], dropped, (t0, t1, t1, t1, t1))
 
     @staticmethod
     def _work(frame: Frame, people: list, dropped: int, ts: tuple) -> _Work:

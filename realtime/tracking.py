@@ -196,10 +196,7 @@ class PersonTracker:
             if not unmatched:
                 break
             best = max(unmatched, key=lambda j: iou(tr.box, dets[j]))
-            # a keypoint box and a detector box of the same person often differ in size
-            # (IoU below the threshold) while one mostly contains the other
-            if iou(tr.box, dets[best]) >= self.opts.match_iou or \
-                    overlap_of_smaller(tr.box, dets[best]) >= 0.6:
+            if self._same_person(tr.box, dets[best]):
                 unmatched.remove(best)  # keep the track's own (keypoint) box
         room = self.opts.max_people - len(self.tracks)
         self._ended = [(f, t) for f, t in self._ended
@@ -208,15 +205,21 @@ class PersonTracker:
             self.tracks.append(self._revive(dets[j]) or
                                self._new_track(dets[j], self.opts.padding))
 
+    def _same_person(self, track_box: np.ndarray, det: np.ndarray) -> bool:
+        """Does a detection match a track's box? A keypoint box and a detector box of the
+        same person often differ in size (IoU below ``match_iou``) while one mostly
+        contains the other."""
+        return iou(track_box, det) >= self.opts.match_iou or \
+            overlap_of_smaller(track_box, det) >= 0.6
+
     def _revive(self, det: np.ndarray) -> Track | None:
-        """The most recently ended track whose last box this detection matches (as in
-        :meth:`_merge_detections`, or its centre within half a box of that box's centre at
-        a similar size: a small, distant person walks out of IoU range in a few frames),
+        """The most recently ended track whose last box this detection matches
+        (:meth:`_same_person`, or its centre within half a box of that box's centre at a
+        similar size: a small, distant person walks out of IoU range in a few frames),
         restarted on the detection; None if there is none."""
         for k in range(len(self._ended) - 1, -1, -1):
             tr = self._ended[k][1]
-            if iou(tr.box, det) >= self.opts.match_iou or \
-                    overlap_of_smaller(tr.box, det) >= 0.6 or near(tr.box, det):
+            if self._same_person(tr.box, det) or near(tr.box, det):
                 del self._ended[k]
                 tr.box, tr.padding, tr.fresh, tr.smooth = det, self.opts.padding, True, False
                 tr.streak = 0
