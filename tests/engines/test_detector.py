@@ -143,8 +143,8 @@ def test_a_fixed_input_copy_letterboxes_and_finds_the_same_people(detector, tmp_
     b, _ = detector(img)
     p = lambda q: np.concatenate([q[:, :2], q[:, :2] + q[:, 2:]], axis=1)  # noqa: E731
     gt = gt_boxes(252219)
-    assert (iou_matrix(gt, p(a)).max(axis=1) >= 0.5).all()
-    assert (iou_matrix(gt, p(b)).max(axis=1) >= 0.5).all()
+    assert np.all(iou_matrix(gt, p(a)).max(axis=1) >= 0.5)
+    assert np.all(iou_matrix(gt, p(b)).max(axis=1) >= 0.5)
     with pytest.raises(EngineError, match="input is fixed"):
         Detector(static, threads=1, size=320)
 
