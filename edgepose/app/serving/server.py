@@ -276,8 +276,8 @@ class TritonServer:
             try:
                 self.proc.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
-                self.kill()
-        self._reap_group()
+                pass
+        self.kill()  # whatever is left in its session (all of it, past the grace period)
         return self.proc.returncode
 
     def kill(self) -> None:
@@ -288,12 +288,6 @@ class TritonServer:
             except (ProcessLookupError, PermissionError):
                 pass
             self.proc.wait()
-
-    def _reap_group(self) -> None:
-        try:  # anything the worker left behind in its session
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def __enter__(self) -> "TritonServer":
         return self.start()
