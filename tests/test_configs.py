@@ -8,7 +8,8 @@ import torch
 from edgepose.config import load_config
 from edgepose.models import build_model
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = sorted(CONFIGS_DIR.glob("*.yaml"))
 
 
 def test_configs_exist():
@@ -28,6 +29,70 @@ def test_config_builds_a_working_model(path):
     assert torch.isfinite(coords).all()
 
 
+def blank_model_files(d: dict) -> dict:
+    """What the one-step test leaves out: every weights file a config starts from
+    (``pretrained`` ImageNet/MoveNet weights under data/, ``init`` another run's checkpoint).
+    Neither is in a clean clone; the test trains the same network from random weights."""
+    d["model"]["pretrained"] = False
+    d["model"]["init"] = ""
+    return d
+
+
+def files_outside_the_clone(path: Path) -> list[str]:
+    """The file references of a config that a clean clone + ../shared cannot satisfy by
+    construction: a path under the home folder (``~``) or an absolute path (a machine's
+    own cache), and a ``model.init`` (another run's output) whose config header does not
+    say which ``edgepose train --config`` produces it. Empty = portable."""
+    d = load_config(path).to_dict()
+    refs = [("model.pretrained", d["model"]["pretrained"]), ("model.init", d["model"]["init"])]
+    data = d["data"]
+    for key in ("train_ann", "train_images", "val_ann", "val_images"):
+        refs.append((f"data.{key}", data.get(key, "")))
+    for i, src in enumerate(data.get("sources") or []):
+        refs += [(f"data.sources[{i}].ann", src.get("ann", "")),
+                 (f"data.sources[{i}].images", src.get("images", ""))]
+    bad = []
+    for key, value in refs:
+        if not isinstance(value, str) or not value:
+            continue
+        if value.startswith("~") or Path(value).is_absolute():
+            bad.append(f"{key} = {value}: outside the clone (another machine will not have it)")
+    init = d["model"]["init"]
+    if init:
+        header = "".join(line for line in path.read_text().splitlines(keepends=True)
+                         if line.startswith("#"))
+        producers = [c for c in CONFIGS if c != path
+                     and load_config(c).out.rstrip("/") == str(Path(init).parent)]
+        if not any(f"edgepose train --config configs/{c.name}" in header for c in producers):
+            bad.append(f"model.init = {init}: the header must name the `edgepose train --config "
+                       f"configs/...` whose `out` is {Path(init).parent}")
+    return bad
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_reads_nothing_outside_the_clone(path):
+    """Issue 28's guard: no shipped config names a file in one machine's home folder or an
+    absolute path, and a config that starts from another run says how to produce it."""
+    bad = files_outside_the_clone(path)
+    assert not bad, f"{path.name}: " + "; ".join(bad)
+
+
+def test_config_guard_catches_a_home_folder_init(tmp_path, monkeypatch):
+    """The guard fails on the case that broke CI (init in ~/.cache) and on a run's output
+    whose producer the header does not name; the one-step test's blanking removes both."""
+    src = CONFIGS_DIR / "real_movenet_heatmap_128_more.yaml"
+    text = src.read_text()
+    broken = tmp_path / "broken_home.yaml"
+    broken.write_text(text.replace("init: runs/real_movenet_heatmap_128/best.pt",
+                                   "init: ~/.cache/edgepose-runs/real_movenet_heatmap_128/best.pt"))
+    assert any("outside the clone" in b for b in files_outside_the_clone(broken))
+    silent = tmp_path / "silent_header.yaml"
+    silent.write_text("\n".join(l for l in text.splitlines() if not l.startswith("#")))
+    assert any("header must name" in b for b in files_outside_the_clone(silent))
+    d = blank_model_files(load_config(broken).to_dict())
+    assert d["model"]["init"] == "" and d["model"]["pretrained"] is False
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_trains_one_step(path, synth_coco, tmp_path):
@@ -43,7 +108,7 @@ def test_config_trains_one_step(path, synth_coco, tmp_path):
     from edgepose.train import train
 
     d = load_config(path).to_dict()
-    d["model"]["pretrained"] = False
+    blank_model_files(d)
     if d["data"]["dataset"] == "mpii":  # MPII's reader has its own tests (tests/data)
         d["model"]["skeleton"] = "coco17"
     train_src = {"ann": str(synth_coco.train_json), "images": str(synth_coco.image_root("train"))}
