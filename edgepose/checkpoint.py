@@ -2,13 +2,22 @@
 
 Written atomically (temporary file in the same folder, then ``os.replace``) so a crash
 mid-write never leaves a truncated checkpoint behind.
+
+A checkpoint is data, never code: everything in it is tensors and plain Python values
+(dicts, lists, tuples, str, numbers, None; metadata as its JSON dict), so it is read with
+``torch.load(weights_only=True)``, whose unpickler refuses every other object. A ``.pt``
+from a stranger cannot run anything when edgepose opens it. Files written before this
+rule (they held numpy RNG state) or tampered with are refused with a one-line hint;
+:func:`upgrade_checkpoint` converts a copy the user trusts, once, on request.
 """
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from edgepose.errors import ModelError
@@ -26,25 +35,86 @@ def save_checkpoint(path, model: torch.nn.Module, meta: ModelMeta, **state: Any)
         "model": model.state_dict(),
         **state,
     }
-    atomic_write_bytes(path, lambda f: torch.save(payload, f))
+    _write(path, payload)
+
+
+def plain(obj: Any) -> Any:
+    """``obj`` as what ``torch.load(weights_only=True)`` reads back: numpy arrays become
+    tensors, numpy scalars Python numbers, paths strings; containers are walked."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(plain(v) for v in obj)
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj).astype(
+            np.int64 if obj.dtype.kind in "iu" else obj.dtype))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _write(path, payload: dict[str, Any]) -> None:
+    data = plain(payload)
+    atomic_write_bytes(path, lambda f: torch.save(data, f))
+
+
+def _refuse_objects(path: Path) -> ModelError:
+    return ModelError(
+        f"{path}: holds Python objects besides tensors and plain data (an edgepose checkpoint "
+        "written before checkpoints became plain data, or a tampered file); edgepose never unpickles them. If you trust "
+        f"where this copy came from, convert it once: edgepose weights upgrade {path} "
+        "--out NEW.pt --trust")
 
 
 def load_checkpoint(path) -> dict[str, Any]:
-    """Load and validate a checkpoint file; returns the payload with ``meta`` as ModelMeta."""
+    """Load and validate a checkpoint file; returns the payload with ``meta`` as ModelMeta.
+
+    Only tensors and plain data are unpickled (``weights_only=True``): a file that holds
+    anything else is refused before any of it is constructed."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise _refuse_objects(path) from None
+        raise _unreadable(path, e) from None
     except Exception as e:  # truncated zip, pickle garbage, wrong file type
-        raise ModelError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e)[:120]}); "
-            "the file may be truncated or not an edgepose checkpoint"
-        ) from None
+        raise _unreadable(path, e) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ModelError(f"{path}: not an edgepose checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
     payload["meta"] = ModelMeta.from_dict(payload.get("meta"), source=str(path))
     return payload
+
+
+def _unreadable(path: Path, e: Exception) -> ModelError:
+    return ModelError(
+        f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+        "the file may be truncated or not an edgepose checkpoint")
+
+
+def upgrade_checkpoint(src, dst) -> dict[str, Any]:
+    """Rewrite an older checkpoint (one that pickled numpy RNG state) as plain data.
+
+    This is the one place edgepose unpickles a full object graph, and only when the user
+    asks for it on a file they trust (``edgepose weights upgrade --trust``). The result
+    loads with ``weights_only=True``; returns what was converted."""
+    src = Path(src)
+    if not src.is_file():
+        raise ModelError(f"{src}: checkpoint not found")
+    try:
+        payload = torch.load(src, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise _unreadable(src, e) from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ModelError(f"{src}: not an edgepose checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+    ModelMeta.from_dict(payload.get("meta"), source=str(src))
+    _write(dst, payload)
+    load_checkpoint(dst)  # the rewritten file must load the safe way
+    return {"keys": sorted(payload)}
 
 
 def load_model(path, expect: ModelMeta | None = None):
@@ -89,5 +159,5 @@ def pack_checkpoint(src, dst, fp16: bool = True, meta: ModelMeta | None = None,
         payload["meta"].check_matches(meta, what=f"pack_checkpoint({src})")
     out = {"format": CHECKPOINT_FORMAT, "meta": (meta or payload["meta"]).to_dict(), "model": state,
            "packed_from": Path(src).name, "fp16": bool(fp16), **keep, **info}
-    atomic_write_bytes(dst, lambda f: torch.save(out, f))
+    _write(dst, out)
     return {"tensors": len(state), "fp16": bool(fp16), **keep}

@@ -58,7 +58,12 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 def rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+    """All three generators' states as tensors and plain values (a checkpoint holds no
+    other objects: see edgepose.checkpoint)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                      int(has_gauss), float(cached)),
             "python": random.getstate()}
 
 
@@ -66,7 +71,8 @@ def set_rng_state(state: dict[str, Any] | None) -> None:
     if not state:
         return
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     random.setstate(state["python"])
 
 
@@ -218,6 +224,35 @@ def calibrate_trunk(body: nn.Module, loader, device: torch.device, batches: int)
     return body.calibrate_batchnorm(images())
 
 
+def _head_start(cfg: TrainConfig, model: nn.Module, loader, device: torch.device,
+                env: DistEnv) -> None:
+    """``head_start_steps``: NerPE's equal start (fit to MoveNet's own head) before the
+    supervised phase; identical on every rank (same seed, same crops)."""
+    from edgepose.models.nerpe_start import fit_nerpe_start
+
+    if not isinstance(cfg.model.pretrained, str) or not cfg.model.pretrained:
+        raise ConfigError("head_start_steps needs model.pretrained: the imported MoveNet "
+                          "weights file whose keypoint head the NerPE head is fitted to")
+
+    def images():
+        while True:
+            for batch in loader:
+                yield batch["image"]
+
+    def log(step, loss, mae):
+        if env.is_main:
+            print(f"head start {step + 1}/{cfg.head_start_steps}: loss {loss:.5f}, "
+                  f"|nerpe - movenet| {mae:.4f}", flush=True)
+
+    with torch.random.fork_rng(devices=[]):
+        maes = fit_nerpe_start(model, cfg.model.pretrained, images(), cfg.head_start_steps,
+                               lr=cfg.optim.lr, log=log)
+    if env.is_main:
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        save_checkpoint(Path(cfg.out) / "start.pt", model, cfg.model.to_meta(),
+                        config=cfg.to_dict(), start_mae=maes[-10:])
+
+
 def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
            overwrite: bool = False) -> _Run:
     """Model, data loaders, sampler, optimiser, schedule, resume state, DDP wrapping."""
@@ -268,6 +303,8 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
     optimizer = build_optimizer(model, cfg.optim, schedule.lr(0.0))
     state = TrainState()
     body = getattr(model.backbone, "body", None)
+    if not resume and cfg.head_start_steps:
+        _head_start(cfg, model, loader, device, env)
     if not resume and cfg.model.pretrained and hasattr(body, "calibrate_batchnorm"):
         n = calibrate_trunk(body, loader, device, BN_CALIBRATION_BATCHES)
         if env.is_main and n:

@@ -53,10 +53,32 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pack.add_argument("checkpoint", help="training checkpoint (.pt) from 'edgepose train'")
     pack.add_argument("--out", required=True, metavar="FILE.pt", help="output file")
     pack.add_argument("--fp32", action="store_true", help="keep FP32 tensors")
+    up = sub.add_parser(
+        "upgrade", help="rewrite an older checkpoint you trust as plain data (safe to load)",
+        description="edgepose loads checkpoints with torch.load(weights_only=True): tensors and "
+                    "plain values only, so a model file cannot run code. Checkpoints written "
+                    "before that rule hold numpy objects and are refused. This command reads "
+                    "one such file the old, unsafe way -- ONLY run it on a file you or someone "
+                    "you trust wrote -- and writes a copy that loads safely.")
+    up.add_argument("checkpoint", help="the older .pt checkpoint")
+    up.add_argument("--out", required=True, metavar="NEW.pt", help="output file")
+    up.add_argument("--trust", action="store_true",
+                    help="required: you confirm the file comes from a trusted source")
     return p
 
 
 def run(args) -> int:
+    if args.action == "upgrade":
+        from edgepose.checkpoint import upgrade_checkpoint
+        from edgepose.errors import ModelError
+
+        if not args.trust:
+            raise ModelError(f"edgepose weights upgrade: unpickling {args.checkpoint} can run "
+                             "any code it holds; add --trust only if you trust its source")
+        upgrade_checkpoint(args.checkpoint, args.out)
+        print(f"wrote {args.out}: the same checkpoint as plain data (loads with "
+              "weights_only=True)")
+        return 0
     if args.action == "pack":
         from pathlib import Path
 
