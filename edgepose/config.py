@@ -128,6 +128,10 @@ class TrainConfig:
     threads: int = 0
     max_steps_per_epoch: int = 0
     progress: bool = True
+    # NerPE on the MoveNet trunk: before supervised training, fit the head for this many
+    # batches to MoveNet's own keypoint head (trunk frozen, labels unused), so it starts from
+    # what MoveNet knows as the heatmap and DSNT heads do (edgepose/models/nerpe_start.py).
+    head_start_steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -155,6 +159,8 @@ class TrainConfig:
              "save_every must be >= 1 and val_every >= 0"),
             (d.epoch_samples >= 0, f"data.epoch_samples must be >= 0, got {d.epoch_samples}"),
             (self.threads >= 0, f"threads must be >= 0 (0 = torch's default), got {self.threads}"),
+            (self.head_start_steps >= 0,
+             f"head_start_steps must be >= 0, got {self.head_start_steps}"),
         ]
         for ok, msg in checks:
             if not ok:

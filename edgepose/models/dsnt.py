@@ -148,6 +148,10 @@ class DSNTConfig(NeckConfig):
     sigma: float = 1.0
     js_weight: float = 1.0
     score_window: int = 0
+    # A learned softmax temperature: logits x exp(log_temp), one scalar trained with the
+    # head. Started from MoveNet, log_temp starts at log(DSNT_INIT_SCALE) and the 1x1 conv
+    # keeps MoveNet's own logits (x1), instead of a fixed x4 baked into its weights.
+    learn_temperature: bool = False
 
 
 class DSNTHead(nn.Module):
@@ -178,6 +182,8 @@ class DSNTHead(nn.Module):
         self.final = make_head_conv(self.neck.out_channels, num_joints)
         win = self.cfg.score_window or 2 * math.ceil(2 * self.cfg.sigma) + 1
         self.score_window = int(win) | 1  # odd, so the box is centred on a pixel
+        if self.cfg.learn_temperature:
+            self.log_temp = nn.Parameter(torch.zeros(()))
 
     def init_from_movenet(self, path) -> str:
         """With a separable neck of width 96, start from MoveNet's keypoint-heatmap head in
@@ -187,11 +193,25 @@ class DSNTHead(nn.Module):
         # its many mildly negative background cells hold about half the mass and pull the
         # expectation to the centre. x4 makes them negligible (measured on the 12 LSP test
         # photos at 128x128 before training: PCK@0.2 0.36 at x1, 0.77 at x3, 0.79 at x4, 0.80 at x6).
+        if self.cfg.learn_temperature:
+            done = init_from_movenet(self.neck, self.final, path)
+            if done:
+                with torch.no_grad():
+                    self.log_temp.fill_(math.log(DSNT_INIT_SCALE))
+                done += f", learned temperature from x{DSNT_INIT_SCALE:g}"
+            return done
         return init_from_movenet(self.neck, self.final, path, scale=DSNT_INIT_SCALE)
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """Backbone features -> B x K x h x w logits (after the temperature)."""
+        x = self.final(self.neck(feats))
+        if self.cfg.learn_temperature:
+            x = x * self.log_temp.exp()
+        return x
 
     def heatmaps(self, feats: torch.Tensor) -> torch.Tensor:
         """Backbone features -> B x K x h x w probabilities."""
-        return flat_softmax(self.final(self.neck(feats)))
+        return flat_softmax(self.logits(feats))
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         probs = self.heatmaps(feats)
