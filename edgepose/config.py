@@ -249,9 +249,15 @@ def load_config(path: str | Path) -> TrainConfig:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        d = yaml.safe_load(path.read_text())
+        d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a YAML training config is UTF-8 text; "
+                          "see configs/ for examples)") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if d is not None and not isinstance(d, dict):
+        raise ConfigError(f"{path}: a training config is a YAML mapping (model:, data:, "
+                          f"optim: ...), got {type(d).__name__}")
     return config_from_dict(d, source=str(path))
 
 

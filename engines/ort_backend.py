@@ -39,6 +39,22 @@ def choose_providers(device: str, available: list[str]) -> list[str]:
     return [p for p in wanted if p in available]
 
 
+def check_input_shape(shape, meta, path) -> None:
+    """The graph's image input (B, 3, H, W; any dimension may be symbolic) must be what its
+    metadata says, checked at load: otherwise the first frame would fail deep in ONNX
+    Runtime (or a server would start with it and fail on its first request)."""
+    h, w = (int(v) for v in meta.input_size)
+    want = (None, 3, h, w)
+    dims = list(shape)
+    bad = len(dims) != 4 or any(isinstance(d, int) and e is not None and d != e
+                                for d, e in zip(dims, want))
+    if bad:
+        got = "x".join(str(d) if isinstance(d, int) else "?" for d in dims)
+        raise EngineError(f"{path}: its image input is {got} but its metadata says "
+                          f"Bx3x{h}x{w}; the file was changed after export or its metadata "
+                          "belongs to another model: re-export it with 'edgepose export'")
+
+
 class OrtBackend(Backend):
     """An ``onnxruntime.InferenceSession`` with inputs ``image`` and outputs coords/scores."""
 
@@ -70,6 +86,7 @@ class OrtBackend(Backend):
                 f"{path}: expected input 'image' and outputs 'coords', 'scores', got inputs "
                 f"{names} and outputs {outs}; re-export it with 'edgepose export'"
             )
+        check_input_shape(self.session.get_inputs()[0].shape, self.meta, path)
         b = self.session.get_inputs()[0].shape[0]
         self.batch_range = (b, b) if isinstance(b, int) and b > 0 else (1, 1 << 30)
         provider = self.session.get_providers()[0]

@@ -153,10 +153,25 @@ class Display:
             self.opened = False
 
 
+# Containers a recording may use. MP4 writes its index (moov) when the file is closed: a
+# run stopped by Ctrl-C, SIGTERM or SIGHUP closes it, but after kill -9 / power loss the
+# file is unplayable. Matroska and AVI are readable up to the last frames the writer had
+# flushed (measured: kill -9 at frame 201 of a 320x240 clip left 126-129 frames readable;
+# the rest sat in OpenCV's 256 KB write buffer): use them for unattended recording.
+VIDEO_SUFFIXES_CRASH_SAFE = (".mkv", ".avi")
+VIDEO_SUFFIXES_WRITABLE = (".mp4",) + VIDEO_SUFFIXES_CRASH_SAFE
+
+
 class VideoSink:
-    """mp4v video file writer, opened on the first frame (its size fixes the video's)."""
+    """mp4v video writer (.mp4, or crash-safe .mkv / .avi), opened on the first frame (its
+    size fixes the video's)."""
 
     def __init__(self, path: str, fps: float | None = None):
+        from pathlib import Path
+
+        if Path(path).suffix.lower() not in VIDEO_SUFFIXES_WRITABLE:
+            raise EdgeposeError(f"cannot write video {path}: name it .mp4, or .mkv / .avi to "
+                                "keep what was recorded if the process is killed")
         self.path = str(path)
         # None: the pipeline sets the source's rate when it knows it (30 if unknown)
         self.fps = float(fps) if fps and fps > 0 else None
@@ -170,8 +185,7 @@ class VideoSink:
             writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
             if not writer.isOpened():
                 raise EdgeposeError(
-                    f"cannot write video {self.path}; check the folder exists and is writable "
-                    "and the name ends in .mp4"
+                    f"cannot write video {self.path}; check the folder exists and is writable"
                 )
             self.writer = writer
         self.writer.write(image)

@@ -82,18 +82,36 @@ def build_pipeline(opts: RunOptions, backend: Backend) -> Pipeline:
                     opts.pipeline, keypoint_log=keypoints)
 
 
-def _install_sigint(pipe: Pipeline):
-    """First Ctrl-C: a clean, ordered stop (``pipe.interrupt``); a second one raises
-    KeyboardInterrupt at once. Returns the previous handler (None off the main thread)."""
+# Signals that stop a run like Ctrl-C: the terminal (SIGINT), `docker stop` / systemd /
+# `kill` (SIGTERM) and a closed SSH session (SIGHUP). Each finalises the video, flushes the
+# logs and prints the summary; the exit status is 128 + the signal's number.
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, n))
+
+
+class Stopped(KeyboardInterrupt):
+    """The run was stopped by ``signum`` after a clean shutdown (a KeyboardInterrupt, so
+    callers that handle Ctrl-C handle every stop signal the same way)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
+def _install_stop_signals(pipe: Pipeline, got: list[int]) -> dict:
+    """First stop signal: a clean, ordered stop (``pipe.interrupt``), its number kept in
+    ``got``; a second one raises KeyboardInterrupt at once. Returns the previous handlers
+    ({} off the main thread, where Python cannot install handlers)."""
     if threading.current_thread() is not threading.main_thread():
-        return None
+        return {}
 
     def handler(signum, frame):
         if pipe.interrupted:
             raise KeyboardInterrupt
+        got.append(signum)
         pipe.interrupt()
 
-    return signal.signal(signal.SIGINT, handler)
+    return {s: signal.signal(s, handler) for s in STOP_SIGNALS}
 
 
 def run_app(opts: RunOptions, backend: Backend | None = None) -> RunResult:
@@ -111,15 +129,17 @@ def run_app(opts: RunOptions, backend: Backend | None = None) -> RunResult:
     try:
         backend.warmup(2)
         pipe = build_pipeline(opts, backend)
-        previous = _install_sigint(pipe)
+        got: list[int] = []
+        previous = _install_stop_signals(pipe, got)
         try:
             result = pipe.run()
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for s, h in previous.items():
+                signal.signal(s, h)
         failed = False
         if result.reason == "interrupt":
-            raise KeyboardInterrupt  # after the stop, the flushed log and the summary
+            # after the stop, the flushed log and the summary
+            raise Stopped(got[0] if got else signal.SIGINT)
         return result
     finally:
         # a run that failed before its first frame (a source that never opened) says

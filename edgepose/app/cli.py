@@ -24,6 +24,37 @@ COMMANDS = (synth, convert, label, weights, train, eval_cmd, export, build, cali
             run, demo, predict, profile, serve, adapt, info)
 
 
+# Every path a command writes, checked before any work (edgepose.fileio): "file" = a file
+# that may be created or replaced, "dir" = a folder that is made if missing. A folder where a
+# file should go, a read-only filesystem or a place without write permission is one line
+# before the command starts, not a traceback after a long evaluation.
+OUTPUTS: dict[str, dict[str, str]] = {
+    "convert": {"out": "file"}, "label": {"out": "file"}, "train": {"out": "dir"},
+    "eval": {"json": "file", "coco_results": "file"},
+    "export": {"out": "file", "triton_repo": "dir"}, "build": {"out": "file"},
+    "calibrate": {"out": "file"}, "heatmap": {"out": "file"},
+    "run": {"save": "file", "log": "file", "keypoints": "file"},
+    "demo": {"save": "file", "log": "file", "keypoints": "file"},
+    "predict": {"out": "file", "save_dir": "dir"}, "profile": {"out": "dir"},
+    "serve": {"log": "file"}, "adapt": {"out": "file"},
+    "weights": {"out": "file", "out_dir": "dir"}, "synth": {"out": "dir"},
+}
+
+
+def check_outputs(args) -> None:
+    """Refuse unusable output paths of ``args.command`` before it runs (see OUTPUTS)."""
+    from edgepose.fileio import check_output_dir, check_output_file
+
+    for name, kind in OUTPUTS.get(args.command, {}).items():
+        value = getattr(args, name, None)
+        if not value:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if args.command == "synth":
+            flag = "OUT"
+        (check_output_dir if kind == "dir" else check_output_file)(value, flag)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgepose",
@@ -49,13 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 1
     try:
+        check_outputs(args)
         return int(args._run(args) or 0)
     except EdgeposeError as e:
         print(f"edgepose {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"edgepose {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", 2)  # realtime's Stopped carries SIGTERM / SIGHUP
+        why = f" by {e}" if signum != 2 else ""
+        print(f"edgepose {args.command}: interrupted{why}", file=sys.stderr)
+        return 128 + signum
+    except OSError as e:  # a write that failed part-way (disk full, folder removed): one line
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"edgepose {args.command}: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

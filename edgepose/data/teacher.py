@@ -116,7 +116,9 @@ class MoveNetTeacher:
 
         from edgepose.pose import crop_people, crop_to_image, person_crops
 
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        from edgepose.data.files import try_read_image
+
+        img, _ = try_read_image(path)  # unreadable, truncated or too large: no person
         if img is None:
             return None
         boxes, paddings = person_crops(img, None if box is None else [box])
@@ -291,19 +293,25 @@ def extract_frames(video, dest: Path, every: int = 10, max_frames: int = 0) -> l
 def label_images(files: list[Path], root: Path, out, teacher: Teacher,
                  threshold: float = DEFAULT_THRESHOLD, show: bool = True) -> dict[str, Any]:
     """Label whole images (one person each: MediaPipe's pose solution finds one) into a
-    COCO file whose ``file_name`` entries are relative to ``root``."""
-    import cv2
+    COCO file whose ``file_name`` entries are relative to ``root``. Images that cannot be
+    used (unreadable, empty, truncated, too large) are named on stderr and listed under
+    ``teacher.skipped``."""
+    import sys
+
+    from edgepose.data.files import try_read_image
 
     from edgepose.data.lsp import joint_box
 
     out = Path(out)
     prog = Progress(out)
     items = ((str(p.relative_to(root)), str(p), None) for p in files)
-    images, anns = [], []
+    images, anns, skipped = [], [], []
     for i, (p, (key, lm)) in enumerate(zip(files, run_items(items, teacher, prog, len(files),
                                                               show)), start=1):
-        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        if img is None:
+        img, why = try_read_image(p)
+        if img is None:  # said and counted, never dropped silently
+            skipped.append(f"{p}: {why}")
+            print(f"edgepose label: skipping {p}: {why}", file=sys.stderr)
             continue
         h, w = img.shape[:2]
         images.append({"id": i, "file_name": key, "width": w, "height": h})
@@ -316,7 +324,7 @@ def label_images(files: list[Path], root: Path, out, teacher: Teacher,
         anns.append(teacher_annotation(i, i, kps, conf, box))
     data = teacher_coco(f"teacher labels ({teacher.model_name})", images, anns,
                         {"model": teacher.model_name, "images": len(images), "found": len(anns),
-                         "threshold": threshold, "mode": "label"})
+                         "threshold": threshold, "mode": "label", "skipped": skipped})
     write_coco(out, data)
     prog.finish()
     return data

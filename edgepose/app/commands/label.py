@@ -94,9 +94,14 @@ def run(args) -> int:
             data = T.label_images(files, root, out=args.out, teacher=teacher,
                                   threshold=args.threshold, show=show)
     s = data["teacher"]
+    if not s.get("images", 1) and s.get("skipped"):
+        raise DataError(f"{source}: none of the {len(s['skipped'])} image(s) could be used "
+                        f"({s['skipped'][0]})")
     extra = ""
     if "accepted" in s:
         extra = f", filled {s['accepted']} (teacher agreed within {s['agree']} torso)"
     n = s.get("people", s.get("images"))
+    if s.get("skipped"):
+        extra += f"; skipped {len(s['skipped'])} unusable image(s) (named above)"
     print(f"wrote {args.out}: teacher found {s['found']} of {n}{extra}")
     return 0

@@ -80,7 +80,6 @@ def read_inputs(kind: str, items, skipped: list[str], bar):
     (ids from 1); an unreadable image is said on stderr and added to ``skipped``."""
     import sys
 
-    import cv2
     from tqdm import tqdm
 
     if kind == "video":
@@ -90,12 +89,14 @@ def read_inputs(kind: str, items, skipped: list[str], bar):
             bar.update(1)
             yield i, f"{items.name}#{i}", img
         return
+    from edgepose.data.files import try_read_image
+
     for i, f in enumerate(items, start=1):
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        img, why = try_read_image(f)
         bar.update(1)
         if img is None:
             skipped.append(str(f))
-            tqdm.write(f"edgepose predict: skipping {f}: cannot be decoded", file=sys.stderr)
+            tqdm.write(f"edgepose predict: skipping {f}: {why}", file=sys.stderr)
             continue
         yield i, str(f), img
 
@@ -170,6 +171,11 @@ def run(args) -> int:
         detector = Detector(args.detector, device=args.device, threads=args.threads,
                             size=args.detector_size, offline=True)
     kind, items = list_inputs(args.source)
+    if args.save_dir:
+        from edgepose.fileio import check_output_dir
+
+        # a video's overlay is <name>_pose.mp4: never the input; images keep their names
+        check_output_dir(args.save_dir, "--save-dir", inputs=items if kind == "images" else [])
     given = boxes_by_name(args.boxes) if args.boxes else None
     fps, frames = video_props(items) if kind == "video" else (None, len(items))
     model = load(args.model, device=args.device, threads=args.threads, server=args.server)
@@ -179,6 +185,7 @@ def run(args) -> int:
     skipped: list[str] = []
     t0 = time.perf_counter()
     bar = tqdm(desc="predict", unit="img", disable=args.no_progress, total=frames)
+    interrupted = False
     try:
         for image_id, name, img in read_inputs(kind, items, skipped, bar):
             boxes = box_scores = None
@@ -197,6 +204,9 @@ def run(args) -> int:
                     continue
             batcher.add(image_id, name, img, boxes, box_scores)
         batcher.flush()
+    except KeyboardInterrupt:  # keep what is finished: the queued images are run, then saved
+        interrupted = True
+        batcher.flush()
     finally:
         bar.close()
         if sink is not None:
@@ -208,6 +218,15 @@ def run(args) -> int:
     text = json.dumps(batcher.results).encode()
     atomic_write_bytes(args.out, lambda f: f.write(text))
     extra = f", skipped {len(skipped)}" if skipped else ""
+    if kind == "video" and frames and n_images < frames and not interrupted:
+        print(f"edgepose predict: warning: read {n_images} of the {frames} frames {items.name} "
+              "declares; the file may be truncated", file=sys.stderr)
+        extra += f", {frames - n_images} declared frames missing"
+    if interrupted:
+        print(f"edgepose predict: interrupted; wrote {args.out} with the {n_images} "
+              f"{'images' if kind == 'images' else 'frames'} finished"
+              + (f" of {frames}" if frames else ""), file=sys.stderr)
+        return 130
     print(f"wrote {args.out}: {batcher.people} people in {n_images} "
           f"{'images' if kind == 'images' else 'frames'}{extra}, {n_images / dt:.1f} images/s"
           f" ({model.backend.name}, batch {args.batch})")
@@ -243,10 +262,29 @@ def overlay_writer(kind: str, items, save_dir, fps: float | None = None):
         sink = VideoSink(str(save / f"{items.stem}_pose.mp4"), fps)
         return (lambda name, img, poses: sink.write(img)), sink
 
+    used: set[str] = set()
+
     def write_image(name: str, img, poses) -> None:
         import cv2
 
         if poses:  # an image where nobody was found gets no overlay file
-            cv2.imwrite(str(save / Path(name).name), img)
+            if not cv2.imwrite(str(save / unique_name(Path(name), used)), img):
+                raise OSError(f"cannot write an overlay into {save}")
 
     return write_image, None
+
+
+def unique_name(path, used: set[str]) -> str:
+    """``path``'s file name, or, where an earlier input had the same name (two folders'
+    ``img1.jpg``), its parent folders joined in front (``a__img1.jpg``) until unique."""
+    parts = list(path.parts)
+    for k in range(1, len(parts) + 1):
+        name = "__".join(p for p in parts[-k:] if p not in ("/", ""))
+        if name not in used:
+            used.add(name)
+            return name
+    n = 2
+    while f"{n}__{path.name}" in used:
+        n += 1
+    used.add(f"{n}__{path.name}")
+    return f"{n}__{path.name}"

@@ -8,7 +8,9 @@ DESCRIPTION = """\
 Run a pose model live. The capture thread always hands over the newest frame (older
 ones are dropped and counted), the person box follows the previous frame's keypoints,
 keypoints are smoothed with a One Euro filter, and a HUD shows FPS and per-stage times.
-Press q or Esc in the window to stop; Ctrl-C stops too (exit status 130).
+Press q or Esc in the window to stop; Ctrl-C, SIGTERM (docker stop, systemd, kill) and SIGHUP
+(a closed SSH session) stop it the same way: video finalised, logs and summary written; exit
+status 128 + the signal (130, 143, 129).
 
 sources:
   0, 1, ...          USB/V4L2 camera index (MJPG requested, 1-frame driver buffer)
@@ -35,7 +37,11 @@ def add_run_options(p: argparse.ArgumentParser, source_default: str | None) -> N
                        help=f"frame source (default {source_default!r}); see 'edgepose run -h'")
     io = p.add_argument_group("output")
     io.add_argument("--headless", action="store_true", help="no window (servers, CI)")
-    io.add_argument("--save", metavar="OUT.mp4", help="write the rendered video (mp4v)")
+    io.add_argument("--save", metavar="OUT.mp4",
+                    help="write the rendered video (mp4v codec): .mp4 is finalised when the run "
+                         "stops (end, q, Ctrl-C, SIGTERM, SIGHUP); name it .mkv or .avi for "
+                         "unattended recording: those stay playable even after kill -9 or a "
+                         "power cut (all but the last ~256 KB)")
     io.add_argument("--log", metavar="LOG.jsonl",
                     help="per-frame timing log: JSON lines, or CSV if the name ends in .csv; "
                          "a summary goes to LOG.summary.json")
