@@ -39,6 +39,15 @@ MAX_BACKOFF_S = 2.0
 INSTALL_HINT = "pip install 'edgepose[serve]' (tritonclient)"
 
 
+def server_reason(text: str) -> str:
+    """The reason a PyTriton infer function gave (its exception's last line, e.g.
+    ``ValueError: the request holds NaN ...``) inside the server's error text, or ""."""
+    import re
+
+    found = re.findall(r"(?:ValueError|PyTritonBadParameterError)\b[:\s]+([^\n\"']+)", text)
+    return found[-1].strip()[:200] if found else ""
+
+
 class ServerUnavailable(EngineError):
     """The server cannot be reached now (down, restarting, network); retry later."""
 
@@ -124,7 +133,8 @@ class TritonConnection:
                     self.client = self._new_client()
                 raise ServerUnavailable(f"Triton server {self.url} unreachable during {what} "
                                         f"({first})") from None
-            raise EngineError(f"Triton server {self.url} refused {what}: {first}") from None
+            raise EngineError(f"Triton server {self.url} refused {what}: "
+                              f"{server_reason(str(e)) or first}") from None
         self.backoff_s, self.retry_at = 0.0, 0.0
         if model is not None:
             self.served.add(model)

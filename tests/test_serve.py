@@ -328,3 +328,114 @@ def test_a_server_never_outlives_the_process_that_started_it(tmp_path):
         time.sleep(0.2)
     os.killpg(pid, 9)
     pytest.fail("the server worker outlived its parent")
+
+
+# ----------------------------------------------------------------------- issue 30: exposure
+
+
+@pytest.mark.parametrize("ports,match", [
+    ((70000, 8001, 8002), "--http-port 70000 is not a TCP port"),
+    ((0, 8001, 8002), "--http-port 0 is not a TCP port"),
+    ((18000, 18000, 18002), "--http-port and --grpc-port are both 18000"),
+])
+def test_bad_and_clashing_ports_are_one_line_before_anything_starts(ports, match):
+    http, grpc, metrics = ports
+    srv = TritonServer(DEFAULT_MODEL, None, ServeOptions(http_port=http, grpc_port=grpc,
+                                                          metrics_port=metrics),
+                       python=Path(sys.executable))
+    with pytest.raises(EngineError, match=match) as e:
+        srv.start()
+    assert srv.proc is None and len(str(e.value).splitlines()) == 1
+
+
+def test_serve_listens_on_loopback_unless_told():
+    from edgepose.app.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["serve"]).host == "127.0.0.1" == ServeOptions().host
+    assert parser.parse_args(["serve", "--host", "0.0.0.0"]).host == "0.0.0.0"
+    serve = next(a for a in parser._subparsers._group_actions[0].choices.items()
+                 if a[0] == "serve")[1]
+    assert "no authentication" in serve.format_help()
+
+
+def _non_loopback_ip() -> str | None:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))  # no packet is sent: picks the outgoing address
+            ip = s.getsockname()[0]
+    except OSError:
+        return None
+    return None if ip.startswith("127.") else ip
+
+
+def test_the_default_server_is_not_reachable_from_the_network(server):
+    """Bound to 127.0.0.1: the same port on this machine's network address refuses."""
+    import socket
+
+    ip = _non_loopback_ip()
+    if ip is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    with socket.socket() as s:
+        s.settimeout(2)
+        assert s.connect_ex(("127.0.0.1", server.opts.grpc_port)) == 0
+    with socket.socket() as s:
+        s.settimeout(2)
+        assert s.connect_ex((ip, server.opts.grpc_port)) != 0, f"gRPC port open on {ip}"
+
+
+def test_nan_and_oversized_requests_are_refused_and_the_server_keeps_serving(server):
+    from edgepose.engines.triton_backend import TritonBackend, TritonConnection
+
+    remote = TritonBackend(server.grpc_url)
+    x = np.zeros((1, 3, 128, 128), np.float32)
+    x[0, 0, 5, 5] = np.nan
+    with pytest.raises(EngineError, match="NaN or infinite") as e:
+        remote.conn.infer("edgepose_pose", {"image": x}, ["coords"])
+    assert len(str(e.value).splitlines()) == 1
+    conn = TritonConnection(server.grpc_url)
+    with pytest.raises(EngineError, match="at most 1280 px a side"):
+        conn.infer("person_detector", {"image": np.zeros((1, 3, 2048, 1024), np.float32)},
+                   ["scores_s8"])
+    good = remote(np.zeros((1, 3, 128, 128), np.float32))
+    assert np.isfinite(good["coords"]).all()
+    remote.close()
+    conn.close()
+
+
+def test_serve_exits_2_when_tritonserver_dies(tmp_path):
+    """Kill the tritonserver process under a running `edgepose serve`: it stops with one
+    line and exit 2 instead of running on with nothing listening."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    serving_python()
+    http, grpc, metrics = free_ports(3)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "edgepose", "serve", "--http-port", str(http),
+                             "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        line = ""
+        while time.time() < deadline and "listening" not in line:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                pytest.fail(f"serve did not start: {proc.stderr.read()[-500:]}")
+        out = subprocess.run(["pgrep", "-f", f"tritonserver.*{grpc}"], capture_output=True,
+                             text=True).stdout.split()
+        assert out, "no tritonserver process found"
+        for pid in out:
+            os.kill(int(pid), signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, err[-600:]
+    lines = [x for x in err.strip().splitlines() if x.strip()]
+    assert "the Triton server stopped" in lines[-1] and "Traceback" not in err, err[-600:]

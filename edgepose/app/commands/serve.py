@@ -18,7 +18,9 @@ The pose model is served as 'edgepose_pose' (input 'image' (B, 3, H, W) float32,
 'coords' and 'scores'), its metadata as 'edgepose_pose_meta' (clients rebuild their
 preprocessing from it); --detector adds 'person_detector' (cameras use it with
 --detector grpc://THIS_HOST:8001/person_detector; give MODEL before --detector). Prometheus
-metrics on --metrics-port. Ctrl-C / SIGTERM stop it gracefully (requests in flight finish).
+metrics on --metrics-port. It listens on this machine only (127.0.0.1) unless --host says
+otherwise: Triton has no authentication (see docs/serving.md). Ctrl-C, SIGTERM and SIGHUP stop
+it gracefully (requests in flight finish); if tritonserver dies, it exits 2 and says so.
 
 The server runs in its own venv made from the system Python (Triton's Python-backend
 stub links the system libpython); create it once with:  edgepose serve --install
@@ -38,6 +40,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="the pose model (default: the bundled one)")
     p.add_argument("--detector", nargs="?", const="bundled", default=None, metavar="FILE",
                    help="also serve a person detector (no FILE: the bundled NanoDet)")
+    p.add_argument("--host", default=d.host, metavar="ADDR",
+                   help=f"address to listen on (default {d.host}: this machine only). Triton "
+                        "has no authentication: give 0.0.0.0 to serve cameras on other "
+                        "machines only on a network you trust, or behind a proxy that "
+                        "authenticates (docs/serving.md)")
     p.add_argument("--http-port", type=int, default=d.http_port, help=f"default {d.http_port}")
     p.add_argument("--grpc-port", type=int, default=d.grpc_port, help=f"default {d.grpc_port}")
     p.add_argument("--metrics-port", type=int, default=d.metrics_port,
@@ -85,7 +92,7 @@ def run(args) -> int:
         from edgepose.engines.detector import DEFAULT_DETECTOR
 
         detector = DEFAULT_DETECTOR if args.detector == "bundled" else args.detector
-    opts = ServeOptions(http_port=args.http_port, grpc_port=args.grpc_port,
+    opts = ServeOptions(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
                         metrics_port=args.metrics_port, max_batch=args.max_batch,
                         max_delay_us=args.max_delay_us, instances=args.instances,
                         threads=args.threads, device=args.device, log=args.log)
@@ -95,16 +102,20 @@ def run(args) -> int:
     def ask_stop(*_):
         stop["asked"] = True
 
-    previous = {s: signal.signal(s, ask_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, ask_stop)
+                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         server.start()
         models = POSE_MODEL + (f" and {DETECTOR_MODEL}" if detector else "")
         print(f"edgepose serve: {models} from {args.model or DEFAULT_MODEL} at "
-              f"grpc://0.0.0.0:{opts.grpc_port} and http://0.0.0.0:{opts.http_port} "
+              f"grpc://{opts.host}:{opts.grpc_port} and http://{opts.host}:{opts.http_port} "
               f"(batches up to {opts.max_batch}, waiting up to {opts.max_delay_us} us; "
               f"{opts.instances} instance(s)); Triton's log: {server.log_path}")
-        print(f"edgepose serve: cameras connect with: edgepose run --server "
-              f"grpc://HOST:{opts.grpc_port}; Ctrl-C stops", flush=True)
+        where = ("this machine only (--host 0.0.0.0 serves other machines)"
+                 if opts.host in ("127.0.0.1", "localhost", "::1") else
+                 "every machine that can reach this one: Triton has no authentication")
+        print(f"edgepose serve: listening for {where}; cameras connect with: edgepose run "
+              f"--server grpc://HOST:{opts.grpc_port}; Ctrl-C stops", flush=True)
         while not stop["asked"] and server.running():
             time.sleep(0.2)
         if not server.running() and not stop["asked"]:

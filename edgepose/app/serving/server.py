@@ -154,10 +154,32 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def check_ports(o: "ServeOptions") -> None:
+    """Before the server starts: each port in 1-65535, the three different, each free on
+    ``o.host`` (Triton would otherwise fail -- or wait -- deep in its start-up)."""
+    ports = (("--http-port", o.http_port), ("--grpc-port", o.grpc_port),
+             ("--metrics-port", o.metrics_port))
+    for name, port in ports:
+        if not 1 <= int(port) <= 65535:
+            raise EngineError(f"{name} {port} is not a TCP port (1-65535)")
+    seen: dict[int, str] = {}
+    for name, port in ports:
+        if port in seen:
+            raise EngineError(f"{seen[port]} and {name} are both {port}; give each its own port")
+        seen[port] = name
+    for name, port in ports:
+        if port_in_use(port, o.host or "0.0.0.0"):
+            raise EngineError(f"port {port} is in use on {o.host} (another server?); choose "
+                              f"another with {name}")
+
+
 @dataclass
 class ServeOptions:
     """What ``edgepose serve`` sets; ports as Triton's defaults."""
 
+    # Loopback unless told otherwise: Triton has no authentication, so a server reachable
+    # from the network serves (and can be flooded by) anyone who can reach the port.
+    host: str = "127.0.0.1"
     http_port: int = 8000
     grpc_port: int = 8001
     metrics_port: int = 8002
@@ -220,13 +242,9 @@ class TritonServer:
 
     def start(self) -> "TritonServer":
         o = self.opts
-        for name, port in (("--http-port", o.http_port), ("--grpc-port", o.grpc_port),
-                           ("--metrics-port", o.metrics_port)):
-            if port_in_use(port):
-                raise EngineError(f"port {port} is in use (another server?); choose another "
-                                  f"with {name}")
+        check_ports(o)
         ready = Path(self._tmp.name) / "ready.json"
-        cfg = {"http_port": o.http_port, "grpc_port": o.grpc_port,
+        cfg = {"host": o.host, "http_port": o.http_port, "grpc_port": o.grpc_port,
                "metrics_port": o.metrics_port, "max_delay_us": o.max_delay_us,
                "ready_file": str(ready), "models": self.models, **o.extra}
         cfg_path = Path(self._tmp.name) / "config.json"

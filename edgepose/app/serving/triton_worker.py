@@ -7,7 +7,8 @@ PyTriton (``nvidia-pytriton``), so the serving venv -- made from the system inte
 the one whose ``libpython`` Triton's Python-backend stub links -- needs nothing else and no
 edgepose install. ``edgepose serve`` (:mod:`edgepose.app.serving.server`) writes CONFIG.json:
 
-    {"http_port": 8000, "grpc_port": 8001, "metrics_port": 8002, "max_delay_us": 2000,
+    {"host": "127.0.0.1", "http_port": 8000, "grpc_port": 8001, "metrics_port": 8002,
+     "max_delay_us": 2000,
      "ready_file": "...",
      "models": [{"name": "edgepose_pose", "onnx": "...", "kind": "pose", "meta": "{...}",
                  "input_size": [128, 128], "num_joints": 17, "max_batch": 16,
@@ -21,7 +22,13 @@ outputs) and ``NAME_meta`` (input ``request`` bytes (1,), output ``meta`` bytes 
 model's metadata JSON, so a client rebuilds preprocessing from the server). One ONNX
 Runtime session per instance. Writes ``{"ready": true, "models": [...]}`` to ``ready_file``
 once Triton serves (stdout is Triton's log); SIGTERM / SIGINT stop Triton and exit 0, and
-so does the death of the process that started it (it is never left serving alone).
+so does the death of the process that started it (it is never left serving alone). If
+``tritonserver`` itself dies the worker exits 3, so ``edgepose serve`` stops with an error
+instead of running on with nothing listening.
+
+Requests are checked before any model runs: a non-finite value (NaN / inf) and a detector
+image larger than ``max_side`` pixels on a side are refused with an error reply (a 4096 x
+2048 request once grew the server by 2.3 GB that it never gave back).
 """
 
 from __future__ import annotations
@@ -44,12 +51,30 @@ def ort_session(path: str, threads: int, device: str):
     return ort.InferenceSession(path, so, providers=providers)
 
 
+TRITON_DIED = 3
+DETECTOR_MAX_SIDE = 1280  # the detector runs at 320-640 px; clients letterbox to that
+
+
+def check_finite(image) -> None:
+    import numpy as np
+
+    if not np.isfinite(image).all():
+        raise ValueError("the request holds NaN or infinite values; send finite pixels")
+
+
+def check_detector_size(image, max_side: int) -> None:
+    if image.ndim != 4 or max(image.shape[-2:]) > max_side:
+        raise ValueError(f"detector image {tuple(image.shape)} refused: at most "
+                         f"{max_side} px a side (clients letterbox to the detector's size)")
+
+
 def pose_infer_fn(session):
     """A batched infer function: Triton's dynamic batcher hands it the requests it joined."""
     from pytriton.decorators import batch
 
     @batch
     def infer(image):
+        check_finite(image)
         coords, scores = session.run(["coords", "scores"], {"image": image.astype("float32")})
         return {"coords": coords.astype("float32"), "scores": scores.astype("float32")}
 
@@ -60,7 +85,10 @@ def detector_infer_fn(session, outputs):
     def infer(requests):
         replies = []
         for req in requests:
-            got = session.run(outputs, {"image": req.data["image"].astype("float32")})
+            image = req.data["image"]
+            check_detector_size(image, DETECTOR_MAX_SIDE)
+            check_finite(image)
+            got = session.run(outputs, {"image": image.astype("float32")})
             replies.append(dict(zip(outputs, got)))
         return replies
 
@@ -120,8 +148,10 @@ def main(argv=None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    host = cfg.get("host", "127.0.0.1")
     tc = TritonConfig(http_port=int(cfg["http_port"]), grpc_port=int(cfg["grpc_port"]),
-                      metrics_port=int(cfg["metrics_port"]),
+                      metrics_port=int(cfg["metrics_port"]), http_address=host,
+                      grpc_address=host, metrics_address=host,
                       log_verbose=int(cfg.get("log_verbose", 0)))
     # statistics stay open (clients and benchmarks read the batch sizes Triton formed);
     # the repository, shared-memory, trace and logging endpoints keep PyTriton's token
@@ -134,9 +164,15 @@ def main(argv=None) -> int:
             json.dump({"ready": True, "models": names}, f)
         os.replace(cfg["ready_file"] + ".tmp", cfg["ready_file"])
         parent = os.getppid()
+        ticks = 0
         while not stop.wait(0.2):
             if os.getppid() != parent:  # edgepose serve is gone: do not outlive it
                 break
+            ticks += 1
+            if ticks % 10 == 0 and not triton.is_alive():
+                print("edgepose worker: error: tritonserver is no longer running",
+                      file=sys.stderr, flush=True)
+                return TRITON_DIED
     return 0
 
 
