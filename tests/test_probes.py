@@ -222,3 +222,19 @@ def test_onnx_whose_input_disagrees_with_its_metadata_is_refused_at_load(tmp_pat
                  ["eval", bad, "--data", COCO / "person_keypoints.json", "--images", COCO]):
         code, err = cli(argv, capsys)
         one_line_error(code, err, "but its metadata says Bx3x96x96")
+
+
+def test_serve_refuses_an_onnx_whose_input_disagrees_with_its_metadata(tmp_path, capsys):
+    """Checked before the server starts (no serving venv needed: it never gets that far)."""
+    import onnx
+
+    m = onnx.load(str(MODEL))
+    for p in m.metadata_props:
+        if p.key == "edgepose":
+            meta = json.loads(p.value)
+            meta["input_size"] = [96, 96]
+            p.value = json.dumps(meta)
+    bad = tmp_path / "edited.onnx"
+    onnx.save(m, str(bad))
+    code, err = cli(["serve", bad], capsys)
+    one_line_error(code, err, "but its metadata says Bx3x96x96")
