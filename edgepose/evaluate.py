@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edgepose.errors import DataError
-from edgepose.pose import crop_to_image
+from edgepose.topdown import crop_to_image
 
 
 # ----------------------------------------------------------------------------- geometry

@@ -1,16 +1,6 @@
-"""One person's :class:`Pose`, and the top-down path that makes it, written once::
-
-    image + person boxes --crop_people--> (N, 3, H, W) float32 batch + N image->crop 2x3
-      (a box: CROP_PADDING;                 |
-       no box: whole_image_box)             | infer: ONE backend call for any N (a Backend
-                                            v   fits it to its own batch range)
-    N x Pose <------crop_to_image------ coords (N, K, 2) input px, scores (N, K)
-
-Which crop is decided in :mod:`edgepose.coords` (:data:`~edgepose.coords.CROP_PADDING`
-around a person box, :func:`~edgepose.coords.whole_image_box` without one) and every crop
-is :func:`edgepose.preprocess.preprocess`. The API's ``predict`` and ``track``, the live
-pipeline (stage by stage, so each stage is timed), ``edgepose predict`` and evaluation
-use these functions and return this type, so they cannot crop or map back differently.
+"""One person's :class:`Pose` (what every path that finds people returns) and how people
+are compared: COCO's OKS and the OKS NMS that removes duplicate detections of one person.
+The path that makes poses from boxes is :mod:`edgepose.topdown`.
 """
 
 from __future__ import annotations
@@ -20,10 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgepose.coords import CROP_PADDING, apply_affine, invert_affine, whole_image_box
 from edgepose.errors import EngineError
-from edgepose.metadata import ModelMeta
-from edgepose.preprocess import preprocess
 
 
 @dataclass
@@ -64,52 +51,6 @@ class Pose:
         if self.track_id is not None:
             d["track_id"] = int(self.track_id)
         return d
-
-
-def person_crops(image_bgr: np.ndarray, boxes: Sequence | None,
-                 padding: float = CROP_PADDING) -> tuple[list[np.ndarray], list[float]]:
-    """(boxes xywh float64, paddings) to crop from one image: each given box with
-    ``padding``, or, when ``boxes`` is None, the whole image
-    (:func:`edgepose.coords.whole_image_box`)."""
-    if boxes is None:
-        box, pad = whole_image_box(image_bgr.shape[1], image_bgr.shape[0])
-        return [box], [pad]
-    out = [np.asarray(b, dtype=np.float64).reshape(4) for b in boxes]
-    return out, [float(padding)] * len(out)
-
-
-def crop_people(meta: ModelMeta, image_bgr: np.ndarray, boxes,
-                paddings) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Crop every (box xywh, padding) of ``image_bgr`` with
-    :func:`edgepose.preprocess.preprocess` -> ((N, 3, H, W) float32 batch, N image->crop
-    2x3 matrices)."""
-    inputs, mats = [], []
-    for box, pad in zip(boxes, paddings):
-        x, m = preprocess(image_bgr, box, meta, padding=pad)
-        inputs.append(x)
-        mats.append(m)
-    return np.stack(inputs).astype(np.float32, copy=False), mats
-
-
-def infer(backend, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3, H, W) float32 crops -> coords (N, K, 2) input px, scores (N, K) float64, in
-    ONE call: a :class:`edgepose.engines.backend.Backend` takes any N and fits it to its
-    batch range itself."""
-    out = backend(batch)
-    return np.asarray(out["coords"]), np.asarray(out["scores"], dtype=np.float64)
-
-
-def crop_to_image(coords_crop: np.ndarray, affine) -> np.ndarray:
-    """(N, K, 2) crop (input) pixels + N image->crop 2x3 matrices ((N, 2, 3) array or a
-    list) -> (N, K, 2) image pixels, float64: each crop's inverse affine."""
-    coords_crop = np.asarray(coords_crop, dtype=np.float64)
-    if coords_crop.ndim != 3 or coords_crop.shape[0] != len(affine) or coords_crop.shape[-1] != 2:
-        raise EngineError(f"coords of shape {coords_crop.shape} for {len(affine)} crops; "
-                          "expected (N, K, 2) (a backend returns coords (N, K, 2))")
-    out = np.empty_like(coords_crop)
-    for i, m in enumerate(affine):
-        out[i] = apply_affine(coords_crop[i], invert_affine(m))
-    return out
 
 
 OKS_NMS = 0.9  # two people whose keypoints agree this well are one person (HRNet's value)

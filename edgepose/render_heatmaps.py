@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from edgepose.coords import CROP_PADDING, box_to_center_scale, crop_affine, whole_image_box
+from edgepose.coords import CROP_PADDING, box_to_center_scale, crop_affine
 from edgepose.errors import DataError, ModelError
 from edgepose.preprocess import crop, preprocess
 
@@ -52,9 +52,10 @@ def render_heatmap(model, image_bgr: np.ndarray, box=None, joint: str | int | No
         raise ModelError(f"model {meta.name!r} has a {meta.head!r} head; arbitrary-resolution "
                          "heatmaps need a NerPE model (head 'nerpe')")
     k = joint_index(list(meta.joints), joint)
-    if box is None:
-        box, padding = whole_image_box(image_bgr.shape[1], image_bgr.shape[0])
-    x, _ = preprocess(image_bgr, box, meta, padding)
+    from edgepose.topdown import PersonBoxes
+
+    where = PersonBoxes.of(image_bgr, None if box is None else [box], padding)
+    x, _ = preprocess(image_bgr, where.boxes[0], meta, where.paddings[0])
     h, w = aspect_size(resolution, meta.input_size)
     if h < 1 or w < 1 or h * w > 4096 * 4096:
         raise DataError(f"heatmap resolution {h}x{w} is out of range (1 .. 4096 per side)")

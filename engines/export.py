@@ -123,7 +123,7 @@ def synthetic_images(meta: ModelMeta, batch: int, seed: int = 0) -> np.ndarray:
     their boxes through :func:`edgepose.preprocess.preprocess`, exactly as the app feeds a
     model."""
     from edgepose.data.synthetic import SynthConfig, render_scene
-    from edgepose.pose import person_crops
+    from edgepose.topdown import PersonBoxes
     from edgepose.preprocess import preprocess
 
     rng = np.random.default_rng(seed)
@@ -131,7 +131,8 @@ def synthetic_images(meta: ModelMeta, batch: int, seed: int = 0) -> np.ndarray:
     out = []
     for _ in range(batch):
         img, people = render_scene(rng, cfg)
-        (box,), (pad,) = person_crops(img, [people[0].bbox] if people else None)
+        where = PersonBoxes.of(img, [people[0].bbox] if people else None)
+        (box,), (pad,) = where.boxes, where.paddings
         out.append(preprocess(img, box, meta, pad)[0])
     return np.stack(out).astype(np.float32)
 

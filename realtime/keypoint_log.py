@@ -1,7 +1,12 @@
 """``--keypoints poses.jsonl``: one JSON line per rendered frame with every person's keypoints.
 
     {"frame": 12, "t": 0.412, "people": [{"track_id": 1, "box": [x, y, w, h],
-      "keypoints": [[x, y, score], ... K], "raw": [[x, y], ... K]}]}
+      "score": 0.61, "box_score": 0.83, "keypoints": [[x, y, score], ... K],
+      "raw": [[x, y], ... K]}]}
+
+``score`` is the person score of ``predict`` (mean joint score, times ``box_score`` -- the
+score of the detection that placed the track -- where a detector found the person;
+``box_score`` is left out otherwise); ``box`` is the box this frame was cropped from.
 
 ``t`` is the frame's capture time in seconds since the first frame; coordinates are frame
 pixels (edgepose convention: pixel centres on integers); ``keypoints`` are smoothed (One
@@ -21,8 +26,11 @@ import numpy as np
 def person_record(p) -> dict:
     kp = np.concatenate([np.asarray(p.keypoints, np.float64),
                          np.asarray(p.scores, np.float64)[:, None]], axis=1)
-    return {"track_id": int(p.track_id),
-            "box": [round(float(v), 2) for v in p.box],
+    rec = {"track_id": int(p.track_id),
+           "box": [round(float(v), 2) for v in p.box], "score": round(float(p.score), 4)}
+    if p.box_score is not None:
+        rec["box_score"] = round(float(p.box_score), 4)
+    return {**rec,
             "keypoints": np.round(kp, 3).tolist(),
             "raw": np.round(np.asarray(p.raw, np.float64), 3).tolist()}
 

@@ -2,11 +2,11 @@
 
     capture thread   | calling thread (owns the tracker)                  | render thread
     1 capture        | 2 boxes -> 3 crop -> 4 infer -> 5 to frame -> 6     | 8 render + log
-    (newest frame)   |   (tracking.boxes, pose.crop_people, pose.infer,   |   (render,
+    (newest frame)   |   (tracking.boxes, topdown.crop_people, topdown.infer,   |   (render,
                      |    pose.crop_to_image, tracking.update,            |    fpslog,
                      |    7 smoothing.smooth_tracks)                      |    keypoint log)
 
-Stages 3-5 are :mod:`edgepose.pose`, the top-down path the API's ``predict`` runs too, and
+Stages 3-5 are :mod:`edgepose.topdown`, the top-down path the API's ``predict`` runs too, and
 each frame's people are :class:`edgepose.pose.Pose` (what ``predict`` and ``track`` return).
 
 While the render thread draws frame i, the calling thread runs frame i+1 through stages
@@ -24,6 +24,8 @@ thread as one clear :class:`PipelineError` (user errors keep their own type).
 
 from __future__ import annotations
 
+import dataclasses
+
 import queue
 import sys
 import threading
@@ -34,7 +36,8 @@ from typing import Any, Callable
 from edgepose.engines.backend import Backend
 from edgepose.engines.triton_backend import ServerUnavailable
 from edgepose.errors import EdgeposeError, PipelineError, SourceError
-from edgepose.pose import Pose, crop_people, crop_to_image, infer
+from edgepose.pose import Pose
+from edgepose.topdown import crop_people, crop_to_image, infer
 from edgepose.realtime.capture import CaptureThread, EndOfStream, Frame
 from edgepose.realtime.fpslog import FpsLog
 from edgepose.realtime.keypoint_log import KeypointLog
@@ -49,9 +52,9 @@ _DONE = object()
 class PipelineOptions:
     """``frames``: stop after this many rendered frames (None = until the source ends);
     ``stall_timeout_s``: a source that delivers nothing this long is an error;
-    ``on_frame(frame, people)``: called in the render thread after each frame is drawn,
-    with the frame's :class:`edgepose.pose.Pose` list (smoothed keypoints, ``raw``,
-    ``track_id``)."""
+    ``on_frame(frame, people)``: called in the render thread for each frame, with the
+    frame as captured (a clean copy: the overlay goes only to the window / video) and its
+    :class:`edgepose.pose.Pose` list (smoothed keypoints, ``raw``, ``track_id``)."""
 
     frames: int | None = None
     render_queue: int = 2
@@ -180,9 +183,8 @@ class Pipeline:
                     self._server_back()
                 return self._nobody(frame, dropped, t0)
             stage = "preprocessing"
-            boxes = [tr.box.copy() for tr in tracks]
-            batch, mats = crop_people(self.meta, frame.image, boxes,
-                                      [tr.padding for tr in tracks])  # 3 crop
+            batch, mats = crop_people(self.meta, frame.image, [tr.crop_box for tr in tracks],
+                                      [tr.crop_padding for tr in tracks])  # 3 crop
             t1 = time.perf_counter()
             stage = "inference"
             try:
@@ -194,14 +196,14 @@ class Pipeline:
                 self._server_back()
             t2 = time.perf_counter()
             stage = "tracking"
-            used = {id(tr): b for tr, b in zip(tracks, boxes)}
             kept = self.tracker.update(tracks, crop_to_image(coords, mats), scores,
                                        (w, h))  # 5 to frame, 6 next boxes
             t3 = time.perf_counter()
             stage = "smoothing"
             smooth_tracks(kept, frame.t_capture)  # 7 smoothing
-            people: list[Pose] = [Pose(used[id(tr)], tr.keypoints, tr.scores, tr.id, self._names, tr.raw)
-                      for tr in kept]
+            people: list[Pose] = [Pose(tr.crop_box, tr.keypoints, tr.scores, tr.id,
+                                       self._names, tr.raw, box_score=tr.box_score)
+                                  for tr in kept]
             t4 = time.perf_counter()
         except EdgeposeError:
             raise
@@ -315,6 +317,7 @@ class Pipeline:
     def _render(self, work: _Work) -> None:
         t0 = time.perf_counter()
         image = work.frame.image
+        clean = image.copy() if self.opts.on_frame is not None else None
         for p in work.people:
             self.renderer.draw_person(image, p.keypoints, p.scores, p.box)
         hud = hud_lines(
@@ -330,7 +333,7 @@ class Pipeline:
         if self.keypoint_log is not None:
             self.keypoint_log.write(work.frame, work.people)
         if self.opts.on_frame is not None:
-            self.opts.on_frame(work.frame, work.people)
+            self.opts.on_frame(dataclasses.replace(work.frame, image=clean), work.people)
         t = dict(work.t, render_start=t0, render_end=time.perf_counter())
         self.log.record(work.frame.id, t, work.dropped, len(work.people))
         self.rendered += 1

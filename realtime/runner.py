@@ -48,10 +48,12 @@ class RunOptions:
 
 
 def check_output_path(path: str | None, what: str) -> None:
-    """Fail before starting when an output file's folder does not exist."""
-    if path and not Path(path).resolve().parent.is_dir():
-        raise EdgeposeError(
-            f"cannot write {what} {path}: folder {Path(path).parent} does not exist")
+    """Fail before starting when an output file cannot be written (a folder at its path, a
+    file where its folder should be, a read-only place); a missing folder is made."""
+    if path:
+        from edgepose.fileio import check_output_file
+
+        check_output_file(path, what)
 
 
 def build_pipeline(opts: RunOptions, backend: Backend) -> Pipeline:

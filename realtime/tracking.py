@@ -12,6 +12,12 @@ Multi person (``--multi``): the detector proposes boxes every ``detect_every`` f
 whenever there is no track; in between, every track follows its own keypoint box. Tracks
 are matched to detections by IoU, and each track keeps its own One Euro filter.
 
+One policy per kind of box (:mod:`edgepose.topdown`): a detection is cropped with the
+detector file's own ``crop_padding`` and its score becomes the track's ``box_score`` (person
+score = box score x joint score, as in ``predict --multi``); a box that follows keypoints
+uses ``TrackOptions.padding``. A track's ``crop_box`` / ``crop_padding`` are what this
+frame was cropped from; ``box`` / ``padding`` what the next frame will use.
+
 Boxes are COCO-style xywh in frame pixels (x, y = top-left pixel *edge*).
 """
 
@@ -59,6 +65,9 @@ class Track:
     padding: float
     smoother: OneEuroFilter
     id: int = 0
+    box_score: float | None = None  # the score of the detection that last placed it
+    crop_box: np.ndarray | None = field(default=None, repr=False)  # this frame's crop
+    crop_padding: float = 0.0
     keypoints: np.ndarray | None = field(default=None, repr=False)  # smoothed (stage 7)
     scores: np.ndarray | None = field(default=None, repr=False)
     raw: np.ndarray | None = field(default=None, repr=False)  # this frame's model output
@@ -126,19 +135,22 @@ def near(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 class PersonDetector:
-    """Person boxes (xywh, best first) from :class:`edgepose.engines.detector.Detector`
-    (the bundled NanoDet ONNX unless ``path`` is given), at most ``max_people``."""
+    """Person boxes from :class:`edgepose.engines.detector.Detector` (the bundled NanoDet
+    ONNX unless ``path`` is given), at most ``max_people``: a call returns a
+    :class:`edgepose.topdown.PersonBoxes` (best first, the file's ``crop_padding``, scores)."""
 
     def __init__(self, max_people: int = 8, path=None, threads: int | None = None):
         from edgepose.engines.detector import Detector
 
         self.detector = Detector(path, threads=threads, max_people=max_people)
+        self.crop_padding = self.detector.crop_padding
         self.calls = 0
 
-    def __call__(self, image_bgr: np.ndarray) -> list[np.ndarray]:
+    def __call__(self, image_bgr: np.ndarray):
+        from edgepose.topdown import PersonBoxes
+
         self.calls += 1
-        boxes, _ = self.detector(image_bgr)
-        return [b.astype(np.float64) for b in boxes]
+        return PersonBoxes.detected(self.detector, image_bgr)
 
 
 class PersonTracker:
@@ -173,24 +185,40 @@ class PersonTracker:
         return Track(box, padding, OneEuroFilter(self.smooth), id=0)
 
     def boxes(self, image_bgr: np.ndarray) -> list[Track]:
+        """The tracks to run on this frame, each with its ``crop_box`` / ``crop_padding``."""
         h, w = image_bgr.shape[:2]
         if not self.opts.multi:
             if not self.tracks:
                 self.tracks = [self._new_track(*whole_image_box(w, h))]
             tr = self.tracks[0]
             if tr.fresh and self.detector is not None:  # lost: look for the person
-                dets = self.detector(image_bgr)
-                if dets:
-                    tr.box, tr.padding = dets[0], self.opts.padding
+                found = self._detect(image_bgr)
+                if len(found):
+                    tr.box, tr.padding = found.boxes[0], found.paddings[0]
+                    tr.box_score = found.scores[0] if found.scores else None
                 else:
-                    tr.box, tr.padding = whole_image_box(w, h)
-            return self.tracks
-        if self._frames % max(self.opts.detect_every, 1) == 0 or not self.tracks:
-            self._merge_detections(self.detector(image_bgr))
-        self._frames += 1
+                    (tr.box, tr.padding), tr.box_score = whole_image_box(w, h), None
+        else:
+            if self._frames % max(self.opts.detect_every, 1) == 0 or not self.tracks:
+                self._merge_detections(self._detect(image_bgr))
+            self._frames += 1
+        for tr in self.tracks:
+            tr.crop_box, tr.crop_padding = tr.box.copy(), float(tr.padding)
         return self.tracks
 
-    def _merge_detections(self, dets: list[np.ndarray]) -> None:
+    def _detect(self, image_bgr: np.ndarray):
+        """The detector's people as :class:`edgepose.topdown.PersonBoxes` (a detector that
+        returns plain boxes -- a script, a test -- gets the tracked-box padding, no scores)."""
+        from edgepose.topdown import PersonBoxes
+
+        found = self.detector(image_bgr)
+        if isinstance(found, PersonBoxes):
+            return found
+        return PersonBoxes.given(list(found), self.opts.padding)
+
+    def _merge_detections(self, found) -> None:
+        dets = list(found.boxes)
+        scores = list(found.scores) if found.scores is not None else [None] * len(dets)
         unmatched = list(range(len(dets)))
         for tr in self.tracks:
             if not unmatched:
@@ -198,12 +226,15 @@ class PersonTracker:
             best = max(unmatched, key=lambda j: iou(tr.box, dets[j]))
             if self._same_person(tr.box, dets[best]):
                 unmatched.remove(best)  # keep the track's own (keypoint) box
+                tr.box_score = scores[best]
         room = self.opts.max_people - len(self.tracks)
         self._ended = [(f, t) for f, t in self._ended
                        if self._frames - f <= self.opts.keep_lost]
         for j in unmatched[: max(room, 0)]:
-            self.tracks.append(self._revive(dets[j]) or
-                               self._new_track(dets[j], self.opts.padding))
+            tr = self._revive(dets[j], found.paddings[j]) or \
+                self._new_track(dets[j], found.paddings[j])
+            tr.box_score = scores[j]
+            self.tracks.append(tr)
 
     def _same_person(self, track_box: np.ndarray, det: np.ndarray) -> bool:
         """Does a detection match a track's box? A keypoint box and a detector box of the
@@ -212,7 +243,7 @@ class PersonTracker:
         return iou(track_box, det) >= self.opts.match_iou or \
             overlap_of_smaller(track_box, det) >= 0.6
 
-    def _revive(self, det: np.ndarray) -> Track | None:
+    def _revive(self, det: np.ndarray, padding: float) -> Track | None:
         """The most recently ended track whose last box this detection matches
         (:meth:`_same_person`, or its centre within half a box of that box's centre at a
         similar size: a small, distant person walks out of IoU range in a few frames),
@@ -221,7 +252,7 @@ class PersonTracker:
             tr = self._ended[k][1]
             if self._same_person(tr.box, det) or near(tr.box, det):
                 del self._ended[k]
-                tr.box, tr.padding, tr.fresh, tr.smooth = det, self.opts.padding, True, False
+                tr.box, tr.padding, tr.fresh, tr.smooth = det, padding, True, False
                 tr.streak = 0
                 tr.smoother.reset()
                 self.revived += 1
@@ -254,6 +285,7 @@ class PersonTracker:
                     self.lost += 1
                 w, h = frame_wh
                 (tr.box, tr.padding), tr.fresh = whole_image_box(w, h), True
+                tr.box_score = None
                 kept.append(tr)
                 continue
             tr.smooth = True

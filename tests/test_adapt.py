@@ -130,7 +130,7 @@ class _StandInTeacher:
 
     name, model_name = "standin", "stand-in teacher"
 
-    def landmarks(self, path, box):
+    def landmarks(self, path, box, padding=None):
         x, y, w, h = box
         lm = np.stack([np.linspace(x, x + w, 17), np.linspace(y, y + h, 17),
                        np.full(17, 0.9)], 1)

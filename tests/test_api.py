@@ -91,7 +91,7 @@ def test_predict_and_live_first_frame_are_one_path(tmp_path, mode):
     """predict on an image and the live pipeline's first frame of that image give the same
     Pose (same crop rule, same crops, same keypoints): single person with no box (the whole
     image by coords.whole_image_box), single person re-acquired by the detector, --multi."""
-    from edgepose.coords import whole_image_box
+    from edgepose.coords import CROP_PADDING, whole_image_box
     from edgepose.pose import Pose
     from edgepose.bundled import DEFAULT_MODEL
     from edgepose.realtime.tracking import PersonDetector
@@ -107,12 +107,19 @@ def test_predict_and_live_first_frame_are_one_path(tmp_path, mode):
         (p,) = live
         np.testing.assert_array_equal(p.box, whole_image_box(img.shape[1], img.shape[0])[0])
         (want,) = model.predict(img)  # no boxes: the same whole-image rule
-    else:
+        wants = [want]
+    else:  # the people of predict(detector=True), i.e. `edgepose predict --multi`
         dets = PersonDetector()(img)
         assert 1 <= len(live) <= len(dets) and (mode == "multi" or len(live) == 1)
-        for p in live:  # the crops came from the detector's boxes
-            assert min(np.abs(p.box - d).max() for d in dets) < 1e-3, p.box
-    wants = [want] if mode == "whole image" else model.predict(img, boxes=[p.box for p in live])
+        assert set(dets.paddings) == {PersonDetector().crop_padding} != {CROP_PADDING}
+        offline = model.predict(img, detector=True)
+        wants = []
+        for p in live:  # same box, same detector padding, same box score
+            want = min(offline, key=lambda q: np.abs(q.box - p.box).max())
+            assert np.abs(want.box - p.box).max() < 1e-3, (p.box, want.box)
+            assert p.box_score is not None and p.box_score == pytest.approx(want.box_score)
+            assert p.score == pytest.approx(want.score, abs=1e-4)
+            wants.append(want)
     for p, want in zip(live, wants):
         np.testing.assert_array_equal(want.box, p.box)
         np.testing.assert_allclose(p.raw, want.keypoints, atol=1e-3)
@@ -286,3 +293,50 @@ def test_predict_multi_finds_every_person(tmp_path, capsys):
     assert len(results) >= 4, f"{len(results)} people on a photo of 4"
     xs = sorted(r["bbox"][0] for r in results)
     assert xs[-1] - xs[0] > 100, "different people, not one box repeated"
+
+
+def test_track_yields_clean_frames_and_draw_is_separate(tmp_path):
+    """Issue 31: track() hands back each frame as decoded, pixel for pixel; the overlay is
+    the opt-in model.draw(frame, poses)."""
+    from edgepose.bundled import DEFAULT_MODEL
+
+    video, _ = still_clip(tmp_path, ROOT / "tests" / "assets" / "multi" / "000000000790.jpg")
+    cap = cv2.VideoCapture(str(video))
+    decoded = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        decoded.append(f)
+    cap.release()
+    model = edgepose.load(DEFAULT_MODEL, threads=1)
+    got = [(frame, poses) for frame, poses in model.track(video, multi=True)]
+    assert len(got) == len(decoded) == 3
+    for (frame, poses), want in zip(got, decoded):
+        assert np.array_equal(frame, want), "track() frames must be the source's"
+        assert poses
+    drawn = model.draw(got[0][0].copy(), got[0][1])
+    assert (drawn != got[0][0]).any(axis=2).sum() > 200, "draw() drew nothing"
+    model.close()
+
+
+def test_api_detector_equals_predict_multi(tmp_path, capsys):
+    """model.predict(image, detector=True) returns the people `edgepose predict --multi`
+    writes (same boxes, keypoints, scores, order)."""
+    import json
+
+    from edgepose.app.cli import main
+    from edgepose.bundled import DEFAULT_MODEL
+
+    photo = ROOT / "tests" / "assets" / "multi" / "000000000790.jpg"
+    out = tmp_path / "r.json"
+    assert main(["predict", str(photo), "--multi", "--out", str(out), "--no-progress",
+                 "--threads", "1"]) == 0
+    cli = json.loads(out.read_text())
+    model = edgepose.load(DEFAULT_MODEL, threads=1)
+    api = [p.to_dict() for p in model.predict(cv2.imread(str(photo)), detector=True)]
+    model.close()
+    assert len(api) == len(cli) >= 2
+    for a, c in zip(api, cli):
+        assert a["bbox"] == c["bbox"] and a["score"] == c["score"]
+        np.testing.assert_allclose(a["keypoints"], c["keypoints"], atol=1e-3)

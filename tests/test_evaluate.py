@@ -13,7 +13,7 @@ from edgepose.evaluate import (
     bbox_normaliser, coco_keypoint_ap, coco_results, format_table, mean_pixel_error, pck, pckh,
     teacher_agreement, torso_pck,
 )
-from edgepose.pose import crop_to_image
+from edgepose.topdown import crop_to_image
 from edgepose.skeleton import COCO
 
 SIGMAS = np.asarray(COCO.sigmas)

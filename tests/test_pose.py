@@ -1,4 +1,4 @@
-"""The top-down path (edgepose.pose): which crop, crops and back to image pixels, Pose."""
+"""The top-down path (edgepose.topdown): which crop, crops and back to image pixels; Pose."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from edgepose.coords import CROP_PADDING, WHOLE_IMAGE_PADDING, apply_affine, whole_image_box
 from edgepose.errors import EngineError
-from edgepose.pose import Pose, crop_people, crop_to_image, person_crops
+from edgepose.pose import Pose
+from edgepose.topdown import PersonBoxes, crop_people, crop_to_image
 from edgepose.preprocess import box_affine
 
 from meta_helpers import tiny_meta
@@ -19,12 +20,30 @@ def test_one_crop_rule_for_boxes_and_for_no_box():
     img = np.zeros((120, 200, 3), np.uint8)
     box, pad = whole_image_box(200, 120)
     assert box.tolist() == [0.0, 0.0, 200.0, 120.0] and pad == WHOLE_IMAGE_PADDING == 1.0
-    (whole,), pads = person_crops(img, None)  # no boxes: the whole image, by that rule
-    assert whole.tolist() == box.tolist() and pads == [pad]
-    boxes, pads = person_crops(img, [[10, 20, 30, 40], (0, 0, 5, 5)])
-    assert [b.tolist() for b in boxes] == [[10, 20, 30, 40], [0, 0, 5, 5]]
-    assert pads == [CROP_PADDING, CROP_PADDING] and CROP_PADDING == 1.25
-    assert person_crops(img, [], 1.5) == ([], [])
+    whole = PersonBoxes.of(img, None)  # no boxes: the whole image, by that rule
+    assert whole.boxes[0].tolist() == box.tolist() and whole.paddings == [pad]
+    assert whole.scores is None
+    given = PersonBoxes.of(img, [[10, 20, 30, 40], (0, 0, 5, 5)])
+    assert [b.tolist() for b in given.boxes] == [[10, 20, 30, 40], [0, 0, 5, 5]]
+    assert given.paddings == [CROP_PADDING, CROP_PADDING] and CROP_PADDING == 1.25
+    empty = PersonBoxes.of(img, [], 1.5)
+    assert len(empty) == 0 and empty.boxes == [] and empty.paddings == []
+
+
+def test_detector_boxes_take_the_detector_files_padding_and_scores():
+    """One policy per kind of box: a detector's boxes are padded by its own measured
+    crop_padding (the bundled NanoDet: 1.1, not the 1.25 of ground-truth boxes)."""
+    import cv2
+
+    from edgepose.engines.detector import Detector
+
+    det = Detector(threads=1, offline=True)
+    img = cv2.imread(str(Path(__file__).parent / "assets" / "multi" / "000000252219.jpg"))
+    found = PersonBoxes.detected(det, img)
+    boxes, scores = det(img)
+    assert len(found) == len(boxes) >= 2 and det.crop_padding != CROP_PADDING
+    assert found.paddings == [det.crop_padding] * len(boxes)
+    np.testing.assert_allclose(found.scores, scores)
 
 
 def test_crop_people_then_crop_to_image_round_trip():

@@ -3,21 +3,22 @@
     import edgepose
 
     model = edgepose.load()                     # the bundled model, or a .onnx/.engine/.pt
-    for pose in model.predict(image_bgr):       # one Pose per person box
+    for pose in model.predict(image_bgr):       # the whole image as one person
         x, y, score = pose["left_wrist"]
+    people = model.predict(image_bgr, detector=True)   # every person (= predict --multi)
     for frame, poses in model.track(0):         # the live pipeline of `edgepose run`
-        ...
+        model.draw(frame, poses)                # frames come clean; drawing is opt-in
 
-``predict`` and the live pipeline share one top-down path (:mod:`edgepose.pose`): each
-box padded by ``CROP_PADDING``, no box meaning the whole image by
-:func:`edgepose.coords.whole_image_box` (as the live app crops a frame with nobody tracked
-yet and as calibration crops an image), every crop of the call in one backend batch, the
-keypoints mapped back to image pixels. ``track`` runs the real pipeline (capture thread,
-newest frame, tracking, One Euro smoothing) in the background and yields each rendered
-frame with its people; leaving the loop (``break``, an exception, Ctrl-C) stops every
-thread and releases the camera. Both return :class:`edgepose.pose.Pose`. Joint names,
-limbs and flip pairs come from the model's metadata (``model.meta``), so a custom keypoint
-set needs no code change.
+``predict``, ``edgepose predict`` and the live pipeline share one top-down path
+(:mod:`edgepose.topdown`): given boxes padded by ``CROP_PADDING``, detector boxes by the
+detector file's own padding and ranked by box score x joint score with OKS NMS, no box
+meaning the whole image by :func:`edgepose.coords.whole_image_box`; every crop of the call
+in one backend batch, the keypoints mapped back to image pixels. ``track`` runs the real
+pipeline (capture thread, newest frame, tracking, One Euro smoothing) in the background and
+yields each frame, as captured, with its people; leaving the loop (``break``, an exception,
+Ctrl-C) stops every thread and releases the camera. Both return
+:class:`edgepose.pose.Pose`. Joint names, limbs and flip pairs come from the model's
+metadata (``model.meta``), so a custom keypoint set needs no code change.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ import numpy as np
 from edgepose.bundled import DEFAULT_MODEL
 from edgepose.coords import CROP_PADDING
 from edgepose.errors import DataError, EdgeposeError
-from edgepose.pose import Pose, crop_people, crop_to_image, infer, person_crops
+from edgepose.pose import Pose
+from edgepose.topdown import PersonBoxes, predict_people
 
 __all__ = ["Pose", "PoseEstimator", "load"]
 
@@ -50,6 +52,8 @@ class PoseEstimator:
         self.device, self.threads = device, threads
         self.backend = open_backend(path, server, device, threads)
         self.meta = self.backend.meta
+        self._detector = None
+        self._renderer = None
 
     # ------------------------------------------------------------------ metadata
 
@@ -68,47 +72,74 @@ class PoseEstimator:
     # ------------------------------------------------------------------ images
 
     def predict(self, image_bgr: np.ndarray, boxes: Sequence | None = None,
-                padding: float = CROP_PADDING) -> list[Pose]:
-        """People in one BGR image: one Pose per box, each padded by ``padding``; no boxes:
-        one Pose of the whole image (:func:`edgepose.coords.whole_image_box`)."""
-        return self.predict_many([image_bgr], [boxes], padding)[0]
+                padding: float = CROP_PADDING, detector=False) -> list[Pose]:
+        """People in one BGR image: one Pose per box in ``boxes``, each padded by
+        ``padding``; ``detector=True`` (the bundled person detector, or a
+        :class:`edgepose.engines.detector.Detector` / its file path): every person it finds,
+        best first, as ``edgepose predict --multi``; neither: one Pose of the whole image
+        (:func:`edgepose.coords.whole_image_box`)."""
+        return self.predict_many([image_bgr], [boxes], padding, detector=detector)[0]
 
     def predict_many(self, images: Sequence[np.ndarray], boxes: Sequence | None = None,
-                     padding: float = CROP_PADDING,
-                     batch: int | None = None) -> list[list[Pose]]:
+                     padding: float = CROP_PADDING, batch: int | None = None,
+                     detector=False) -> list[list[Pose]]:
         """Several images at once: every crop of every image in one backend call
         (cross-image batching; the backend fits it to its own batch range), or in calls of
-        at most ``batch`` crops. ``boxes[i]``: image i's boxes, or None for the whole image."""
+        at most ``batch`` crops. ``boxes[i]``: image i's boxes (or a
+        :class:`edgepose.topdown.PersonBoxes`), None for the whole image; ``detector``: as
+        in :meth:`predict`, for every image without boxes."""
         boxes = list(boxes) if boxes is not None else [None] * len(images)
-        crops, owners = [], []  # the live pipeline's stages 3-5 (edgepose.pose)
+        det = self.detector(detector) if detector is not False and detector is not None \
+            else None
+        where = []
         for i, (img, bxs) in enumerate(zip(images, boxes)):
             if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
                 raise DataError(f"image {i}: expected an (H, W, 3) BGR uint8 array, got "
                                 f"{getattr(img, 'shape', type(img).__name__)}")
-            bxs, pads = person_crops(img, bxs, padding)
-            if not bxs:
-                continue
-            x, mats = crop_people(self.meta, img, bxs, pads)
-            crops += list(x)
-            owners += [(i, b, m) for b, m in zip(bxs, mats)]
-        out: list[list[Pose]] = [[] for _ in images]
-        step = max(1, batch or len(crops))
-        for s in range(0, len(crops), step):
-            chunk = owners[s:s + step]
-            coords, scores = infer(self.backend, np.stack(crops[s:s + step]))
-            image_xy = crop_to_image(coords, [m for _, _, m in chunk])
-            for (i, b, _), c, sc in zip(chunk, image_xy, scores):
-                out[i].append(Pose(b, c, sc, names=self.names))
-        return out
+            if det is not None and bxs is None:
+                where.append(PersonBoxes.detected(det, img))
+            else:
+                where.append(PersonBoxes.of(img, bxs, padding))
+        return predict_people(self.backend, self.meta, images, where, batch)
+
+    def detector(self, which=True):
+        """The person detector ``predict(detector=...)`` uses: True = the bundled one
+        (opened once, with this model's device and threads), a path = that file, or a
+        Detector as it is."""
+        from edgepose.engines.detector import Detector
+
+        if isinstance(which, Detector) or hasattr(which, "crop_padding"):
+            return which
+        if which is True:
+            if self._detector is None:
+                self._detector = Detector(None, device=self.device, threads=self.threads,
+                                          offline=True)
+            return self._detector
+        return Detector(which, device=self.device, threads=self.threads, offline=True)
+
+    def draw(self, frame_bgr: np.ndarray, poses: Sequence[Pose]) -> np.ndarray:
+        """Draw ``poses`` (skeleton, joints, box) onto ``frame_bgr`` in place and return it:
+        the overlay ``edgepose run`` shows, as a separate, opt-in call."""
+        from edgepose.realtime.render import Renderer
+
+        if self._renderer is None:
+            self._renderer = Renderer(self.limbs)
+        for p in poses:
+            self._renderer.draw_person(frame_bgr, p.keypoints, p.scores, p.box)
+        return frame_bgr
 
     # ------------------------------------------------------------------ live
 
     def track(self, source=0, frames: int | None = None, every_frame: bool | None = None,
               smooth: bool = True, **options) -> Iterator[tuple[np.ndarray, list[Pose]]]:
         """Yield ``(frame_bgr, poses)`` for each frame of ``source`` (camera index, file,
-        URL, 'csi', 'demo') through the live pipeline. The frame carries the drawn overlay.
-        A video file is read frame by frame unless ``every_frame=False``. Extra keyword
-        arguments set :class:`edgepose.realtime.runner.RunOptions` fields."""
+        URL, 'csi', 'demo') through the live pipeline. The frame is as captured (draw on
+        it with :meth:`draw`). A video file is read frame by frame unless
+        ``every_frame=False``. Keyword arguments set tracking options
+        (:class:`edgepose.realtime.tracking.TrackOptions`: ``multi=True`` for every person,
+        ``conf``, ``max_people``, ``detect_every``, ...) or
+        :class:`edgepose.realtime.runner.RunOptions` fields; an unknown one is an error
+        that lists them."""
         from edgepose.realtime.runner import build_pipeline
 
         q: queue.Queue = queue.Queue(maxsize=2)
@@ -167,9 +198,22 @@ class PoseEstimator:
         from edgepose.realtime.smoothing import SmoothOptions
         from edgepose.realtime.sources import parse_source
 
+        from edgepose.realtime.tracking import TrackOptions
+
         if every_frame is None:
             every_frame = parse_source(source).kind == "file"
         given = {k: options.pop(k, None) for k in ("smooth", "pipeline", "capture")}
+        track_fields = {f.name for f in dataclasses.fields(TrackOptions)}
+        tracking = {k: options.pop(k) for k in list(options) if k in track_fields}
+        run_fields = {f.name for f in dataclasses.fields(RunOptions)}
+        unknown = sorted(set(options) - run_fields)
+        if unknown:
+            raise EdgeposeError(
+                f"track(): unknown option(s) {unknown}; tracking options are "
+                f"{sorted(track_fields)}, run options {sorted(run_fields - {'model'})}")
+        if tracking:
+            options["track"] = dataclasses.replace(options.get("track") or TrackOptions(),
+                                                   **tracking)
         return RunOptions(
             model=str(self.path), source=str(source), headless=True, quiet=True,
             device=self.device, threads=self.threads,

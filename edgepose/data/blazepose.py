@@ -162,8 +162,10 @@ class BlazePoseTeacher:
         """E.g. "MediaPipe BlazePose full 0.10.21" (the version once the worker started)."""
         return f"MediaPipe BlazePose {self.name} {self.info.get('mediapipe', '')}".strip()
 
-    def landmarks(self, path, box=None) -> np.ndarray | None:
+    def landmarks(self, path, box=None, padding: float | None = None) -> np.ndarray | None:
         req = {"path": str(path), "box": [float(v) for v in box] if box is not None else None}
+        if padding is not None:
+            req["pad"] = float(padding)
         self.proc.stdin.write(json.dumps(req) + "\n")
         self.proc.stdin.flush()
         ans = self._read()

@@ -73,7 +73,7 @@ class MoveNetTeacher:
 
     ``landmarks(path, box)`` returns (17, 3) COCO-17 [x, y, score] in image pixels, or None
     when the image cannot be read. The person is cropped by edgepose's one top-down rule
-    (:mod:`edgepose.pose`: ``CROP_PADDING`` around the box; no box: the whole image).
+    (:mod:`edgepose.topdown`: ``CROP_PADDING`` around the box; no box: the whole image).
     """
 
     def __init__(self, name: str = DEFAULT_TEACHER, threads: int = 1):
@@ -109,20 +109,25 @@ class MoveNetTeacher:
     def model_name(self) -> str:
         return f"MoveNet {self.name.split('-', 1)[1].capitalize()} v4 (ONNX Runtime)"
 
-    def landmarks(self, path, box=None) -> np.ndarray | None:
+    def landmarks(self, path, box=None, padding: float | None = None) -> np.ndarray | None:
+        """(17, 3) [x, y, score] image px for the person in ``box`` (None: the whole
+        image); ``padding``: the box's crop padding (a detector's own; default the
+        ground-truth 1.25), as :mod:`edgepose.topdown` crops for the student."""
         import time
 
         import cv2
 
-        from edgepose.pose import crop_people, crop_to_image, person_crops
+        from edgepose.coords import CROP_PADDING
+        from edgepose.topdown import PersonBoxes, crop_people, crop_to_image
 
         from edgepose.data.files import try_read_image
 
         img, _ = try_read_image(path)  # unreadable, truncated or too large: no person
         if img is None:
             return None
-        boxes, paddings = person_crops(img, None if box is None else [box])
-        x, mats = crop_people(self.meta, img, boxes, paddings)
+        where = PersonBoxes.of(img, None if box is None else [box],
+                               CROP_PADDING if padding is None else padding)
+        x, mats = crop_people(self.meta, img, where.boxes, where.paddings)
         t0 = time.perf_counter()
         coords, scores = self.session.run(None, {self.session.get_inputs()[0].name: x})
         self.last_ms = (time.perf_counter() - t0) * 1000.0

@@ -19,6 +19,9 @@ import json
 import sys
 import time
 
+# The ground-truth box padding (edgepose.coords.CROP_PADDING). This worker runs in
+# MediaPipe's own venv and must import nothing from edgepose, so the value is repeated here;
+# a request's "pad" (a detector's own padding, edgepose.topdown's policy) overrides it.
 PAD = 1.25
 
 
@@ -47,7 +50,7 @@ def main() -> int:
         box = req.get("box")
         if box:
             x, y, bw, bh = (float(v) for v in box)
-            side = max(bw, bh) * PAD
+            side = max(bw, bh) * float(req.get("pad", PAD))
             cx, cy = x + bw / 2 - 0.5, y + bh / 2 - 0.5  # box centre in pixel-centre coords
             x0, y0 = cx - (side - 1) / 2, cy - (side - 1) / 2
             size = max(int(round(side)), 16)

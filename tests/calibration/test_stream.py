@@ -25,7 +25,7 @@ def cfg(**kw) -> StreamConfig:
 def test_folder_stream_equals_realtime_whole_frame_input(image_dir):
     """A folder image's tensor is the one the realtime app feeds for a whole frame."""
     from edgepose.coords import whole_image_box
-    from edgepose.pose import crop_people, infer
+    from edgepose.topdown import crop_people, infer
     from edgepose.realtime.tracking import PersonTracker, TrackOptions
 
     meta = tiny_meta()

@@ -30,4 +30,4 @@ def test_synth_bad_arguments_give_one_line_errors(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(["synth", str(blocker / "sub"), "--num", "1", "--val", "0"]) == 2
-    assert "cannot create" in capsys.readouterr().err
+    assert "is a file, not a folder" in capsys.readouterr().err

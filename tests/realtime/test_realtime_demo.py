@@ -78,9 +78,15 @@ def test_demo_bundled_model_video_log_and_accuracy(tmp_path):
 
 def test_bad_output_folder_and_missing_model_are_one_line_errors(tmp_path, template_onnx,
                                                                   capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
     rc = edgepose.app.cli.main(["demo", "--model", str(template_onnx), "--headless",
-                            "--frames", "2", "--save", str(tmp_path / "nope" / "o.mp4")])
-    assert rc == 2 and "folder" in capsys.readouterr().err
+                            "--frames", "2", "--save", str(afile / "o.mp4")])
+    assert rc == 2 and "is a file, not a folder" in capsys.readouterr().err
+    # a missing folder is made (as for every output), not an error
+    rc = edgepose.app.cli.main(["demo", "--model", str(template_onnx), "--headless",
+                            "--frames", "2", "--save", str(tmp_path / "new" / "o.mp4")])
+    assert rc == 0 and (tmp_path / "new" / "o.mp4").stat().st_size > 0
     rc = edgepose.app.cli.main(["run", "--model", str(tmp_path / "missing.onnx"),
                             "--source", "demo", "--headless"])
     err = capsys.readouterr().err

@@ -7,7 +7,7 @@ import pytest
 import rt_helpers as h
 
 from edgepose.coords import WHOLE_IMAGE_PADDING, apply_affine
-from edgepose.pose import crop_people, crop_to_image, infer
+from edgepose.topdown import crop_people, crop_to_image, infer
 from edgepose.preprocess import box_affine
 from edgepose.realtime.smoothing import smooth_tracks
 from edgepose.realtime.tracking import PersonTracker, TrackOptions, iou, keypoint_box

@@ -17,7 +17,8 @@ from edgepose.data.footage import FootageFrame
 def frame_people(path: Path, teacher, detector, max_people: int) -> dict[str, Any]:
     """One frame's record (what the progress file keeps): ``size`` [h, w] (None when the
     image cannot be read) and, for each of the first ``max_people`` detector boxes the
-    teacher labels, its ``box``, ``det_score`` and raw teacher ``landmarks``."""
+    teacher labels, its ``box``, ``det_score`` and raw teacher ``landmarks`` (the teacher
+    crops each box with the detector's own padding: :mod:`edgepose.topdown`'s policy)."""
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -26,7 +27,7 @@ def frame_people(path: Path, teacher, detector, max_people: int) -> dict[str, An
     people = []
     boxes, scores = detector(img)
     for box, score in zip(boxes[:max_people], scores):
-        lm = teacher.landmarks(path, box)
+        lm = teacher.landmarks(path, box, padding=getattr(detector, "crop_padding", None))
         if lm is not None:
             people.append({"box": [round(float(v), 2) for v in box],
                            "det_score": round(float(score), 4),

@@ -132,8 +132,7 @@ def eval_with_boxes(args) -> int:
     from edgepose.data.files import read_json, require
     from edgepose.errors import DataError
     from edgepose.evaluate import coco_keypoint_ap
-    from edgepose.pose import detected_people
-    from edgepose.skeleton import get_skeleton
+    from edgepose.topdown import PersonBoxes
 
     data = read_json(args.data, "COCO annotation file")
     if not isinstance(data, dict):
@@ -143,14 +142,14 @@ def eval_with_boxes(args) -> int:
     boxes, padding = detection_boxes(args.boxes, data["images"], root)
     model = load(args.model, device=args.device)
     results = []
-    sigmas = get_skeleton(model.meta.skeleton).sigmas
     for im in data["images"]:
         b, s = boxes[int(im["id"])]
         if len(b) == 0:
             continue
         img = cv2.imread(str(root / im["file_name"]))
-        # the top-down finish: score = detector x keypoint confidence, OKS NMS
-        for pose in detected_people(model.predict(img, boxes=b, padding=padding), s, sigmas):
+        # the top-down finish (edgepose.topdown): score = detector x keypoint confidence, OKS NMS
+        people = model.predict(img, boxes=PersonBoxes.from_detections(b, s, padding))
+        for pose in people:
             results.append({"image_id": int(im["id"]), "category_id": 1, **pose.to_dict()})
     if args.coco_results:
         Path(args.coco_results).write_text(json.dumps(results))

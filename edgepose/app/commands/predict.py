@@ -42,6 +42,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--detector-size", type=int, default=None, metavar="PX",
                    help="--multi: the detector's longer input side, a multiple of 32 (default "
                         "416; 320 is faster, 512-640 finds smaller people)")
+    p.add_argument("--draw-min-score", type=float, default=0.3, metavar="S",
+                   help="--save-dir overlays draw the people whose person score (detector box "
+                        "score x mean joint score with --multi, else the mean joint score) is "
+                        "at least S (default 0.3); the results keep every candidate")
     p.add_argument("--batch", type=int, default=8, help="crops per model call (default 8)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
                    help="where to run the model (default auto)")
@@ -102,50 +106,41 @@ def read_inputs(kind: str, items, skipped: list[str], bar):
 
 
 class Batcher:
-    """Images queued until ``size`` are waiting, then sent through ``predict_many`` at once
-    (crops of several images in one model call); results and overlays in input order."""
+    """Images queued until ``size`` are waiting, then sent through the API's
+    ``predict_many`` at once (crops of several images in one model call; detector people
+    finished there: box score x joint score, OKS NMS); results and overlays in input order.
+    Overlays draw the people whose person score is at least ``draw_min_score`` (the
+    results keep every candidate: COCO AP ranks them)."""
 
-    def __init__(self, model, size: int, overlay=None, padding: float | None = None):
-        from edgepose.coords import CROP_PADDING
-        from edgepose.realtime.render import Renderer
-        from edgepose.skeleton import get_skeleton
-
+    def __init__(self, model, size: int, overlay=None, draw_min_score: float = 0.0):
         self.model, self.size, self.overlay = model, size, overlay
-        self.padding = CROP_PADDING if padding is None else float(padding)
-        self.sigmas = get_skeleton(model.meta.skeleton).sigmas
-        self.renderer = Renderer(model.limbs) if overlay is not None else None
+        self.draw_min_score = float(draw_min_score)
         self.pending: list = []
         self.results: list[dict] = []
         self.images = self.people = 0
 
-    def add(self, image_id: int, name: str, img, boxes, box_scores=None) -> None:
-        """``boxes``: the image's person boxes ([] = nobody), None for the whole image;
-        ``box_scores``: the detector's scores of ``boxes`` (people then ranked and
-        de-duplicated by :func:`edgepose.pose.detected_people`)."""
-        self.pending.append((image_id, name, img, boxes, box_scores))
+    def add(self, image_id: int, name: str, img, boxes) -> None:
+        """``boxes``: a :class:`edgepose.topdown.PersonBoxes` (given or detector boxes;
+        empty = nobody), or None for the whole image."""
+        self.pending.append((image_id, name, img, boxes))
         if len(self.pending) >= self.size:
             self.flush()
 
     def flush(self) -> None:
-        from edgepose.pose import detected_people
-
         if not self.pending:
             return
         batch, self.pending = self.pending, []
         poses = self.model.predict_many([b[2] for b in batch], [b[3] for b in batch],
-                                        padding=self.padding, batch=self.size)
-        for (image_id, name, img, _, box_scores), ps in zip(batch, poses):
-            if box_scores is not None:
-                ps = detected_people(ps, box_scores, self.sigmas)
+                                        batch=self.size)
+        for (image_id, name, img, _), ps in zip(batch, poses):
             self.images += 1
             self.people += len(ps)
             for p in ps:
                 self.results.append({"image_id": image_id, "file_name": name,
                                      "category_id": 1, **p.to_dict()})
-                if self.renderer is not None:
-                    self.renderer.draw_person(img, p.keypoints, p.scores, p.box)
             if self.overlay is not None:
-                self.overlay(name, img, ps)
+                shown = [p for p in ps if p.score >= self.draw_min_score]
+                self.overlay(name, self.model.draw(img, shown), shown)
 
 
 def run(args) -> int:
@@ -159,6 +154,7 @@ def run(args) -> int:
     from edgepose.app.api import load
     from edgepose.errors import DataError
     from edgepose.fileio import atomic_write_bytes
+    from edgepose.topdown import PersonBoxes
 
     if args.batch < 1:
         raise DataError(f"--batch must be >= 1, got {args.batch}")
@@ -180,18 +176,16 @@ def run(args) -> int:
     fps, frames = video_props(items) if kind == "video" else (None, len(items))
     model = load(args.model, device=args.device, threads=args.threads, server=args.server)
     overlay, sink = overlay_writer(kind, items, args.save_dir, fps)
-    batcher = Batcher(model, args.batch, overlay,
-                      padding=detector.crop_padding if detector is not None else None)
+    batcher = Batcher(model, args.batch, overlay, draw_min_score=args.draw_min_score)
     skipped: list[str] = []
     t0 = time.perf_counter()
     bar = tqdm(desc="predict", unit="img", disable=args.no_progress, total=frames)
     interrupted = False
     try:
         for image_id, name, img in read_inputs(kind, items, skipped, bar):
-            boxes = box_scores = None
-            if detector is not None:
-                boxes, box_scores = detector(img)  # none found: still read (and drawn)
-                boxes = list(boxes)
+            boxes = None
+            if detector is not None:  # none found: still read (and drawn)
+                boxes = PersonBoxes.detected(detector, img)
             if given is not None and kind == "images":  # --boxes: matched by file name
                 short = Path(name).name
                 if short not in given:
@@ -199,10 +193,11 @@ def run(args) -> int:
                     tqdm.write(f"edgepose predict: skipping {name}: not in {args.boxes}",
                                file=sys.stderr)
                     continue
-                image_id, boxes = given[short]
-                if not boxes:
+                image_id, gt = given[short]
+                if not gt:
                     continue
-            batcher.add(image_id, name, img, boxes, box_scores)
+                boxes = PersonBoxes.given(gt)
+            batcher.add(image_id, name, img, boxes)
         batcher.flush()
     except KeyboardInterrupt:  # keep what is finished: the queued images are run, then saved
         interrupted = True
