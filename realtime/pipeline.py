@@ -319,13 +319,13 @@ class Pipeline:
         image = work.frame.image
         clean = image.copy() if self.opts.on_frame is not None else None
         for p in work.people:
-            self.renderer.draw_person(image, p.keypoints, p.scores, p.box)
+            self.renderer.draw_person(image, p.keypoints, p.scores, p.box, p.track_id)
         hud = hud_lines(
             self.log.rolling_fps(), self.log.stage_ms(), work.dropped,
             self.backend.name, self.backend.precision,
             tuple(self.meta.input_size), len(work.people),
         )
-        self.renderer.draw_hud(image, hud)
+        self.renderer.draw_hud(image, hud, avoid=[p.box for p in work.people])
         if self.sink is not None:
             self.sink.write(image)
         if not self.display.show(image):

@@ -2,8 +2,11 @@
 video file outputs.
 
 Joint colour goes from red (score = ``conf``) to green (score 1); joints and limbs below
-``conf`` are not drawn. Joint names and limbs come from the model's metadata, so any joint
-set the model was trained on renders correctly.
+``conf`` are not drawn. Joint dots and limbs are sized to the person (their box), not the
+frame: on a 90-px walker a dot is ~3 px wide, on a 400-px person ~13 px; a tracked person's
+id is drawn at their box. The HUD goes to the corner of the frame that covers the fewest
+people. Joint names and limbs come from the model's metadata, so any joint set the model
+was trained on renders correctly.
 """
 
 from __future__ import annotations
@@ -26,8 +29,18 @@ class RenderOptions:
     conf: float = 0.3
     draw_box: bool = True
     draw_hud: bool = True
-    joint_radius: int | None = None  # px; None = from the frame size
+    joint_radius: int | None = None  # px; None = from the person's size
     limb_thickness: int | None = None
+    draw_ids: bool = True
+
+
+def person_sizes(box, image_shape, opts: RenderOptions) -> tuple[int, int]:
+    """(joint radius, limb thickness) px for a person of ``box`` (xywh; None: the frame's
+    shorter side stands in): radius = height / 64 within 1..9, limbs half as thick."""
+    h = float(box[3]) if box is not None else float(min(image_shape[:2]))
+    radius = opts.joint_radius or int(np.clip(round(h / 64.0), 1, 9))
+    thick = opts.limb_thickness or int(np.clip(round(h / 128.0), 1, 5))
+    return radius, thick
 
 
 def confidence_color(score: float, conf: float) -> tuple[int, int, int]:
@@ -50,16 +63,22 @@ class Renderer:
         self.opts = opts or RenderOptions()
 
     def draw_person(self, image: np.ndarray, coords: np.ndarray, scores: np.ndarray,
-                    box: np.ndarray | None = None) -> None:
-        """``coords`` (K, 2) frame px, ``scores`` (K,); ``box`` xywh or None."""
+                    box: np.ndarray | None = None, track_id: int | None = None) -> None:
+        """``coords`` (K, 2) frame px, ``scores`` (K,); ``box`` xywh or None; ``track_id``
+        drawn at the box's top-left corner when given."""
         o = self.opts
-        size = min(image.shape[:2])
-        radius = o.joint_radius or max(2, int(round(size / 120)))
-        thick = o.limb_thickness or max(1, int(round(size / 240)))
+        radius, thick = person_sizes(box, image.shape, o)
         if box is not None and o.draw_box:
             x, y, w, h = (float(v) for v in box)
             cv2.rectangle(image, _pt((x, y)), _pt((x + w - 1, y + h - 1)), BOX_COLOR, 1,
                           cv2.LINE_AA, 4)
+        if box is not None and track_id is not None and o.draw_ids:
+            scale = float(np.clip(box[3] / 250.0, 0.35, 0.8))
+            org = (int(box[0]) + 2, max(int(box[1]) - 3, 10))
+            cv2.putText(image, f"#{int(track_id)}", org, cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(image, f"#{int(track_id)}", org, cv2.FONT_HERSHEY_SIMPLEX, scale,
+                        BOX_COLOR, 1, cv2.LINE_AA)
         k = len(scores)
         for a, b in self.limbs:
             if a >= k or b >= k or scores[a] < o.conf or scores[b] < o.conf:
@@ -72,18 +91,37 @@ class Renderer:
             color = confidence_color(scores[j], o.conf)
             cv2.circle(image, _pt(coords[j]), radius << 4, color, -1, cv2.LINE_AA, 4)
 
-    def draw_hud(self, image: np.ndarray, lines: list[str]) -> None:
-        """Text lines top-left on a black band."""
+    def draw_hud(self, image: np.ndarray, lines: list[str], avoid=()) -> tuple[int, int]:
+        """Text lines on a black band in the frame corner that overlaps the boxes in
+        ``avoid`` (xywh, the people drawn) least -- top-left when nobody is in the way.
+        Returns the band's top-left corner (x, y)."""
         if not self.opts.draw_hud or not lines:
-            return
+            return (0, 0)
         scale = max(0.35, min(image.shape[1] / 1280.0, 1.0))
         font = cv2.FONT_HERSHEY_SIMPLEX
         sizes = [cv2.getTextSize(s, font, scale, 1)[0] for s in lines]
         line_h = max(h for _, h in sizes) + 6
         width = max(w for w, _ in sizes) + 8
-        cv2.rectangle(image, (0, 0), (width, line_h * len(lines) + 4), HUD_BG, -1)
+        height = line_h * len(lines) + 4
+        ih, iw = image.shape[:2]
+        corners = [(0, 0), (iw - width, 0), (0, ih - height), (iw - width, ih - height)]
+
+        def covered(c) -> float:
+            x0, y0 = c
+            total = 0.0
+            for b in avoid:
+                ow = min(x0 + width, b[0] + b[2]) - max(x0, b[0])
+                oh = min(y0 + height, b[1] + b[3]) - max(y0, b[1])
+                total += max(ow, 0.0) * max(oh, 0.0)
+            return total
+
+        x0, y0 = min(corners, key=covered)  # ties: the first, top-left
+        x0, y0 = max(int(x0), 0), max(int(y0), 0)
+        cv2.rectangle(image, (x0, y0), (x0 + width, y0 + height), HUD_BG, -1)
         for i, s in enumerate(lines):
-            cv2.putText(image, s, (4, line_h * (i + 1)), font, scale, HUD_FG, 1, cv2.LINE_AA)
+            cv2.putText(image, s, (x0 + 4, y0 + line_h * (i + 1)), font, scale, HUD_FG, 1,
+                        cv2.LINE_AA)
+        return x0, y0
 
 
 def hud_lines(fps: float, stage_ms: dict[str, float], dropped: int, backend: str,

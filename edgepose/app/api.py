@@ -125,7 +125,7 @@ class PoseEstimator:
         if self._renderer is None:
             self._renderer = Renderer(self.limbs)
         for p in poses:
-            self._renderer.draw_person(frame_bgr, p.keypoints, p.scores, p.box)
+            self._renderer.draw_person(frame_bgr, p.keypoints, p.scores, p.box, p.track_id)
         return frame_bgr
 
     # ------------------------------------------------------------------ live
