@@ -281,7 +281,7 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
     if len(train_set) < bs * env.world_size:
         raise DataError(f"{cfg.data.train_ann or 'data.sources'}: {len(train_set)} samples is "
                         f"fewer than one global batch ({bs} x {env.world_size} ranks); lower "
-                        "optim.batch_size")
+                        "optim.batch_size (edgepose train --batch-size)")
     # Same (seed, epoch) -> same global order on any world size; drop_last keeps every
     # rank's step count and batch size equal.
     if hasattr(train_set, "source_weights"):

@@ -93,7 +93,9 @@ def fit_nerpe_start(model: nn.Module, pretrained, images: Iterable[torch.Tensor]
     reference = MoveNetHeatmaps.from_file(pretrained, trunk.out_channels, trunk.stride)
     device = next(head.parameters()).device
     reference.to(device)
-    params = [p for p in head.parameters() if p.requires_grad]
+    # MoveNet's own heatmap layers inside a 'movenet' adapter are the target itself: fixed
+    params = [p for n, p in head.named_parameters() if p.requires_grad
+              and not n.startswith(("adapter.neck.", "adapter.final."))]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1),
                                                 pct_start=0.1)

@@ -17,7 +17,8 @@ from edgepose.app.adapting.options import (MAX_FIT_FRAMES, MIN_HOLDOUT_PEOPLE,
                                            MIN_TRAIN_PEOPLE, AdaptOptions)
 from edgepose.app.adapting.report import before_after
 from edgepose.app.adapting.training import fine_tune, replay_sources, train_config
-from edgepose.app.adapting.workdir import fingerprint, footage_hashes, prepare_work
+from edgepose.app.adapting.workdir import (fingerprint, footage_hashes, prepare_work,
+                                           reset_training_if_changed)
 from edgepose.data.footage import FootageFrame
 from edgepose.errors import DataError
 
@@ -101,13 +102,17 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = print) -> dict[str, A
         f"({label_s:.0f} s)")
 
     replay = replay_sources(opts, base, log)  # 3
+    reset_training_if_changed(work, opts, log)
     t0 = time.perf_counter()
     last = fine_tune(train_config(opts, base, work, counts[0], replay), opts.epochs)
     train_s = time.perf_counter() - t0
 
     adaptation = adaptation_record(opts, base, hashes, frames, hold_frames,  # 4
                                    labels["teacher"]["model"], counts, replay)
-    out = export_adapted(last, adaptation, work, opts)
+    final = Path(opts.out)
+    (work / "candidate").mkdir(exist_ok=True)  # published to --out only if it is not worse
+    out = export_adapted(last, adaptation, work,
+                         dataclasses.replace(opts, out=str(work / "candidate" / final.name)))
     before = before_onnx(base, work, opts.progress)
 
     report = before_after(opts, before, out, hold_data, frames_root, log,  # 5
@@ -118,5 +123,38 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = print) -> dict[str, A
                   train_s=train_s, total_s=time.perf_counter() - t_start,
                   train_frames=[[f.clip, f.index] for f in train_frames],
                   holdout_frames=[[f.clip, f.index] for f in hold_frames])
-    out.with_suffix(".adapt.json").write_text(json.dumps(report, indent=1))
+    final.with_suffix(".adapt.json").write_text(json.dumps(report, indent=1))
+    publish_or_refuse(out, final, report, opts, log)
     return report
+
+
+def publish_or_refuse(candidate: Path, final: Path, report: dict[str, Any],
+                      opts: AdaptOptions, log: Callable[[str], None]) -> None:
+    """Move the adapted model (and its .pt / .fp32.onnx) to ``--out`` -- unless it agrees
+    with the teacher on the held-out frames less than the base model does: then it stays
+    in the work folder and a one-line error says so (``--keep-worse`` writes it anyway)."""
+    import shutil
+
+    from edgepose.errors import EdgeposeError
+
+    b = (report.get("before") or {}).get("teacher_agreement") or {}
+    a = (report.get("after") or {}).get("teacher_agreement") or {}
+    worse = "pck@0.05" in a and "pck@0.05" in b and a["pck@0.05"] < b["pck@0.05"]
+    report["published"] = not worse or opts.keep_worse
+    final.with_suffix(".adapt.json").write_text(json.dumps(report, indent=1))
+    if worse and not opts.keep_worse:
+        raise EdgeposeError(
+            f"the adapted model agrees with the teacher less than the base model on the "
+            f"held-out frames (PCK@0.05 {100 * b['pck@0.05']:.1f}% -> {100 * a['pck@0.05']:.1f}%)"
+            f"; {final} was not written (the model is in {candidate.parent}; --keep-worse "
+            "writes it; more footage, fewer --epochs or a lower --lr usually help)")
+    if worse:
+        log(f"adapt: warning: the adapted model is worse on the held-out frames "
+            f"({100 * b['pck@0.05']:.1f}% -> {100 * a['pck@0.05']:.1f}%); written anyway "
+            "(--keep-worse)")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".fp32.onnx", ".pt"):
+        src = candidate.with_suffix(suffix)
+        if src.is_file():
+            shutil.move(str(src), str(final.with_suffix(suffix)))
+    shutil.move(str(candidate), str(final))

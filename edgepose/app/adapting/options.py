@@ -49,6 +49,9 @@ class AdaptOptions:
     threads: int = 1
     seed: int = 0
     progress: bool = True
+    # write --out even when the adapted model agrees with the teacher less than the base
+    # model on the held-out frames (otherwise it stays in the work folder, said in one line)
+    keep_worse: bool = False
 
     def validate(self) -> "AdaptOptions":
         problems = [

@@ -43,15 +43,16 @@ def train_config(opts: AdaptOptions, base: BaseModel, work: Path, n_train: int,
     total_w = sum(s["weight"] for s in replay) or 1.0
     sources = [{"ann": str(work / "train.json"), "images": str(work / "frames"), "weight": 1.0}]
     sources += [{**s, "weight": opts.replay_ratio * s["weight"] / total_w} for s in replay]
-    per_epoch = max(int(round(n_train * (1 + (opts.replay_ratio if replay else 0)))),
-                    opts.batch_size)
+    # a short clip may label fewer people than one batch: the batch shrinks to fit
+    batch = opts.batch_size if replay else max(1, min(opts.batch_size, n_train))
+    per_epoch = max(int(round(n_train * (1 + (opts.replay_ratio if replay else 0)))), batch)
     cfg.model.pretrained = False
     cfg.model.init = str(base.checkpoint)
     cfg.data = dataclasses.replace(cfg.data, train_ann="", train_images="", val_ann="",
                                    val_images="", sources=sources, epoch_samples=per_epoch,
                                    workers=0, aug={**cfg.data.aug, **ADAPT_AUG, **opts.aug})
     cfg.optim = dataclasses.replace(cfg.optim, epochs=opts.epochs, lr=opts.lr,
-                                    batch_size=opts.batch_size, warmup_epochs=0.0,
+                                    batch_size=batch, warmup_epochs=0.0,
                                     schedule="cosine", freeze_bn=opts.freeze_bn)
     cfg.out, cfg.seed, cfg.threads = str(work / "train"), opts.seed, opts.threads
     cfg.val_every, cfg.save_every, cfg.progress = 0, 1, opts.progress

@@ -16,7 +16,37 @@ from edgepose.errors import ConfigError
 STATE_FILE = "adapt_state.json"
 # options that do not change what the work folder holds (frames, labels, training)
 NOT_FINGERPRINTED = frozenset({"footage", "model", "out", "work", "fresh", "precision", "target",
-                               "check", "check_limit", "threads", "progress"})
+                               "check", "check_limit", "threads", "progress", "keep_worse",
+                               "epochs", "lr", "batch_size", "freeze_bn", "aug", "replay",
+                               "replay_ratio"})
+# What the fine-tuning used (not the frames or labels): a change restarts training in the
+# same work folder, keeping the labels; epochs are not here (more epochs resume).
+TRAINING = ("lr", "batch_size", "freeze_bn", "aug", "replay", "replay_ratio")
+
+
+def training_state(opts: AdaptOptions) -> dict[str, Any]:
+    d = dataclasses.asdict(opts)
+    return {k: d[k] for k in TRAINING}
+
+
+def reset_training_if_changed(work: Path, opts: AdaptOptions, log) -> None:
+    """Keep ``work/train`` only when it was trained with these settings; otherwise remove
+    it (the frames and labels stay) and say so. A run that failed before training leaves
+    no state: the next run simply trains."""
+    state_file = work / "train_state.json"
+    state = training_state(opts)
+    old = None
+    if state_file.is_file():
+        try:
+            old = json.loads(state_file.read_text())
+        except (OSError, json.JSONDecodeError):
+            old = None
+    if old is not None and old != state and (work / "train").exists():
+        changed = sorted(k for k in state if old.get(k) != state[k])
+        log(f"adapt: training settings changed ({', '.join(changed)}); training again "
+            "(frames and labels kept)")
+        shutil.rmtree(work / "train")
+    state_file.write_text(json.dumps(state, indent=1))
 
 
 def footage_hashes(footage: list[str]) -> list[dict[str, str]]:

@@ -86,6 +86,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     out.add_argument("--work", default=None,
                      help="work folder: frames, labels, training state (default: "
                           "ADAPTED_adapt/ beside --out)")
+    out.add_argument("--keep-worse", action="store_true",
+                     help="write --out even if the adapted model agrees with the teacher less "
+                          "than the base model on the held-out frames (default: refuse, keep "
+                          "it in the work folder, exit 2)")
     out.add_argument("--fresh", action="store_true",
                      help="delete the work folder first instead of resuming in it")
     out.add_argument("--threads", type=int, default=1,
@@ -124,7 +128,7 @@ def run(args) -> int:
         max_people=args.max_people, min_joints=args.min_joints, threshold=args.threshold,
         work=args.work, fresh=args.fresh, precision=args.precision, target=args.target,
         check=args.check, check_limit=args.check_limit, threads=args.threads,
-        seed=args.seed, progress=not args.no_progress)
+        seed=args.seed, progress=not args.no_progress, keep_worse=args.keep_worse)
     r = adapt(opts)
     print(f"wrote {args.out} (report: {opts.out.rsplit('.', 1)[0]}.adapt.json; "
           f"{r['total_s'] / 60:.1f} min, work folder {r['work']})")
