@@ -40,6 +40,9 @@ def set_onnx_meta(model_proto, meta: ModelMeta) -> None:
 def meta_from_props(props: Mapping[str, str], source: str) -> ModelMeta:
     """ModelMeta from ONNX metadata properties (a ModelProto's or an ORT session's)."""
     if METADATA_KEY not in props:
+        if "edgepose_detector" in props:  # engines.detector.META_KEY (no import: a cycle)
+            raise EngineError(f"{source} is a person detector, not a pose model; give it as "
+                              "--detector FILE (with --multi) and a pose model as --model")
         raise EngineError(f"{source}: ONNX file {NO_META}")
     try:
         return ModelMeta.from_json(props[METADATA_KEY], source=source)

@@ -10,7 +10,9 @@ One record per rendered frame::
                      inf = the model, post = back to frame pixels + next boxes,
                      smooth = One Euro filters, render = draw + write + show
     latency_ms       capture -> end of render (incl. display / video write)
-    dropped          cumulative frames dropped by the capture thread
+    dropped          cumulative frames dropped by the capture thread (in the summary: up to
+                     the last rendered frame; ``dropped_incl_stop`` adds the ones skipped
+                     while the run was stopping)
     people           persons drawn
 
 ``close()`` writes ``<log>.summary.json`` next to the log (frames, mean FPS over wall time,

@@ -277,7 +277,9 @@ class Pipeline:
                 t.join(max(0.0, deadline - time.monotonic()))
             self.capture.stop(timeout=max(0.05, deadline - time.monotonic()))
         finally:
-            self.log.info["dropped_total"] = self.capture.dropped
+            # "dropped" in the summary counts up to the last rendered frame; this one also
+            # the frames the capture thread skipped while the run was stopping
+            self.log.info["dropped_incl_stop"] = self.capture.dropped
             if self.server_dropped:
                 self.log.info["server_dropped"] = self.server_dropped
             self.log.close()

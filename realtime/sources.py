@@ -307,6 +307,9 @@ def open_source(spec: SourceSpec, opts: SourceOptions | None = None):
         return CvSource(cap, "gstreamer pipeline", live=True)
     if spec.kind == "file":
         path = str(spec.target)
+        if os.path.isdir(path):
+            raise SourceError(f"{path} is a folder; edgepose run reads a camera, a video file or "
+                              f"a stream (for a folder of images: edgepose predict {path})")
         if not os.path.isfile(path):
             raise SourceError(
                 f"video file {path} not found; give an existing file, a camera index (0), "

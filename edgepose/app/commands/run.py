@@ -14,11 +14,13 @@ status 128 + the signal (130, 143, 129).
 
 sources:
   0, 1, ...          USB/V4L2 camera index (MJPG requested, 1-frame driver buffer)
-  video.mp4          a video file (add --every-frame to process every frame in order)
+  video.mp4          a video file: every frame, in order, at the file's pace in the
+                     saved video (--realtime reads it like a live camera instead)
   rtsp://... http:// a network stream
   '... ! appsink'    a GStreamer pipeline (needs an OpenCV built with GStreamer)
   csi, csi:1         Jetson CSI camera via nvarguscamerasrc (GStreamer)
-  demo               the built-in animated synthetic scene
+  demo               a slideshow of bundled photos of real people (LSP test, CC BY 2.0)
+  synthetic          the animated synthetic figure
 """
 
 
