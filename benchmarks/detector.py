@@ -83,11 +83,9 @@ class CenterNet:
     512 x 512; its in-graph top-100 [x1, y1, x2, y2, score, class] (class 0 = person)."""
 
     def __init__(self, path: Path, threads: int, threshold: float = 0.3):
-        import onnxruntime as ort
+        from edgepose.engines.ort_session import make_session
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.sess = make_session(path, "cpu", threads)
         self.threshold = threshold
 
     def __call__(self, img):
@@ -108,11 +106,9 @@ class MultiPose:
     score) + box (ymin, xmin, ymax, xmax) + score, normalised to the input."""
 
     def __init__(self, path: Path, threads: int, threshold: float = 0.1, size: int = 256):
-        import onnxruntime as ort
+        from edgepose.engines.ort_session import make_session
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.sess = make_session(path, "cpu", threads)
         self.threshold, self.size = threshold, size
 
     def people(self, img) -> np.ndarray:

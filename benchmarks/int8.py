@@ -49,6 +49,8 @@ def fused_convs(path: Path) -> dict[str, int]:
     import onnx
     import onnxruntime as ort
 
+    # not engines.ort_session.make_session: this asks ONNX Runtime to write its optimised
+    # graph (to count the fused ops), an option no inference session needs
     so = ort.SessionOptions()
     so.log_severity_level = 3
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED

@@ -94,7 +94,7 @@ def decode_all(model, loader) -> dict[str, dict[str, float]]:
     """PCK of every decoder on the same feature grids."""
     from edgepose.coords import norm_to_pixel
     from edgepose.evaluate import bbox_normaliser, pck
-    from edgepose.pose import crop_to_image
+    from edgepose.topdown import crop_to_image
 
     h, w = model.meta.input_size
     preds = {name: [] for name in DECODERS}

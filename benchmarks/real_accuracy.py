@@ -93,16 +93,16 @@ class OnnxPredictor:
 
 
 class TeacherPredictor:
-    """MediaPipe BlazePose in its own venv (edgepose.data.teacher), on the same boxes."""
+    """MediaPipe BlazePose in its own venv (edgepose.engines.teacher), on the same boxes."""
 
     def __init__(self, name: str):
-        from edgepose.data.teacher import Teacher
+        from edgepose.engines.teacher import Teacher
 
         self.teacher = Teacher(name).__enter__()
         self.ms: list[float] = []
 
     def __call__(self, people, batch: int = 0):
-        from edgepose.data.teacher import to_coco17
+        from edgepose.engines.teacher import to_coco17
 
         coords, scores = [], []
         for p in people:

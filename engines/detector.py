@@ -163,19 +163,9 @@ class Detector:
         return {o.name for o in self.session.get_outputs()}
 
     def _onnx_session(self, device: str, threads: int | None):
-        import onnxruntime as ort
+        from edgepose.engines.ort_session import make_session
 
-        from edgepose.engines.backend import default_threads
-        from edgepose.engines.ort_backend import choose_providers
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads or default_threads())
-        try:
-            session = ort.InferenceSession(
-                str(self.path), so, providers=choose_providers(device, ort.get_available_providers()))
-        except Exception as e:  # noqa: BLE001 - ORT raises several types for a bad file
-            raise EngineError(f"{self.path}: not a readable ONNX detector "
-                              f"({type(e).__name__}: {str(e)[:120]})") from None
+        session = make_session(self.path, device, threads, "a person detector")
         props = session.get_modelmeta().custom_metadata_map
         if META_KEY not in props:
             raise EngineError(f"{self.path}: ONNX file has no {META_KEY!r} metadata; make the "

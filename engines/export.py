@@ -155,11 +155,9 @@ def torch_outputs(model, batch: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def ort_outputs(path: str | os.PathLike, batch: np.ndarray) -> dict[str, np.ndarray]:
-    import onnxruntime as ort
+    from edgepose.engines.ort_session import make_session
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    sess = make_session(path, "cpu", what="an exported pose model")
     coords, scores = sess.run(list(OUTPUT_NAMES), {INPUT_NAME: batch})
     return {"coords": coords, "scores": scores}
 

@@ -13,30 +13,11 @@ import numpy as np
 
 from edgepose.errors import EngineError
 from edgepose.engines.meta_io import meta_from_props
-from edgepose.engines.backend import Backend, BackendOptions, default_threads
+from edgepose.engines.backend import Backend, BackendOptions
+from edgepose.engines.ort_session import make_session
 
-PROVIDER_NAMES = {
-    "TensorrtExecutionProvider": "tensorrt",
-    "CUDAExecutionProvider": "cuda",
-    "CPUExecutionProvider": "cpu",
-}
-
-
-def choose_providers(device: str, available: list[str]) -> list[str]:
-    """Ordered ONNX Runtime providers for ``device`` given the ``available`` ones."""
-    base = device.split(":")[0]
-    wanted = {
-        "cpu": ["CPUExecutionProvider"],
-        "auto": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-        "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-        "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-    }[base]
-    if base in ("cuda", "tensorrt") and wanted[0] not in available:
-        raise EngineError(
-            f"device {device!r} needs ONNX Runtime's {wanted[0]}, but this onnxruntime has only "
-            f"{available}; install onnxruntime-gpu or use device='cpu'"
-        )
-    return [p for p in wanted if p in available]
+# one session factory for every ONNX Runtime user (engines/ort_session.py)
+from edgepose.engines.ort_session import PROVIDER_NAMES, choose_providers  # noqa: E402,F401
 
 
 def check_input_shape(shape, meta, path) -> None:
@@ -59,24 +40,10 @@ class OrtBackend(Backend):
     """An ``onnxruntime.InferenceSession`` with inputs ``image`` and outputs coords/scores."""
 
     def __init__(self, path: Path, options: BackendOptions):
-        import onnxruntime as ort
-
         self.source = str(path)
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = int(options.threads or default_threads())
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.log_severity_level = 3
-        providers = choose_providers(options.device, ort.get_available_providers())
-        try:
-            self.session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
-        except Exception as e:  # InvalidProtobuf, InvalidGraph, Fail, NoSuchFile ...
-            raise EngineError(
-                f"{path}: ONNX Runtime cannot load this file ({type(e).__name__}: "
-                f"{str(e)[:160]}); it may be truncated or not an ONNX model — re-export it "
-                "with 'edgepose export'"
-            ) from None
+        self.session = make_session(path, options.device, options.threads, "a pose model",
+                                    "it may be truncated or not an ONNX model: re-export it "
+                                    "with 'edgepose export'")
         self.meta = meta_from_props(self.session.get_modelmeta().custom_metadata_map, self.source)
         self.precision = self.meta.precision
         names = [i.name for i in self.session.get_inputs()]

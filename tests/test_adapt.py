@@ -31,7 +31,7 @@ ASSETS = ROOT / "edgepose" / "assets"
 
 
 def _teacher_missing() -> str | None:
-    from edgepose.data.teacher import DEFAULT_TEACHER, check_available
+    from edgepose.engines.teacher import DEFAULT_TEACHER, check_available
     from edgepose.errors import TeacherError
 
     try:
@@ -141,7 +141,7 @@ class _StandInTeacher:
 
 def test_labels_are_the_teachers_coco_per_frame(tmp_path):
     """Detector boxes + teacher landmarks -> COCO images with clip / frame_index and one
-    annotation per person the teacher is sure of (through data.teacher's helpers)."""
+    annotation per person the teacher is sure of (through engines.teacher's helpers)."""
     from edgepose.app.adapting.labels import label_frames, subset
     from edgepose.app.adapting.options import AdaptOptions
 

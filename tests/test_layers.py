@@ -71,3 +71,19 @@ def test_contract_catches_core_importing_the_app(tmp_path):
     bad.write_text(bad.read_text() + "\nimport edgepose.app.cli  # violation\n")
     r = lint(tree)
     assert r.returncode != 0 and "edgepose.train -> edgepose.app.cli" in r.stdout
+
+
+@pytest.mark.parametrize("module,line,edge", [
+    ("models/base.py", "from edgepose import train", "edgepose.models.base -> edgepose.train"),
+    ("coords.py", "import edgepose.topdown", "edgepose.coords -> edgepose.topdown"),
+    ("data/datasets.py", "from edgepose.config import DataConfig",
+     "edgepose.data.datasets -> edgepose.config"),
+])
+def test_contract_catches_an_upward_import_between_core_layers(module, line, edge, tmp_path):
+    """Issue 31: the core's own layers are ordered (models below training, the coordinate
+    convention below the top-down path, data below the config: the old cycle)."""
+    tree = lay_out(tmp_path / "pkg")
+    bad = tree / "edgepose" / module
+    bad.write_text(bad.read_text() + f"\n{line}  # violation\n")
+    r = lint(tree)
+    assert r.returncode != 0 and edge in r.stdout, r.stdout[-2000:]

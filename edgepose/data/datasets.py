@@ -5,14 +5,16 @@ their data here, so a config and the evaluator cannot disagree on what a split i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from edgepose.config import DataConfig
 from edgepose.errors import DataError
 from edgepose.metadata import ModelMeta
 
 
-def build_dataset(d: DataConfig, meta: ModelMeta, train: bool):
+def build_dataset(d: Any, meta: ModelMeta, train: bool):
     """The COCO or MPII top-down dataset for the train or val split (None if no val set).
+    ``d`` is a :class:`edgepose.config.DataConfig` (not imported: the config layer sits
+    above the data layer, see pyproject's import contract).
 
     With ``data.sources`` the training set is a ConcatDataset of one CocoKeypoints per
     source (people of images seen in an earlier source dropped); its ``source_sizes``

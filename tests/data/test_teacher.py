@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edgepose.app.cli import main
-from edgepose.data import teacher as T
+from edgepose.engines import teacher as T
 from edgepose.errors import TeacherError
 
 from test_lsp import NUMBERS, make_lsp_folder  # noqa: E402  (tests/data is on sys.path)

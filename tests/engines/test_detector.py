@@ -69,7 +69,7 @@ def test_bad_detector_files_are_one_clear_error(tmp_path):
         Detector(tmp_path / "missing.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00not onnx")
-    with pytest.raises(EngineError, match="bad.onnx: not a readable ONNX detector"):
+    with pytest.raises(EngineError, match="bad.onnx: ONNX Runtime cannot load this file as a person detector"):
         Detector(bad)
     model = onnx.load(str(DEFAULT_DETECTOR))
     del model.metadata_props[:]

@@ -6,7 +6,7 @@ sequences into a fine-tuned model in one call (:func:`~edgepose.app.adapting.job
 1. **sample** distinct frames (:mod:`edgepose.data.footage`: scene-change aware), and hold
    out the last ``holdout`` fraction of each clip **in time**;
 2. **label** them: the bundled person detector finds everyone, the teacher (MoveNet
-   Thunder in-process by default, :mod:`edgepose.data.teacher`) labels each box; resumable
+   Thunder in-process by default, :mod:`edgepose.engines.teacher`) labels each box; resumable
    like ``label``;
 3. **fine-tune** the base model (its own weights: a checkpoint, or the ``.pt`` shipped next
    to a bundled ``.onnx``) on the training frames mixed with a replay sample of real

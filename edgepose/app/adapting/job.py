@@ -26,7 +26,7 @@ from edgepose.errors import DataError
 def with_teacher_threshold(opts: AdaptOptions) -> AdaptOptions:
     """Fail fast (the teacher must be installed before any frame is read) and fill
     ``threshold`` with the teacher's own default when none is given."""
-    from edgepose.data.teacher import check_available, default_threshold
+    from edgepose.engines.teacher import check_available, default_threshold
 
     check_available(opts.teacher)
     if opts.threshold is not None:
@@ -50,7 +50,7 @@ def label(opts: AdaptOptions, frames: list[FootageFrame], work: Path) -> dict[st
     labels_file = work / "labels.json"
     if labels_file.is_file():  # a finished labelling of this same footage and settings
         return json.loads(labels_file.read_text())
-    from edgepose.data.teacher import Teacher
+    from edgepose.engines.teacher import Teacher
     from edgepose.engines.detector import Detector
 
     with Teacher(opts.teacher) as teacher:

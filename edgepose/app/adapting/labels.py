@@ -1,7 +1,7 @@
 """Step 2: detector boxes + teacher keypoints for every sampled frame, as a COCO dict whose
 images carry ``clip`` and ``frame_index``; resumable through the teacher's
-:class:`~edgepose.data.teacher.Progress`, annotations made by its
-:func:`~edgepose.data.teacher.teacher_annotation`."""
+:class:`~edgepose.engines.teacher.Progress`, annotations made by its
+:func:`~edgepose.engines.teacher.teacher_annotation`."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def label_frames(frames: list[FootageFrame], root: Path, out: Path, teacher, det
     in ``out.partial.jsonl``."""
     from tqdm import tqdm
 
-    from edgepose.data.teacher import (Progress, teacher_annotation, teacher_coco, to_coco17,
+    from edgepose.engines.teacher import (Progress, teacher_annotation, teacher_coco, to_coco17,
                                        write_coco)
 
     prog = Progress(out)

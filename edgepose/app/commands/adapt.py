@@ -8,7 +8,7 @@ import argparse
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from edgepose.data.footage import SamplingOptions
 
-    from edgepose.data.teacher import DEFAULT_TEACHER, TEACHER_NAMES
+    from edgepose.engines.teacher import DEFAULT_TEACHER, TEACHER_NAMES
 
     s0 = SamplingOptions()
     p = subparsers.add_parser(

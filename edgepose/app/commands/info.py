@@ -45,7 +45,7 @@ def report() -> list[str]:
     import sys
 
     from edgepose import __version__
-    from edgepose.data import teacher as T
+    from edgepose.engines import teacher as T
     from edgepose.models import movenet_import
     from edgepose.bundled import ASSETS
 

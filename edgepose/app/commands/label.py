@@ -7,7 +7,7 @@ import argparse
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from edgepose.data.teacher import DEFAULT_TEACHER, TEACHER_NAMES
+    from edgepose.engines.teacher import DEFAULT_TEACHER, TEACHER_NAMES
 
     p = subparsers.add_parser(
         "label",
@@ -53,7 +53,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
-    from edgepose.data import teacher as T
+    from edgepose.engines import teacher as T
     from edgepose.data.files import is_image_file, list_images
     from edgepose.errors import DataError
 

@@ -41,6 +41,8 @@ import threading
 
 
 def ort_session(path: str, threads: int, device: str):
+    """A copy of engines.ort_session.make_session's rules in short: this worker runs in the
+    serving venv, where edgepose is not installed, so it cannot import it."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()

@@ -1,7 +1,7 @@
 """MediaPipe BlazePose, the optional teacher (``--teacher full|heavy``), in its own venv.
 
 BlazePose runs in its **own virtual environment** as a subprocess (the worker is
-:mod:`edgepose.data.teacher_worker`), talking JSON lines over a pipe. Why not in-process:
+:mod:`edgepose.engines.teacher_worker`), talking JSON lines over a pipe. Why not in-process:
 mediapipe 0.10.21 pins ``numpy<2`` and ``opencv-contrib-python`` 4.x, which would break
 edgepose's numpy 2 / OpenCV 5 environment; converting the tflite graphs to ONNX would
 need TensorFlow and re-implementing MediaPipe's detector + ROI tracking. A separate venv

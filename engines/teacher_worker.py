@@ -4,7 +4,7 @@ mediapipe 0.10.21 pins ``numpy<2`` and brings ``opencv-contrib-python`` 4.x, whi
 share an environment with edgepose's numpy 2 / OpenCV 5. So the teacher lives in its own
 venv (``edgepose label --install-teacher`` makes it) and this file is its whole program:
 it imports nothing from edgepose, reads one JSON request per line on stdin and answers one
-JSON line per request on stdout (:mod:`edgepose.data.blazepose` is the other side).
+JSON line per request on stdout (:mod:`edgepose.engines.blazepose` is the other side).
 
 Request:  {"path": "img.jpg", "box": [x, y, w, h] or null}
           (a box: the person is cropped as a square of PAD x its longer side, centred on

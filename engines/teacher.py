@@ -3,7 +3,7 @@
 Two kinds of teacher share one interface (``with Teacher(name) as t: t.landmarks(path, box)``):
 MoveNet Thunder / Lightning (the default, :class:`MoveNetTeacher`), run in this process by
 ONNX Runtime from the files ``edgepose weights import movenet-*`` writes, and MediaPipe
-BlazePose full / heavy in its own venv (:mod:`edgepose.data.blazepose`). The labelling
+BlazePose full / heavy in its own venv (:mod:`edgepose.engines.blazepose`). The labelling
 loops below (resumable through ``OUT.partial.jsonl``) turn their keypoints into COCO
 annotations: per-joint teacher confidence in ``teacher_scores``, ``v = 2`` where it is at
 least ``threshold``, else ``v = 0``.
@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from edgepose.data.blazepose import (  # noqa: F401 - BlazePose names re-exported
+from edgepose.engines.blazepose import (  # noqa: F401 - BlazePose names re-exported
     DEFAULT_THRESHOLD, MP33_TO_COCO, TEACHERS, BlazePoseTeacher, install, teacher_python,
 )
 from edgepose.errors import TeacherError
@@ -86,23 +86,20 @@ class MoveNetTeacher:
         self.last_ms: float | None = None
 
     def __enter__(self) -> "MoveNetTeacher":
-        import onnxruntime as ort
 
         from edgepose.models.movenet import model_meta
 
         path = movenet_onnx(self.name)
         # the imported file's input contract (size, mean/std, colour) follows from its name
         self.meta = model_meta(MOVENET_TEACHERS[self.name])
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
+        from edgepose.engines.ort_session import make_session
+        from edgepose.errors import EngineError
+
         try:
-            self.session = ort.InferenceSession(str(path), opts,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - corrupt or truncated file
-            raise TeacherError(f"{path}: not a usable MoveNet ONNX file ({type(e).__name__}); "
-                               f"re-import it with 'edgepose weights import {self.name}'") \
-                from None
+            self.session = make_session(path, "cpu", self.threads, "MoveNet")
+        except EngineError as e:  # corrupt or truncated file
+            raise TeacherError(f"{e}; re-import it with 'edgepose weights import "
+                               f"{self.name}'") from None
         return self
 
     @property
