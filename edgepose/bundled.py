@@ -13,3 +13,21 @@ DEMO_MODEL = ASSETS / "demo.onnx"  # trained on synthetic figures (--source synt
 # The real-people model, when this install bundles it.
 REAL_MODEL = ASSETS / "real_heatmap_128.onnx"
 DEFAULT_MODEL = REAL_MODEL if REAL_MODEL.is_file() else DEMO_MODEL
+
+# Models selectable by name (``edgepose.load("heatmap-64")``, ``--model heatmap-64``): name ->
+# file in ASSETS. Their rows in the model card come from benchmarks/results (docs/models.md).
+NAMED_MODELS = {
+    "heatmap-128": "real_heatmap_128.onnx",
+    "heatmap-64": "real_heatmap_64.onnx",
+}
+
+
+def resolve_model(model):
+    """A bundled model's name -> its file; anything else (a path, a server URL, None) as
+    given. A name that is not bundled in this install but looks like one (``head-size``,
+    no suffix, no such file) is left alone so the caller's "not found" names it."""
+    if isinstance(model, str) and model in NAMED_MODELS:
+        path = ASSETS / NAMED_MODELS[model]
+        if path.is_file():
+            return path
+    return model

@@ -224,6 +224,12 @@ def load_backend(
         from edgepose.engines.triton_backend import TritonBackend
 
         return TritonBackend(str(path))
+    from edgepose.bundled import NAMED_MODELS, resolve_model
+
+    path = resolve_model(path)
+    if isinstance(path, str) and not Path(path).suffix and not Path(path).exists():
+        raise EngineError(f"{path}: no such model file or bundled model name; bundled names: "
+                          f"{', '.join(sorted(NAMED_MODELS))}")
     opts = options or BackendOptions(device=device, threads=threads)
     cls = backend_class(path)
     if not Path(path).is_file():

@@ -88,9 +88,10 @@ READERS = {"torch": _checkpoint, "onnxruntime": _onnx, "tensorrt": _engine}
 
 def read_meta(path: str | os.PathLike) -> ModelMeta:
     """The ModelMeta of a checkpoint, ONNX file or TensorRT engine (by suffix)."""
+    from edgepose.bundled import resolve_model
     from edgepose.engines.backend import runtime_of
 
-    path = Path(path)
+    path = Path(resolve_model(path))
     runtime = runtime_of(path)
     if not path.is_file():
         raise EngineError(f"{path}: model file not found")

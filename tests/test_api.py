@@ -340,3 +340,29 @@ def test_api_detector_equals_predict_multi(tmp_path, capsys):
     for a, c in zip(api, cli):
         assert a["bbox"] == c["bbox"] and a["score"] == c["score"]
         np.testing.assert_allclose(a["keypoints"], c["keypoints"], atol=1e-3)
+
+
+def test_bundled_models_load_by_name_in_the_api_and_the_cli(tmp_path, capsys):
+    """Issue 29: named models (edgepose.load("heatmap-64"), --model heatmap-64) through the
+    API, predict, run and eval; an unknown name is one line listing the names."""
+    import json
+
+    from edgepose.app.cli import main
+    from edgepose.bundled import NAMED_MODELS
+
+    assert {"heatmap-128", "heatmap-64"} <= set(NAMED_MODELS)
+    model = edgepose.load("heatmap-64", threads=1)
+    assert model.meta.input_size == (64, 64) and model.path.name == "real_heatmap_64.onnx"
+    model.close()
+    photo = LSP / "im1001.jpg"
+    out = tmp_path / "r.json"
+    assert main(["predict", str(photo), "--model", "heatmap-64", "--out", str(out),
+                 "--no-progress"]) == 0 and len(json.loads(out.read_text())) == 1
+    assert main(["run", "--model", "heatmap-64", "--source", "demo", "--headless",
+                 "--frames", "2", "--quiet"]) == 0
+    assert main(["eval", "heatmap-64", "--data", str(COCO / "person_keypoints.json"),
+                 "--images", str(COCO), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(photo), "--model", "nerpe-999", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no such model file or bundled model name" in err and "heatmap-64" in err

@@ -45,6 +45,9 @@ class PoseEstimator:
 
     def __init__(self, path: str | Path | None = None, device: str = "auto",
                  threads: int | None = None, server: str | None = None):
+        from edgepose.bundled import resolve_model
+
+        path = resolve_model(path)
         self.path = Path(path) if path is not None else DEFAULT_MODEL
         if path is None and server is None and not self.path.is_file():
             raise EdgeposeError(f"the bundled model {self.path} is missing from this install; "
@@ -247,7 +250,8 @@ _END = object()
 def load(path: str | Path | None = None, device: str = "auto",
          threads: int | None = None, server: str | None = None) -> PoseEstimator:
     """Open a model for :meth:`PoseEstimator.predict` / :meth:`PoseEstimator.track`:
-    ``path`` = .onnx / .engine / .pt, or None for the bundled model; ``server`` =
+    ``path`` = .onnx / .engine / .pt, a bundled model's name (``"heatmap-64"``:
+    :data:`edgepose.bundled.NAMED_MODELS`), or None for the default one; ``server`` =
     ``grpc://HOST:PORT`` runs it on a Triton server (``edgepose serve``) instead, with
     ``path``, when given, the local model the server's must match."""
     return PoseEstimator(path, device, threads, server)

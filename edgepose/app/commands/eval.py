@@ -39,11 +39,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def _load(path: str, device: str):
     """(backend, meta) for any model file: checkpoint (torch backend), ONNX or engine."""
     from edgepose.engines.backend import load_backend
-    from edgepose.errors import ModelError
 
-    if not Path(path).is_file():
-        raise ModelError(f"{path}: model file not found")
-    backend = load_backend(path, device=device)
+    backend = load_backend(path, device=device)  # a missing file / unknown name: one line
     return backend, backend.meta
 
 

@@ -104,8 +104,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "run", help="run a model live on a camera, video, stream or the demo scene",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None,
-                   help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt "
-                        "(default: the bundled real-people model)")
+                   help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt, "
+                        "or a bundled model's name: heatmap-128 (the default), heatmap-64")
     p.add_argument("--server", default=None, metavar="URL",
                    help="run the model on a Triton server (edgepose serve) at "
                         "grpc://HOST:8001 or http://HOST:8000; capture, tracking and drawing "
