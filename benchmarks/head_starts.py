@@ -72,6 +72,7 @@ def main() -> None:
             specs.append(f"nerpe-p-start-{args.size}={p.expanduser()}")
         cmd = [sys.executable, str(ROOT / "benchmarks" / "real_accuracy.py"),
                "--threads", str(args.threads), "--shared", str(args.shared),
+               "--latency-crops", "20",
                "--out", str(ROOT / "benchmarks" / "results" / "head_starts" / str(args.size))]
         if args.limit:
             cmd += ["--limit", str(args.limit)]
