@@ -39,6 +39,13 @@ class Frame:
     t_capture: float
     image: np.ndarray
     truth: dict | None = field(default=None, repr=False)
+    t_media: float | None = None  # a video file's frame time in the video (s); live: None
+
+    @property
+    def t(self) -> float:
+        """The frame's time for motion (smoothing) and logs: the video's own clock for a
+        file, the capture clock for a live source."""
+        return self.t_capture if self.t_media is None else self.t_media
 
 
 @dataclass
@@ -182,7 +189,8 @@ class CaptureThread:
                     break
                 failures = 0
                 truth = getattr(self.source, "truth", None)
-                self._push(Frame(self._next_id, t, image, truth))
+                self._push(Frame(self._next_id, t, image, truth,
+                                 getattr(self.source, "t_media", None)))
                 self._next_id += 1
         except BaseException as e:  # noqa: BLE001 - handed to the consumer thread
             if not isinstance(e, SourceError):

@@ -8,7 +8,8 @@
 score of the detection that placed the track -- where a detector found the person;
 ``box_score`` is left out otherwise); ``box`` is the box this frame was cropped from.
 
-``t`` is the frame's capture time in seconds since the first frame; coordinates are frame
+``t`` is the frame's time in seconds since the first frame: the video's own clock for a file
+(frame index / frame rate), the capture clock for a live source; coordinates are frame
 pixels (edgepose convention: pixel centres on integers); ``keypoints`` are smoothed (One
 Euro), ``raw`` the model's output for that frame. Each line is flushed as it is written, so
 the file is complete up to the last rendered frame on every exit path (end of stream,
@@ -48,8 +49,8 @@ class KeypointLog:
         if self._f is None:
             return
         if self._t0 is None:
-            self._t0 = frame.t_capture
-        rec = {"frame": int(frame.id), "t": round(frame.t_capture - self._t0, 4),
+            self._t0 = frame.t
+        rec = {"frame": int(frame.id), "t": round(frame.t - self._t0, 4),
                "people": [person_record(p) for p in people]}
         self._f.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self.lines += 1

@@ -200,7 +200,7 @@ class Pipeline:
                                        (w, h))  # 5 to frame, 6 next boxes
             t3 = time.perf_counter()
             stage = "smoothing"
-            smooth_tracks(kept, frame.t_capture)  # 7 smoothing
+            smooth_tracks(kept, frame.t)  # 7 smoothing (a file's own clock)
             people: list[Pose] = [Pose(tr.crop_box, tr.keypoints, tr.scores, tr.id,
                                        self._names, tr.raw, box_score=tr.box_score)
                                   for tr in kept]

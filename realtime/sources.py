@@ -123,6 +123,9 @@ class CvSource:
         self.pace = pace and not live and self.fps > 0
         self._frames = 0
         self._t0: float | None = None
+        # a file's frames carry their time in the video (s), which smoothing and the
+        # keypoint log use instead of when they were processed; live sources: None
+        self.t_media: float | None = None
 
     def read(self) -> np.ndarray | None:
         if self.pace:
@@ -134,6 +137,8 @@ class CvSource:
                 time.sleep(delay)
         ok, frame = self.cap.read()
         if ok and frame is not None:
+            if not self.live:
+                self.t_media = self._frames / (self.fps or 30.0)
             self._frames += 1
             return frame
         if self.live:

@@ -93,3 +93,18 @@ def test_an_unknown_video_container_is_one_line(tmp_path, template_onnx, capsys)
                  "--frames", "3", "--save", str(tmp_path / "out.gif")])
     err = capsys.readouterr().err
     assert code == 2 and ".mkv / .avi" in err and "Traceback" not in err, err
+
+
+def test_file_mode_logs_and_smooths_on_the_videos_clock(tmp_path):
+    """Issue 32: in a video file, frame i's time is i / fps (the keypoint log's ``t``, and
+    the clock One Euro smoothing sees), not the time it happened to be processed."""
+    from edgepose.app.cli import main
+
+    clip = REPO / "tests" / "assets" / "clip" / "vtest_16.mp4"
+    fps = cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FPS)
+    kp = tmp_path / "kp.jsonl"
+    assert main(["run", "--source", str(clip), "--headless", "--quiet", "--threads", "1",
+                 "--keypoints", str(kp)]) == 0
+    ts = [json.loads(line)["t"] for line in kp.read_text().splitlines()]
+    assert len(ts) == 16
+    assert ts == pytest.approx([i / fps for i in range(16)], abs=1e-3), ts
