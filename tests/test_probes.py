@@ -55,6 +55,21 @@ def huge_png(path: Path) -> Path:
     return path
 
 
+def edited_onnx(tmp_path) -> Path:
+    """The bundled 64x64 model with its metadata edited to claim a 96x96 input."""
+    import onnx
+
+    m = onnx.load(str(MODEL))
+    for p in m.metadata_props:
+        if p.key == "edgepose":
+            meta = json.loads(p.value)
+            meta["input_size"] = [96, 96]
+            p.value = json.dumps(meta)
+    bad = tmp_path / "edited.onnx"
+    onnx.save(m, str(bad))
+    return bad
+
+
 @pytest.fixture
 def photos(tmp_path) -> Path:
     d = tmp_path / "photos"
@@ -207,16 +222,7 @@ def test_a_binary_training_config_is_one_line(tmp_path, capsys):
 
 
 def test_onnx_whose_input_disagrees_with_its_metadata_is_refused_at_load(tmp_path, capsys):
-    import onnx
-
-    m = onnx.load(str(MODEL))
-    for p in m.metadata_props:
-        if p.key == "edgepose":
-            meta = json.loads(p.value)
-            meta["input_size"] = [96, 96]
-            p.value = json.dumps(meta)
-    bad = tmp_path / "edited.onnx"
-    onnx.save(m, str(bad))
+    bad = edited_onnx(tmp_path)
     for argv in (["predict", LSP / "im1001.jpg", "--model", bad, "--out", tmp_path / "r.json"],
                  ["run", "--model", bad, "--source", "demo", "--headless", "--frames", "2"],
                  ["eval", bad, "--data", COCO / "person_keypoints.json", "--images", COCO]):
@@ -226,15 +232,6 @@ def test_onnx_whose_input_disagrees_with_its_metadata_is_refused_at_load(tmp_pat
 
 def test_serve_refuses_an_onnx_whose_input_disagrees_with_its_metadata(tmp_path, capsys):
     """Checked before the server starts (no serving venv needed: it never gets that far)."""
-    import onnx
-
-    m = onnx.load(str(MODEL))
-    for p in m.metadata_props:
-        if p.key == "edgepose":
-            meta = json.loads(p.value)
-            meta["input_size"] = [96, 96]
-            p.value = json.dumps(meta)
-    bad = tmp_path / "edited.onnx"
-    onnx.save(m, str(bad))
+    bad = edited_onnx(tmp_path)
     code, err = cli(["serve", bad], capsys)
     one_line_error(code, err, "but its metadata says Bx3x96x96")

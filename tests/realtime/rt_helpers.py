@@ -185,3 +185,15 @@ def make_template_onnx(path: Path, meta: ModelMeta, score: float = 0.9) -> Path:
 def pipeline_threads() -> list[str]:
     """Names of live edgepose pipeline threads."""
     return [t.name for t in threading.enumerate() if t.name.startswith("edgepose-")]
+
+
+def count_video_frames(path) -> int:
+    """Frames OpenCV can decode from a video file (0 for an unplayable one)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n

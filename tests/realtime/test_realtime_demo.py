@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import rt_helpers as h
 
 import edgepose.app.cli
 from edgepose.bundled import DEMO_MODEL
@@ -18,17 +19,8 @@ from edgepose.realtime.sources import SourceOptions
 N = 12
 
 
-def _count_video_frames(path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 def _check_outputs(tmp_path, n):
-    assert _count_video_frames(tmp_path / "out.mp4") == n, "video must hold exactly N frames"
+    assert h.count_video_frames(tmp_path / "out.mp4") == n, "video must hold exactly N frames"
     recs = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert len(recs) == n, f"{len(recs)} log records for {n} frames"
     s = json.loads(summary_path(tmp_path / "log.jsonl").read_text())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import rt_helpers as h
 
 from edgepose.realtime.fpslog import summary_path
 
@@ -38,15 +39,6 @@ def _wait_frames(proc, log: Path, frames: int) -> None:
     pytest.fail(f"the run never logged {frames} frames: {proc.stderr.read()[-500:] if proc.poll() is not None else ''}")
 
 
-def _readable_frames(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
 def test_sigterm_and_sighup_stop_like_ctrl_c(sig, tmp_path, template_onnx):
     save, log = tmp_path / "out.mp4", tmp_path / "live.jsonl"
@@ -62,7 +54,7 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(sig, tmp_path, template_onnx):
     assert proc.returncode == 128 + sig, f"exit {proc.returncode}: {err[-600:]}"
     assert f"interrupted by {sig.name}" in err and "Traceback" not in err, err[-600:]
     summary = json.loads(summary_path(log).read_text())
-    frames = _readable_frames(save)
+    frames = h.count_video_frames(save)
     assert frames == summary["frames"] >= 20, (frames, summary["frames"])
 
 
@@ -80,7 +72,7 @@ def test_a_crash_safe_recording_survives_kill_9(tmp_path, template_onnx):
         finally:
             if proc.poll() is None:
                 proc.kill()
-        got[suffix] = (_readable_frames(save), log.read_text().count("\n"))
+        got[suffix] = (h.count_video_frames(save), log.read_text().count("\n"))
     mkv, logged = got[".mkv"]
     assert mkv >= 30 and mkv <= logged + 5, got
     assert got[".mp4"][0] == 0, got
