@@ -20,20 +20,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (size, head label, source json, row label in it); a missing file or row prints "not run"
+# (size, head label, source json, row label in it); a missing file or row prints "not run".
+# 128 and 64: this round's equal starts (issue29/: DSNT with the learned temperature; NerPE
+# with MoveNet's head in its adapter and the fitted start), all rows in one run; 96: the
+# earlier round (DSNT x4, NerPE from scratch). MoveNet Lightning fed N-px crops is the anchor.
 ROWS = [
-    (128, "heatmap", "results.json", "heatmap-128 (shipped)"),
-    (128, "DSNT", "results.json", "dsnt-128"),
-    (128, "NerPE dense", None, None),
-    (128, "NerPE progressive", None, None),
+    (128, "heatmap", "issue29/results.json", "heatmap-128"),
+    (128, "DSNT (learned T, peak lr 1e-3)", "issue29/results.json", "dsnt-128"),
+    (128, "DSNT (learned T, peak lr 3e-4)", "issue29/results.json", "dsnt-128-lr3e-4"),
+    (128, "NerPE dense", "issue29/results.json", "nerpe-dense-128"),
+    (128, "NerPE progressive", "issue29/results.json", "nerpe-p-128"),
+    (128, "MoveNet Lightning fed a 128-px crop", "issue29/results.json", "lightning-fed-128px"),
     (96, "heatmap", "dsnt_96/results.json", "heatmap-96"),
-    (96, "DSNT", "dsnt_96/results.json", "dsnt-96"),
-    (96, "NerPE dense", "nerpe_96/results.json", "nerpe-96 dense 96x96"),
-    (96, "NerPE progressive", "nerpe_96/results.json", "nerpe-96 progressive 24x4"),
-    (64, "heatmap", "nerpe_64.json", "heatmap-64 (shipped)"),
-    (64, "DSNT", "nerpe_64.json", "dsnt-64"),
-    (64, "NerPE dense", "nerpe_64.json", "nerpe-64 dense 64x64"),
-    (64, "NerPE progressive", "nerpe_64.json", "nerpe-64 progressive 16x4 (eff. 64)"),
+    (96, "DSNT (x4, earlier round)", "dsnt_96/results.json", "dsnt-96"),
+    (96, "NerPE dense (from scratch)", "nerpe_96/results.json", "nerpe-96 dense 96x96"),
+    (96, "NerPE progressive (from scratch)", "nerpe_96/results.json", "nerpe-96 progressive 24x4"),
+    (64, "heatmap", "issue29/results.json", "heatmap-64"),
+    (64, "DSNT (learned T, peak lr 3e-4)", "issue29/results.json", "dsnt-64"),
+    (64, "NerPE dense", "issue29/results.json", "nerpe-dense-64"),
+    (64, "NerPE progressive", "issue29/results.json", "nerpe-p-64"),
+    (64, "MoveNet Lightning fed a 64-px crop", "issue29/results.json", "lightning-fed-64px"),
 ]
 
 
@@ -55,7 +61,7 @@ def table(results: Path) -> str:
     for size, head, source, label in ROWS:
         r = find(results, source, label)
         if r is None:
-            md.append(f"| {size} | {head} | not run (CPU budget) | | | | | | |")
+            md.append(f"| {size} | {head} | not run / not finished (CPU budget) | | | | | | |")
             continue
         md.append(f"| {size} | {head} | {r['lsp']['pck@0.1_torso']:.3f} | "
                   f"{r['lsp']['pck@0.2_torso']:.3f} | {r['coco']['pck@0.05_box']:.3f} | "

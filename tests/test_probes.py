@@ -235,3 +235,22 @@ def test_serve_refuses_an_onnx_whose_input_disagrees_with_its_metadata(tmp_path,
     bad = edited_onnx(tmp_path)
     code, err = cli(["serve", bad], capsys)
     one_line_error(code, err, "but its metadata says Bx3x96x96")
+
+
+def test_label_names_and_counts_unusable_images(photos, tmp_path, capsys):
+    """`edgepose label` on a folder with an empty and a truncated image: both named on
+    stderr, counted in the summary, the readable ones labelled."""
+    from edgepose.models import movenet_import
+
+    if not (movenet_import.home() / "movenet_thunder.onnx").is_file():
+        pytest.skip("MoveNet Thunder not imported (edgepose weights import movenet-thunder)")
+    (photos / "empty.jpg").write_bytes(b"")
+    data = (LSP / "im1004.jpg").read_bytes()
+    (photos / "cut.jpg").write_bytes(data[: len(data) // 2])
+    out = tmp_path / "labels.json"
+    code = main(["label", str(photos), "--out", str(out), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "empty.jpg: is empty" in captured.err and "cut.jpg: is truncated" in captured.err
+    assert "skipped 2 unusable image(s)" in captured.out
+    assert len(json.loads(out.read_text())["images"]) == 3
