@@ -28,7 +28,8 @@ def table(results: dict) -> str:
     ref = next((r for r in rows if r["label"] == LIGHTNING), None)
     head = (f"Real people nobody here trained on, ground-truth boxes; ONNX Runtime "
             f"{results['threads']} thread, batch 1, {results['machine']}, all rows in one run "
-            f"(`{RESULTS.relative_to(ROOT)}`).\n\n"
+            f"(`{RESULTS.relative_to(ROOT)}`)." + (f" {results['note']}" if results.get("note")
+                                                 else "") + "\n\n"
             "| model | input | ms / person | vs Lightning | LSP PCK@0.2 | LSP PCK@0.1 | "
             "COCO PCK@0.1 | COCO PCK@0.05 | COCO OKS AP |\n|---|---|---|---|---|---|---|---|---|")
     lines = [head]
