@@ -82,14 +82,12 @@ class OnnxPredictor:
 
         xs = [preprocess(cv2.imread(str(p.image)), p.box, self.meta)[0][None]
               for p in people[:n]]
-        for x in xs[:5]:
+        from edgepose.engines.timing import latency_stats, time_each
+
+        for x in xs[:5]:  # warm-up, untimed
             self.backend(x)
-        times = []
-        for x in xs:
-            t0 = time.perf_counter()
-            self.backend(x)
-            times.append((time.perf_counter() - t0) * 1000)
-        return statistics.median(times)
+        crops = iter(xs)  # each timed call on the next real crop (engines/timing)
+        return latency_stats(time_each(lambda: self.backend(next(crops)), len(xs)))["median"]
 
 
 class TeacherPredictor:
