@@ -178,7 +178,9 @@ def prepare_model(spec: str, tmp: Path) -> tuple[str, Path, dict]:
         from edgepose.models import build_model
         from edgepose.models.complexity import measure
 
-        opts = ExportOptions(decoder=parse_decoder_spec(decoder) if decoder else {})
+        # 0.01 px: an untrained start (flat DSNT maps on random inputs) is as sensitive to
+        # float order as it gets; the export default (0.001) is for shipped models
+        opts = ExportOptions(decoder=parse_decoder_spec(decoder) if decoder else {}, tol_px=0.01)
         onnx_path = tmp / f"{label}.onnx"
         export_checkpoint(path, onnx_path, opts, progress=False)
         payload = load_checkpoint(path)
