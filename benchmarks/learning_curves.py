@@ -86,7 +86,7 @@ def main() -> None:
     val = tuple(str((ROOT / v).resolve()) if not Path(v).is_absolute() else v for v in val)
     starts = {label: evaluate(ckpt, *val) for label, ckpt in pairs(args.start)}
     refs = {label: evaluate(model, *val) for label, model in pairs(args.ref)}
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(9.5, 4.5), dpi=110)
     for i, (label, r) in enumerate(runs.items()):
         xs, ys = list(r["samples"]), list(r["pck@0.05"])
         if label in starts:
@@ -99,7 +99,7 @@ def main() -> None:
     ax.set_ylabel("validation PCK@0.05 (coco-mini val, 68 people)")
     ax.set_title("Heads on MoveNet's trunk, one CPU thread each")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     args.png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.png)
