@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from test_movenet import LSP, ROOT, lsp_crops, needs_lightning
+from test_movenet import LSP, ROOT, lsp_crops, needs_lightning, peak_rate_step
 
 from edgepose.models import movenet_import
 
@@ -67,19 +67,8 @@ def lightning():
 
 def one_step_keeps(model, meta, cfg, names, probe) -> float:
     """PCK after one supervised step on 8 of the photos at the config's peak rates."""
-    from edgepose.optim import build_optimizer
-
     x, kp, vis, _, _ = lsp_crops(meta, names[:8])
-    batch = {"image": x, "keypoints": kp, "visible": vis}
-    lr = float(cfg.optim.lr)
-    opt = build_optimizer(model, cfg.optim, lr)
-    for g in opt.param_groups:
-        g["lr"] = lr * g["lr_mult"]
-    model.train()
-    loss, _ = model.loss(model.forward_train(x, batch), batch)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
+    peak_rate_step(model, cfg.optim, {"image": x, "keypoints": kp, "visible": vis})
     return pck(model, probe)
 
 

@@ -193,6 +193,22 @@ def movenet_pck(model, crops) -> float:
     return float(hits.sum() / counts.sum())
 
 
+def peak_rate_step(model, optim_cfg, batch) -> None:
+    """One AdamW step on ``batch`` at the schedule's peak rates (every group at lr x its
+    multiplier): the harshest first step a config can take."""
+    from edgepose.optim import build_optimizer
+
+    lr = float(optim_cfg.lr)
+    opt = build_optimizer(model, optim_cfg, lr)
+    for g in opt.param_groups:
+        g["lr"] = lr * g["lr_mult"]
+    model.train()
+    loss, _ = model.loss(model.forward_train(batch["image"], batch), batch)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
 @needs_lightning
 def test_one_training_step_keeps_what_the_trunk_knew_at_the_shipped_rates(tmp_path):
     """The folded weights are fragile (no BatchNorm, no scale invariance): one AdamW step
@@ -206,7 +222,6 @@ def test_one_training_step_keeps_what_the_trunk_knew_at_the_shipped_rates(tmp_pa
     from edgepose.config import OptimConfig
     from edgepose.metadata import ModelMeta
     from edgepose.models import build_model
-    from edgepose.optim import build_optimizer
 
     cfg = yaml.safe_load((ROOT / "configs/real_movenet_dsnt_128.yaml").read_text())
     full, fmeta = movenet_import.load_imported("movenet_lightning")
@@ -227,14 +242,7 @@ def test_one_training_step_keeps_what_the_trunk_knew_at_the_shipped_rates(tmp_pa
         model = build_model(meta, pretrained=st)
         assert model.head_init.startswith("movenet kpt_heatmap_0")
         lr = float(cfg["optim"]["lr"])
-        opt = build_optimizer(model, OptimConfig(lr=lr, backbone_lr_mult=mult), lr)
-        for g in opt.param_groups:
-            g["lr"] = lr * g["lr_mult"]
-        model.train()
-        loss, _ = model.loss(model.forward_train(x, batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        peak_rate_step(model, OptimConfig(lr=lr, backbone_lr_mult=mult), batch)
         stepped, _ = movenet_import.load_imported("movenet_lightning")
         stepped.backbone.load_state_dict(model.backbone.state_dict())
         after[mult] = movenet_pck(stepped, probe)
