@@ -66,9 +66,33 @@ def load_onnx(model_or_path, weights: bool = False):
                           "re-export it with 'edgepose export'") from None
 
 
+def check_input_shape(shape, meta, path) -> None:
+    """The graph's image input (B, 3, H, W; any dimension may be symbolic) must be what its
+    metadata says, checked at load: otherwise the first frame would fail deep in ONNX
+    Runtime (or a server would start with it and fail on its first request)."""
+    h, w = (int(v) for v in meta.input_size)
+    want = (None, 3, h, w)
+    dims = list(shape)
+    bad = len(dims) != 4 or any(isinstance(d, int) and e is not None and d != e
+                                for d, e in zip(dims, want))
+    if bad:
+        got = "x".join(str(d) if isinstance(d, int) else "?" for d in dims)
+        raise EngineError(f"{path}: its image input is {got} but its metadata says "
+                          f"Bx3x{h}x{w}; the file was changed after export or its metadata "
+                          "belongs to another model: re-export it with 'edgepose export'")
+
+
 def _onnx(path: Path) -> ModelMeta:
+    """Metadata of an ONNX pose model, checked against the graph's own ``image`` input
+    (so run, predict, eval, calibrate and serve refuse an edited file before any work)."""
     proto = load_onnx(path)
-    return meta_from_props({p.key: p.value for p in proto.metadata_props}, str(path))
+    meta = meta_from_props({p.key: p.value for p in proto.metadata_props}, str(path))
+    inp = next((i for i in proto.graph.input if i.name == "image"), None)
+    if inp is not None:
+        dims = [d.dim_value if d.HasField("dim_value") else d.dim_param
+                for d in inp.type.tensor_type.shape.dim]
+        check_input_shape(dims, meta, path)
+    return meta
 
 
 def _checkpoint(path: Path) -> ModelMeta:

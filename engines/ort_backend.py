@@ -12,28 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import EngineError
-from edgepose.engines.meta_io import meta_from_props
+from edgepose.engines.meta_io import check_input_shape, meta_from_props  # noqa: F401
 from edgepose.engines.backend import Backend, BackendOptions
 from edgepose.engines.ort_session import make_session
 
 # one session factory for every ONNX Runtime user (engines/ort_session.py)
 from edgepose.engines.ort_session import PROVIDER_NAMES, choose_providers  # noqa: E402,F401
-
-
-def check_input_shape(shape, meta, path) -> None:
-    """The graph's image input (B, 3, H, W; any dimension may be symbolic) must be what its
-    metadata says, checked at load: otherwise the first frame would fail deep in ONNX
-    Runtime (or a server would start with it and fail on its first request)."""
-    h, w = (int(v) for v in meta.input_size)
-    want = (None, 3, h, w)
-    dims = list(shape)
-    bad = len(dims) != 4 or any(isinstance(d, int) and e is not None and d != e
-                                for d, e in zip(dims, want))
-    if bad:
-        got = "x".join(str(d) if isinstance(d, int) else "?" for d in dims)
-        raise EngineError(f"{path}: its image input is {got} but its metadata says "
-                          f"Bx3x{h}x{w}; the file was changed after export or its metadata "
-                          "belongs to another model: re-export it with 'edgepose export'")
 
 
 class OrtBackend(Backend):

@@ -225,7 +225,8 @@ def test_onnx_whose_input_disagrees_with_its_metadata_is_refused_at_load(tmp_pat
     bad = edited_onnx(tmp_path)
     for argv in (["predict", LSP / "im1001.jpg", "--model", bad, "--out", tmp_path / "r.json"],
                  ["run", "--model", bad, "--source", "demo", "--headless", "--frames", "2"],
-                 ["eval", bad, "--data", COCO / "person_keypoints.json", "--images", COCO]):
+                 ["eval", bad, "--data", COCO / "person_keypoints.json", "--images", COCO],
+                 ["calibrate", bad, "--data", LSP, "--out", tmp_path / "q.onnx"]):
         code, err = cli(argv, capsys)
         one_line_error(code, err, "but its metadata says Bx3x96x96")
 

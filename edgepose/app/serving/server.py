@@ -203,8 +203,7 @@ def model_entries(model: Path, detector: Path | None, opts: ServeOptions) -> lis
         raise EngineError(f"{model}: edgepose serve runs ONNX models (ONNX Runtime inside "
                           "Triton); export it first (edgepose export), or write a Triton "
                           "repository for a TensorRT engine with: edgepose export --triton-repo")
-    meta = read_meta(model)
-    _check_graph_input(model, meta)
+    meta = read_meta(model)  # also checks the graph's input against the metadata
     common = {"instances": opts.instances, "threads": opts.threads, "device": opts.device}
     out = [{"name": POSE_MODEL, "onnx": str(model.resolve()), "kind": "pose",
             "meta": meta.to_json(), "input_size": list(meta.input_size),
@@ -216,22 +215,6 @@ def model_entries(model: Path, detector: Path | None, opts: ServeOptions) -> lis
         out.append({"name": DETECTOR_MODEL, "onnx": str(Path(detector).resolve()),
                     "kind": "detector", "meta": json.dumps(dmeta), **common})
     return out
-
-
-def _check_graph_input(model: Path, meta) -> None:
-    """The ONNX graph's image input against its metadata, before the server starts (else it
-    would start and fail on the first request)."""
-    import onnx
-
-    from edgepose.engines.ort_backend import check_input_shape
-
-    graph = onnx.load(str(model), load_external_data=False).graph
-    inp = next((i for i in graph.input if i.name == "image"), None)
-    if inp is None:
-        raise EngineError(f"{model}: no input named 'image'; re-export it with 'edgepose export'")
-    dims = [d.dim_value if d.HasField("dim_value") else d.dim_param
-            for d in inp.type.tensor_type.shape.dim]
-    check_input_shape(dims, meta, model)
 
 
 class TritonServer:
