@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-from test_movenet import LSP, ROOT, lsp_crops, needs_lightning, peak_rate_step
+from test_movenet import LSP, ROOT, lsp_crops, movenet_pck, needs_lightning, peak_rate_step
 
 from edgepose.models import movenet_import
 
@@ -28,18 +28,9 @@ MARGIN = 0.12  # a start within this torso PCK@0.2 of MoveNet's own head (12 pho
 
 
 def pck(model, crops) -> float:
-    import cv2
-
-    from edgepose.evaluate import torso_pck_hits
-
-    x, _, _, gt, ms = crops
+    """Torso PCK@0.2 in image pixels of any model on ``crops``, in eval mode."""
     model.eval()
-    with torch.no_grad():
-        c, _ = model(x)
-    inv = np.stack([cv2.invertAffineTransform(m) for m in ms])
-    pts = np.einsum("bij,bkj->bki", inv[:, :, :2], c.numpy()) + inv[:, None, :, 2]
-    hits, counts = torso_pck_hits(pts, gt, 0.2)
-    return float(hits.sum() / counts.sum())
+    return movenet_pck(model, crops)
 
 
 def config(name: str, size: int = SIZE) -> dict:

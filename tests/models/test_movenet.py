@@ -181,7 +181,8 @@ def lsp_crops(meta, names):
 
 
 def movenet_pck(model, crops) -> float:
-    """MoveNet's own head + decode on ``crops``: torso PCK@0.2 in image pixels."""
+    """A model's torso PCK@0.2 on ``crops`` in image pixels (MoveNet's own head + decode, or
+    any head)."""
     from edgepose.evaluate import torso_pck_hits
 
     x, _, _, gt, ms = crops
