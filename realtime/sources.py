@@ -167,6 +167,7 @@ class PacedSource:
         self.fps = self.pace if self.pace > 0 else 30.0
         self.limit = opts.demo_frames
         self.truth: dict | None = None
+        self.t_media: float | None = None
         self._i = 0
         self._t0: float | None = None
         self._cache = [self._render(i) for i in range(int(opts.demo_cache or 0))]
@@ -188,6 +189,9 @@ class PacedSource:
             image = image.copy()  # the renderer draws on it
         else:
             image, self.truth = self._render(self._i)
+        # the scene's own clock (frame i is at i / fps): smoothing and logs then do not
+        # depend on how fast this machine renders and runs the model
+        self.t_media = self._i / self.fps
         self._i += 1
         return image
 
