@@ -59,6 +59,6 @@ def test_hud_leaves_a_person_in_the_top_left_corner_uncovered():
     person = np.array([10.0, 10.0, 120.0, 300.0])
     x0, y0 = r.draw_hud(img, ["FPS 30.0  people 1", "ms: infer 3.0", "onnxruntime fp32"],
                         avoid=[person])
-    assert (x0, y0) != (0, 0)
+    assert x0 != 0 or y0 != 0, "the HUD stayed on the person in the top-left corner"
     assert x0 >= 130 or y0 >= 310, (x0, y0)
     assert r.draw_hud(np.zeros_like(img), ["x"], avoid=[]) == (0, 0)
