@@ -8,7 +8,8 @@ A checkpoint is data, never code: everything in it is tensors and plain Python v
 ``torch.load(weights_only=True)``, whose unpickler refuses every other object. A ``.pt``
 from a stranger cannot run anything when edgepose opens it. Files written before this
 rule (they held numpy RNG state) or tampered with are refused with a one-line hint;
-:func:`upgrade_checkpoint` converts a copy the user trusts, once, on request.
+:func:`upgrade_checkpoint` converts such a copy once, on request -- still without running
+anything: it allows exactly the numpy arrays, scalars and dtypes those files held.
 """
 
 from __future__ import annotations
@@ -96,17 +97,37 @@ def _unreadable(path: Path, e: Exception) -> ModelError:
         "the file may be truncated or not an edgepose checkpoint")
 
 
+def _old_format_globals() -> list:
+    """What checkpoints written before the plain-data rule pickled besides tensors: numpy
+    arrays (RNG state), numpy scalars (metrics) and their dtypes -- under numpy 2's and
+    numpy 1's module names -- and nothing else."""
+    from numpy._core import multiarray
+
+    dtypes = [type(np.dtype(t)) for t in ("u4", "i8", "i4", "f4", "f8", "?")]
+    numpy1 = [(f, f"numpy.core.multiarray.{f.__name__}")
+              for f in (multiarray._reconstruct, multiarray.scalar)]
+    return [np.ndarray, np.dtype, *dtypes, multiarray._reconstruct, multiarray.scalar, *numpy1]
+
+
 def upgrade_checkpoint(src, dst) -> dict[str, Any]:
     """Rewrite an older checkpoint (one that pickled numpy RNG state) as plain data.
 
-    This is the one place edgepose unpickles a full object graph, and only when the user
-    asks for it on a file they trust (``edgepose weights upgrade --trust``). The result
-    loads with ``weights_only=True``; returns what was converted."""
+    Loaded with ``weights_only=True`` plus exactly the numpy types those files held
+    (:func:`_old_format_globals`): a file with any other object is refused as
+    :func:`load_checkpoint` refuses it, so even this path runs nothing from the file
+    (``edgepose weights upgrade --trust``). The result loads with plain
+    ``weights_only=True``; returns what was converted."""
     src = Path(src)
     if not src.is_file():
         raise ModelError(f"{src}: checkpoint not found")
     try:
-        payload = torch.load(src, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(_old_format_globals()):
+            payload = torch.load(src, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            raise ModelError(f"{src}: holds Python objects that no edgepose checkpoint ever "
+                             "held (a tampered file?); not converted") from None
+        raise _unreadable(src, e) from None
     except Exception as e:
         raise _unreadable(src, e) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:

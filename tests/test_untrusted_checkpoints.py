@@ -146,3 +146,18 @@ def test_upgrade_converts_a_trusted_old_file_once(tmp_path, capsys):
     for k, v in old["model"].items():
         assert torch.equal(new["model"][k], v), k
     assert upgrade_checkpoint(src, tmp_path / "again.pt")["keys"]
+
+
+def test_upgrade_runs_nothing_from_a_tampered_old_file(evil, tmp_path, capsys):
+    """Even the opt-in conversion allows only the numpy arrays, scalars and dtypes older
+    checkpoints held: a payload with any other object is refused and never runs."""
+    import numpy as np
+
+    path, marker = evil
+    payload = torch.load(BUNDLED_PT, map_location="cpu", weights_only=True)
+    payload["rng"] = {"numpy": np.random.get_state(), "x": _Payload(marker)}
+    torch.save(payload, path)
+    code, err = _cli(["weights", "upgrade", path, "--out", tmp_path / "new.pt", "--trust"],
+                     capsys)
+    assert code == 2 and "not converted" in err, err
+    assert not marker.exists() and not (tmp_path / "new.pt").exists()

@@ -58,8 +58,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="edgepose loads checkpoints with torch.load(weights_only=True): tensors and "
                     "plain values only, so a model file cannot run code. Checkpoints written "
                     "before that rule hold numpy objects and are refused. This command reads "
-                    "one such file the old, unsafe way -- ONLY run it on a file you or someone "
-                    "you trust wrote -- and writes a copy that loads safely.")
+                    "one such file allowing exactly those numpy arrays, scalars and dtypes "
+                    "(anything else is refused, nothing in the file runs) and writes a copy "
+                    "that loads safely. Use it on checkpoints you or someone you trust wrote.")
     up.add_argument("checkpoint", help="the older .pt checkpoint")
     up.add_argument("--out", required=True, metavar="NEW.pt", help="output file")
     up.add_argument("--trust", action="store_true",
@@ -73,8 +74,8 @@ def run(args) -> int:
         from edgepose.errors import ModelError
 
         if not args.trust:
-            raise ModelError(f"edgepose weights upgrade: unpickling {args.checkpoint} can run "
-                             "any code it holds; add --trust only if you trust its source")
+            raise ModelError(f"edgepose weights upgrade: {args.checkpoint} is an older-format "
+                             "checkpoint; add --trust to confirm you trust its source")
         upgrade_checkpoint(args.checkpoint, args.out)
         print(f"wrote {args.out}: the same checkpoint as plain data (loads with "
               "weights_only=True)")
