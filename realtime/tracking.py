@@ -100,7 +100,6 @@ class Track:
     misses: int = 0  # frames in a row without a confident pose (--multi: coasting)
     hits: int = 0  # frames with a pose since the track started
     quality: float = 0.5  # running average of the mean joint score
-    prev_box: np.ndarray | None = field(default=None, repr=False)  # the box before this update
 
 
 def keypoint_box(
@@ -373,7 +372,6 @@ class PersonTracker:
             tr.misses = 0
             if not tr.fresh:
                 box = limit_shrink(tr.box, box, o.max_shrink, frame_wh)
-            tr.prev_box = tr.box
             tr.box, tr.padding, tr.fresh = box, o.padding, False
             tr.streak += 1
             alive.append(tr)
@@ -399,8 +397,9 @@ class PersonTracker:
             if not any(same_box(tr.box, o.box) for o in kept):
                 kept.append(tr)
                 continue
-            if tr.id and tr.misses < self.opts.max_coast and tr.prev_box is not None:
-                tr.box, tr.misses, tr.streak, tr.smooth = tr.prev_box, tr.misses + 1, 0, False
+            if tr.id and tr.misses < self.opts.max_coast and tr.crop_box is not None:
+                # back to the box this frame was cropped from (set by boxes())
+                tr.box, tr.misses, tr.streak, tr.smooth = tr.crop_box, tr.misses + 1, 0, False
                 tr.smoother.reset()
                 kept.append(tr)
             elif tr.id:
