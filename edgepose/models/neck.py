@@ -115,6 +115,16 @@ def make_head_conv(width: int, num_joints: int) -> nn.Conv2d:
     return conv
 
 
+def movenet_heatmap_layers(in_channels: int, in_stride: int,
+                           num_joints: int) -> tuple[UpsampleNeck, nn.Conv2d]:
+    """Layers shaped like MoveNet's keypoint-heatmap head (``kpt_heatmap_0``): a separable
+    layer of width 96 at the trunk's stride and a 1x1 to one logit map per joint, ready for
+    :func:`init_from_movenet`."""
+    neck = UpsampleNeck(in_channels, in_stride,
+                        NeckConfig(heatmap_stride=in_stride, width=96, neck="separable"))
+    return neck, make_head_conv(neck.out_channels, num_joints)
+
+
 def load_movenet_heatmap(neck: nn.Module, final: nn.Conv2d, state: dict,
                          scale: float = 1.0) -> bool:
     """Start a separable neck + 1x1 ``final`` from MoveNet's ``kpt_heatmap_0`` (its tensors

@@ -136,7 +136,7 @@ class MoveNetGridAdapter(nn.Module):
     def __init__(self, in_channels: int, in_stride: int, input_size: tuple[int, int],
                  grid_hw: tuple[int, int], feat_dim: int, num_joints: int):
         super().__init__()
-        from edgepose.models.neck import NeckConfig, UpsampleNeck, make_head_conv
+        from edgepose.models.neck import movenet_heatmap_layers
 
         fh = math.ceil(input_size[0] / in_stride)
         fw = math.ceil(input_size[1] / in_stride)
@@ -144,9 +144,7 @@ class MoveNetGridAdapter(nn.Module):
             raise ModelError(f"nerpe adapter 'movenet': the {fh}x{fw} trunk map does not divide "
                              f"into the {grid_hw[0]}x{grid_hw[1]} grid; use adapter 'conv'")
         self.r = fh // grid_hw[0]
-        self.neck = UpsampleNeck(in_channels, in_stride,
-                                 NeckConfig(heatmap_stride=in_stride, width=96, neck="separable"))
-        self.final = make_head_conv(96, num_joints)
+        self.neck, self.final = movenet_heatmap_layers(in_channels, in_stride, num_joints)
         self.proj = nn.Conv2d(num_joints * self.r * self.r, feat_dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,14 +179,12 @@ class NerPEHead(nn.Module):
     def init_from_movenet(self, path) -> str:
         """Adapter 'movenet': its heatmap layers take MoveNet's kpt_heatmap_0 from the
         imported MoveNet file ``path`` ("" for another adapter or weights file)."""
-        from edgepose.models.neck import load_movenet_heatmap, movenet_head_tensors
+        from edgepose.models.neck import init_from_movenet
 
         if self.cfg.adapter != "movenet":
             return ""
-        state = movenet_head_tensors(path)
-        if state and load_movenet_heatmap(self.adapter.neck, self.adapter.final, state):
-            return "movenet kpt_heatmap_0 in the grid adapter"
-        return ""
+        done = init_from_movenet(self.adapter.neck, self.adapter.final, path)
+        return f"{done} in the grid adapter" if done else ""
 
     # ------------------------------------------------------------------ inference
 
