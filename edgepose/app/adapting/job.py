@@ -123,8 +123,7 @@ def adapt(opts: AdaptOptions, log: Callable[[str], None] = print) -> dict[str, A
                   train_s=train_s, total_s=time.perf_counter() - t_start,
                   train_frames=[[f.clip, f.index] for f in train_frames],
                   holdout_frames=[[f.clip, f.index] for f in hold_frames])
-    final.with_suffix(".adapt.json").write_text(json.dumps(report, indent=1))
-    publish_or_refuse(out, final, report, opts, log)
+    publish_or_refuse(out, final, report, opts, log)  # writes OUT.adapt.json either way
     return report
 
 

@@ -161,18 +161,18 @@ def run(args) -> int:
         raise DataError(f"--batch must be >= 1, got {args.batch}")
     if args.multi and args.boxes:
         raise DataError("--multi finds the boxes itself; drop --boxes or --multi")
+    kind, items = list_inputs(args.source)
+    if args.save_dir:  # before any work, against the inputs
+        from edgepose.fileio import check_output_dir
+
+        # a video's overlay is <name>_pose.mp4: never the input; images keep their names
+        check_output_dir(args.save_dir, "--save-dir", inputs=items if kind == "images" else [])
     detector = None
     if args.multi:
         from edgepose.engines.detector import Detector
 
         detector = Detector(args.detector, device=args.device, threads=args.threads,
                             size=args.detector_size, offline=True)
-    kind, items = list_inputs(args.source)
-    if args.save_dir:
-        from edgepose.fileio import check_output_dir
-
-        # a video's overlay is <name>_pose.mp4: never the input; images keep their names
-        check_output_dir(args.save_dir, "--save-dir", inputs=items if kind == "images" else [])
     given = boxes_by_name(args.boxes) if args.boxes else None
     fps, frames = video_props(items) if kind == "video" else (None, len(items))
     model = load(args.model, device=args.device, threads=args.threads, server=args.server)
