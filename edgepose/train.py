@@ -224,8 +224,7 @@ def calibrate_trunk(body: nn.Module, loader, device: torch.device, batches: int)
     return body.calibrate_batchnorm(images())
 
 
-def _head_start(cfg: TrainConfig, model: nn.Module, loader, device: torch.device,
-                env: DistEnv) -> None:
+def _head_start(cfg: TrainConfig, model: nn.Module, loader, env: DistEnv) -> None:
     """``head_start_steps``: NerPE's equal start (fit to MoveNet's own head) before the
     supervised phase; identical on every rank (same seed, same crops)."""
     from edgepose.models.nerpe_start import fit_nerpe_start
@@ -304,7 +303,7 @@ def _setup(cfg: TrainConfig, env: DistEnv, device: torch.device, resume,
     state = TrainState()
     body = getattr(model.backbone, "body", None)
     if not resume and cfg.head_start_steps:
-        _head_start(cfg, model, loader, device, env)
+        _head_start(cfg, model, loader, env)
     if not resume and cfg.model.pretrained and hasattr(body, "calibrate_batchnorm"):
         n = calibrate_trunk(body, loader, device, BN_CALIBRATION_BATCHES)
         if env.is_main and n:

@@ -12,12 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from edgepose.errors import EngineError
-from edgepose.engines.meta_io import check_input_shape, meta_from_props  # noqa: F401
+from edgepose.engines.meta_io import check_input_shape, meta_from_props
 from edgepose.engines.backend import Backend, BackendOptions
-from edgepose.engines.ort_session import make_session
-
-# one session factory for every ONNX Runtime user (engines/ort_session.py)
-from edgepose.engines.ort_session import PROVIDER_NAMES, choose_providers  # noqa: E402,F401
+# one session factory for every ONNX Runtime user
+from edgepose.engines.ort_session import PROVIDER_NAMES, make_session
 
 
 class OrtBackend(Backend):

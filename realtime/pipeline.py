@@ -2,9 +2,9 @@
 
     capture thread   | calling thread (owns the tracker)                  | render thread
     1 capture        | 2 boxes -> 3 crop -> 4 infer -> 5 to frame -> 6     | 8 render + log
-    (newest frame)   |   (tracking.boxes, topdown.crop_people, topdown.infer,   |   (render,
-                     |    pose.crop_to_image, tracking.update,            |    fpslog,
-                     |    7 smoothing.smooth_tracks)                      |    keypoint log)
+    (newest frame)   |   (tracking.boxes, topdown.crop_people,            |   (render,
+                     |    topdown.infer, topdown.crop_to_image,           |    fpslog,
+                     |    tracking.update, 7 smoothing.smooth_tracks)     |    keypoint log)
 
 Stages 3-5 are :mod:`edgepose.topdown`, the top-down path the API's ``predict`` runs too, and
 each frame's people are :class:`edgepose.pose.Pose` (what ``predict`` and ``track`` return).
@@ -25,7 +25,6 @@ thread as one clear :class:`PipelineError` (user errors keep their own type).
 from __future__ import annotations
 
 import dataclasses
-
 import queue
 import sys
 import threading

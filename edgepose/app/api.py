@@ -92,8 +92,7 @@ class PoseEstimator:
         :class:`edgepose.topdown.PersonBoxes`), None for the whole image; ``detector``: as
         in :meth:`predict`, for every image without boxes."""
         boxes = list(boxes) if boxes is not None else [None] * len(images)
-        det = self.detector(detector) if detector is not False and detector is not None \
-            else None
+        det = self.detector(detector) if detector else None
         where = []
         for i, (img, bxs) in enumerate(zip(images, boxes)):
             if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
@@ -111,7 +110,7 @@ class PoseEstimator:
         Detector as it is."""
         from edgepose.engines.detector import Detector
 
-        if isinstance(which, Detector) or hasattr(which, "crop_padding"):
+        if hasattr(which, "crop_padding"):  # a Detector (or one that behaves like it)
             return which
         if which is True:
             if self._detector is None:
@@ -200,7 +199,6 @@ class PoseEstimator:
         from edgepose.realtime.runner import RunOptions
         from edgepose.realtime.smoothing import SmoothOptions
         from edgepose.realtime.sources import parse_source
-
         from edgepose.realtime.tracking import TrackOptions
 
         if every_frame is None:

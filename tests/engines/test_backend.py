@@ -6,7 +6,7 @@ import pytest
 
 from edgepose.errors import EngineError
 from edgepose.engines import backend as bk
-from edgepose.engines.ort_backend import choose_providers
+from edgepose.engines.ort_session import choose_providers
 
 from engine_helpers import HEADS, INPUT_HW, tiny_meta
 
