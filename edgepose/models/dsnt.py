@@ -28,6 +28,9 @@ from edgepose.models.neck import (
     UpsampleNeck,
     init_from_movenet,
     make_head_conv,
+    RefineUp,
+    head_maps,
+    out_stride,
     output_size,
     split_config,
 )
@@ -177,9 +180,11 @@ class DSNTHead(nn.Module):
         super().__init__()
         self.cfg: DSNTConfig = split_config(DSNTConfig, head_cfg, "dsnt")
         self.input_size = (int(input_size[0]), int(input_size[1]))
-        self.heatmap_size = output_size(self.input_size, in_stride, self.cfg.heatmap_stride)
+        self.heatmap_size = output_size(self.input_size, in_stride, out_stride(self.cfg))
         self.neck = UpsampleNeck(in_channels, in_stride, self.cfg)
         self.final = make_head_conv(self.neck.out_channels, num_joints)
+        self.refine = (RefineUp(self.neck.out_channels, num_joints, self.cfg.refine)
+                       if self.cfg.refine else None)
         win = self.cfg.score_window or 2 * math.ceil(2 * self.cfg.sigma) + 1
         self.score_window = int(win) | 1  # odd, so the box is centred on a pixel
         if self.cfg.learn_temperature:
@@ -204,7 +209,7 @@ class DSNTHead(nn.Module):
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor:
         """Backbone features -> B x K x h x w logits (after the temperature)."""
-        x = self.final(self.neck(feats))
+        x = head_maps(self.neck, self.final, self.refine, feats)
         if self.cfg.learn_temperature:
             x = x * self.log_temp.exp()
         return x

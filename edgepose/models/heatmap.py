@@ -19,6 +19,9 @@ from edgepose.models.neck import (
     UpsampleNeck,
     init_from_movenet,
     make_head_conv,
+    RefineUp,
+    head_maps,
+    out_stride,
     output_size,
     split_config,
 )
@@ -60,12 +63,14 @@ class HeatmapHead(nn.Module):
         super().__init__()
         self.cfg: HeatmapConfig = split_config(HeatmapConfig, head_cfg, "heatmap")
         self.input_size = (int(input_size[0]), int(input_size[1]))
-        self.heatmap_size = output_size(self.input_size, in_stride, self.cfg.heatmap_stride)
+        self.heatmap_size = output_size(self.input_size, in_stride, out_stride(self.cfg))
         self.codec = GaussianHeatmapCodec(
             self.input_size, self.heatmap_size, sigma=self.cfg.sigma, shift=self.cfg.shift
         )
         self.neck = UpsampleNeck(in_channels, in_stride, self.cfg)
         self.final = make_head_conv(self.neck.out_channels, num_joints)
+        self.refine = (RefineUp(self.neck.out_channels, num_joints, self.cfg.refine)
+                       if self.cfg.refine else None)
 
     def init_from_movenet(self, path) -> str:
         """With a separable neck of width 96, start from MoveNet's keypoint-heatmap head in
@@ -75,7 +80,7 @@ class HeatmapHead(nn.Module):
 
     def heatmaps(self, feats: torch.Tensor) -> torch.Tensor:
         """Backbone features -> (B, K, h, w) heatmaps (unbounded; trained towards [0, 1])."""
-        return self.final(self.neck(feats))
+        return head_maps(self.neck, self.final, self.refine, feats)
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         maps = self.heatmaps(feats)

@@ -33,6 +33,13 @@ class NeckConfig:
     # (3x3 depthwise, 1x1 + bias, ReLU; no BatchNorm) at the backbone's stride, so a head on
     # the MoveNet trunk can start from MoveNet's own keypoint-heatmap weights.
     neck: str = "deconv"
+    # Stride-2 (and finer) output on top of any neck (issue 29, the seeds' output-resolution
+    # variable): ``refine`` x2 stages, each a 4x4 stride-2 transposed conv + ReLU on the
+    # neck's features and a zero-started 1x1 whose output is added to the bilinearly
+    # upsampled logits. At the start the maps are the stride-``heatmap_stride`` maps
+    # upsampled (a head started from MoveNet keeps its start); training learns what lies
+    # between the coarse cells. Output stride = heatmap_stride / 2**refine.
+    refine: int = 0
 
 
 def split_config(cls, cfg: dict[str, Any], head: str):
@@ -94,6 +101,47 @@ class UpsampleNeck(nn.Sequential):
         for m in self.modules():
             if isinstance(m, nn.ConvTranspose2d):
                 nn.init.normal_(m.weight, std=0.001)
+
+
+def out_stride(cfg: NeckConfig) -> int:
+    """Input pixels per output-map pixel: ``heatmap_stride`` halved ``refine`` times."""
+    if cfg.refine < 0 or cfg.heatmap_stride % (2 ** cfg.refine):
+        raise ModelError(f"refine {cfg.refine} must be >= 0 and leave a whole output stride "
+                         f"(heatmap_stride {cfg.heatmap_stride} / 2**refine)")
+    return cfg.heatmap_stride // (2 ** cfg.refine)
+
+
+class RefineUp(nn.Module):
+    """``stages`` x2 refinements of a head's logits from its neck features (see
+    ``NeckConfig.refine``): ``forward(feats, logits)`` -> logits at 2**stages x the size.
+    Upsampling is bilinear with half-pixel centres (align_corners=False), the same
+    pixel-centre convention as the transposed convs (module docstring)."""
+
+    def __init__(self, width: int, num_joints: int, stages: int):
+        super().__init__()
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose2d(width, width, 4, stride=2, padding=1) for _ in range(stages))
+        self.outs = nn.ModuleList(nn.Conv2d(width, num_joints, 1) for _ in range(stages))
+        for conv in self.outs:  # zero: the start is the coarse maps, upsampled
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, feats, logits):
+        import torch.nn.functional as F
+
+        for up, out in zip(self.ups, self.outs):
+            feats = F.relu(up(feats))
+            logits = F.interpolate(logits, scale_factor=2.0, mode="bilinear",
+                                   align_corners=False) + out(feats)
+        return logits
+
+
+def head_maps(neck: nn.Module, final: nn.Module, refine: nn.Module | None, feats):
+    """Backbone features -> a head's raw maps: ``final(neck(feats))``, refined to a finer
+    output stride where the head has a :class:`RefineUp`."""
+    f = neck(feats)
+    x = final(f)
+    return refine(f, x) if refine is not None else x
 
 
 def output_size(input_size: tuple[int, int], in_stride: int, heatmap_stride: int) -> tuple[int, int]:

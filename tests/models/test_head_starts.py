@@ -72,16 +72,18 @@ def one_step_keeps(model, meta, cfg, names, probe, first: bool = False) -> float
 
 
 @needs_lightning
-@pytest.mark.parametrize("head", ["heatmap", "dsnt"])
-def test_heatmap_and_dsnt_start_at_movenets_head_and_one_step_keeps_it(head, lightning):
+@pytest.mark.parametrize("head,suffix", [("heatmap", ""), ("dsnt", ""), ("heatmap", "_s2"),
+                                         ("dsnt", "_s2")])
+def test_heatmap_and_dsnt_start_at_movenets_head_and_one_step_keeps_it(head, suffix, lightning):
+    """``_s2``: the stride-2 output configs (one RefineUp stage) start from the same head."""
     path, own, _, names = lightning
-    d = config(f"real_movenet_{head}_128.yaml")
+    d = config(f"real_movenet_{head}_128{suffix}.yaml")
     model, meta, cfg = build(d, path)
     assert model.head_init.startswith("movenet kpt_heatmap_0"), model.head_init
     probe = lsp_crops(meta, names)
     reference = pck(own, lsp_crops(own.meta, names))
     start = pck(model, probe)
-    assert start >= reference - MARGIN, (head, start, reference)
+    assert start >= reference - MARGIN, (head, suffix, start, reference)
     if head == "dsnt":  # the learned temperature starts exactly where the fixed x4 did
         assert d["model"]["head_cfg"]["learn_temperature"] is True
         fixed = dict(d, model=dict(d["model"], head_cfg=dict(d["model"]["head_cfg"],

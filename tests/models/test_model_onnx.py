@@ -24,10 +24,14 @@ def _export(model, x, path):
 
 
 @pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export")
-@pytest.mark.parametrize("head", ["heatmap", "dsnt"])
-def test_onnx_runtime_matches_pytorch(head, tmp_path):
-    model = build_model(tiny_meta(head, "mobilenetv3_large_100", size=(64, 48), stride=16)).eval()
+@pytest.mark.parametrize("head,refine", [("heatmap", 0), ("dsnt", 0), ("heatmap", 1), ("dsnt", 1)])
+def test_onnx_runtime_matches_pytorch(head, refine, tmp_path):
+    model = build_model(tiny_meta(head, "mobilenetv3_large_100", size=(64, 48), stride=16,
+                                  refine=refine)).eval()
     torch.nn.init.normal_(model.head.final.weight, std=0.5)  # peaked, non-trivial heatmaps
+    if refine:  # the stride-2 output: its refinement must run in the graph, not stay zero
+        torch.nn.init.normal_(model.head.refine.outs[0].weight, std=0.5)
+        assert model.head.heatmap_size == (32, 24)
     torch.manual_seed(0)
     x = torch.randn(2, 3, 64, 48)
     path = tmp_path / f"{head}.onnx"

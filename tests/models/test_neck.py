@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from edgepose.errors import ModelError
-from edgepose.models.neck import NeckConfig, UpsampleNeck, num_upsamples, output_size
+from edgepose.models.neck import (
+    NeckConfig,
+    RefineUp,
+    UpsampleNeck,
+    num_upsamples,
+    out_stride,
+    output_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -29,3 +36,31 @@ def test_neck_rejects_bad_strides():
         num_upsamples(8, 16)
     with pytest.raises(ModelError, match="multiple of the backbone stride"):
         output_size((60, 64), 8, 4)
+
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_refine_starts_as_the_coarse_maps_upsampled_and_learns_from_there(stages):
+    torch.manual_seed(0)
+    refine = RefineUp(8, 3, stages)
+    feats, logits = torch.randn(2, 8, 4, 4), torch.randn(2, 3, 4, 4)
+    out = refine(feats, logits)
+    assert out.shape == (2, 3, 4 * 2 ** stages, 4 * 2 ** stages)
+    want = logits
+    for _ in range(stages):  # x2 per stage, as the export runs it
+        want = torch.nn.functional.interpolate(want, scale_factor=2.0, mode="bilinear",
+                                               align_corners=False)
+    torch.testing.assert_close(out, want)
+    # half-pixel centres: a constant map stays exactly constant (no border shift)
+    flat = refine(feats, torch.full((1, 3, 4, 4), 2.5).expand(2, 3, 4, 4))
+    torch.testing.assert_close(flat, torch.full_like(flat, 2.5))
+    out.sum().backward()
+    assert refine.outs[0].weight.grad.abs().sum() > 0  # the zero start is not a dead end
+
+
+def test_out_stride_halves_per_refine_stage_and_rejects_fractions():
+    assert out_stride(NeckConfig(heatmap_stride=4, refine=1)) == 2
+    assert out_stride(NeckConfig(heatmap_stride=4, refine=2)) == 1
+    with pytest.raises(ModelError, match="refine"):
+        out_stride(NeckConfig(heatmap_stride=4, refine=3))
+    with pytest.raises(ModelError, match="refine"):
+        out_stride(NeckConfig(heatmap_stride=4, refine=-1))
