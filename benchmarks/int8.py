@@ -100,7 +100,7 @@ def bench_head(head: str, args, train_json: Path, val_json: Path) -> dict:
     import dataclasses
 
     from edgepose.calibration.qdq import QuantConfig, cpu_config, quantize_qdq
-    from edgepose.calibration.report import ReportConfig, evaluate_artifact, measure_latency
+    from edgepose.calibration.int8_report import ReportConfig, evaluate_artifact, measure_latency
     from edgepose.calibration.stream import CalibrationStream, StreamConfig
     from edgepose.engines.meta_io import read_meta
     from edgepose.engines.export import ExportOptions, export_checkpoint

@@ -16,7 +16,7 @@ Everything that asks for poses goes through here -- the API's ``predict`` (one p
 box, or every person with the detector), ``edgepose predict`` / ``eval --boxes``, the live
 pipeline (stage by stage, so each stage is timed; the same functions), the teacher and
 ``adapt`` -- so the same box in gives the same crop and the same keypoints out: live equals
-offline. Training crops are built by ``edgepose.data.topdown`` from the same
+offline. Training crops are built by ``edgepose.data.crop_samples`` from the same
 :func:`edgepose.preprocess.box_affine` with augmentation on top.
 """
 

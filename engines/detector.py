@@ -87,7 +87,7 @@ def fixed_input_hw(shape) -> tuple[int, int] | None:
     return tuple(int(v) for v in hw) if all(isinstance(v, int) and v > 0 for v in hw) else None
 
 
-def onnx_detector_meta(path) -> dict | None:
+def onnx_detector_spec(path) -> dict | None:
     """The detector metadata of an ONNX file (None when it is not a detector)."""
     from edgepose.engines.meta_io import load_onnx
 
@@ -116,14 +116,14 @@ class Detector:
 
             self.path = path
             self.session = TritonSession(path)
-            self.meta = self.session.meta
+            self.spec = self.session.detector_spec
             names = set(self.session.outputs)
             self.fixed_hw = None
         else:
             self.path = Path(path) if path else DEFAULT_DETECTOR
             names = self._open_file(path is None, device, threads)
-        self.resize = str(self.meta.get("resize", "stretch"))
-        self.long_side = int(size or self.meta.get("long_side", max(self.meta["input_size"])))
+        self.resize = str(self.spec.get("resize", "stretch"))
+        self.long_side = int(size or self.spec.get("long_side", max(self.spec["input_size"])))
         if self.long_side < MULTIPLE or self.long_side % MULTIPLE:
             raise EngineError(f"detector size {self.long_side}: must be a multiple of "
                               f"{MULTIPLE} (e.g. 320, 416, 512)")
@@ -133,15 +133,15 @@ class Detector:
                               "ONNX with a free input size (the bundled one)")
         if self.fixed_hw is None and self.resize == "stretch":
             raise EngineError(f"{self.path}: a stretch-resize detector needs a fixed input size")
-        self.crop_padding = float(self.meta.get("crop_padding", CROP_PADDING))
-        default = self.meta.get("offline_threshold", self.meta["score_threshold"]) if offline \
-            else self.meta["score_threshold"]
+        self.crop_padding = float(self.spec.get("crop_padding", CROP_PADDING))
+        default = self.spec.get("offline_threshold", self.spec["score_threshold"]) if offline \
+            else self.spec["score_threshold"]
         self.threshold = float(default if threshold is None else threshold)
-        self.iou = float(self.meta["nms_iou"] if iou is None else iou)
+        self.iou = float(self.spec["nms_iou"] if iou is None else iou)
         self.max_people = int(max_people)
-        self._mean = np.asarray(self.meta["mean"], np.float32)
-        self._std = np.asarray(self.meta["std"], np.float32)
-        self._outputs = [(s, f"scores_s{s}", f"boxes_s{s}") for s in self.meta["strides"]]
+        self._mean = np.asarray(self.spec["mean"], np.float32)
+        self._std = np.asarray(self.spec["std"], np.float32)
+        self._outputs = [(s, f"scores_s{s}", f"boxes_s{s}") for s in self.spec["strides"]]
         missing = {n for _, a, b in self._outputs for n in (a, b)} - names
         if missing:
             raise EngineError(f"{self.path}: detector outputs {sorted(missing)} are missing")
@@ -155,10 +155,10 @@ class Detector:
             from edgepose.engines.trt_session import TrtSession
 
             self.session = TrtSession(self.path)
-            self.meta = self.session.detector_meta
+            self.spec = self.session.detector_spec
             self.fixed_hw = fixed_input_hw(self.session.input_shape("image"))
             return set(self.session.outputs)
-        self.session, self.meta = self._onnx_session(device, threads)
+        self.session, self.spec = self._onnx_session(device, threads)
         self.fixed_hw = fixed_input_hw(self.session.get_inputs()[0].shape)
         return {o.name for o in self.session.get_outputs()}
 
@@ -176,13 +176,13 @@ class Detector:
         if hasattr(self.session, "close"):
             self.session.close()
 
-    def preprocess(self, image_bgr: np.ndarray):
+    def letterbox(self, image_bgr: np.ndarray):
         """Resize as the metadata says (module docstring), normalise: ((1, 3, H, W) float32,
         network input (H, W), (sx, sy) input px per image px)."""
         (ih, iw), (rh, rw), scale = input_plan(image_bgr.shape[:2], self.resize,
                                                self.long_side, self.fixed_hw)
         img = cv2.resize(image_bgr, (rw, rh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-        if self.meta.get("color", "BGR") == "RGB":
+        if self.spec.get("color", "BGR") == "RGB":
             img = img[..., ::-1]
         x = np.zeros((3, ih, iw), np.float32)  # zero after normalising = the mean colour
         x[:, :rh, :rw] = ((img - self._mean) / self._std).transpose(2, 0, 1)
@@ -192,12 +192,12 @@ class Detector:
         if image_bgr is None or image_bgr.ndim != 3:
             raise EngineError("the detector needs an (H, W, 3) BGR image")
         names = [n for _, a, b in self._outputs for n in (a, b)]
-        x, input_hw, (sx, sy) = self.preprocess(image_bgr)
+        x, input_hw, (sx, sy) = self.letterbox(image_bgr)
         out = dict(zip(names, self.session.run(names, {"image": x})))
         boxes, scores = [], []
         for stride, s_name, b_name in self._outputs:
             b, s = decode_level(out[s_name][0], out[b_name][0], input_hw, stride,
-                                int(self.meta["reg_max"]), int(self.meta["person_class"]),
+                                int(self.spec["reg_max"]), int(self.spec["person_class"]),
                                 self.threshold)
             boxes.append(b)
             scores.append(s)

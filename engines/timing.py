@@ -1,8 +1,8 @@
 """The one timing harness: latency and throughput of anything that runs a batch.
 
 Every number edgepose reports about speed comes from here: ``edgepose profile``
-(:mod:`edgepose.app.profiling.runner`), the INT8 and adapt before/after reports
-(:func:`edgepose.calibration.report.measure_latency`) and ``benchmarks/backends.py``.
+(:mod:`edgepose.app.profiling.run_points`), the INT8 and adapt before/after reports
+(:func:`edgepose.calibration.int8_report.measure_latency`) and ``benchmarks/backends.py``.
 
 * latency: one call per sample at batch 1, each call timed on its own. ``Backend.__call__``
   returns numpy arrays, so every call is synchronised with the device; statistics are in

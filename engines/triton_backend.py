@@ -227,7 +227,7 @@ class TritonSession:
         self.model = self.conn.model
         try:
             config = self.conn.model_config(self.model)
-            self.meta = json.loads(self.conn.model_meta_text(self.model, config))
+            self.detector_spec = json.loads(self.conn.model_meta_text(self.model, config))
         except (EngineError, ValueError) as e:
             self.conn.close()
             raise EngineError(f"cannot open the detector on the server: {e}") from None

@@ -231,9 +231,9 @@ def build_engine(onnx_path, out_path, opts: BuildOptions | None = None,
     onnx_path, out_path = Path(onnx_path), Path(out_path)
     if not onnx_path.is_file():
         raise EngineError(f"{onnx_path}: ONNX file not found")
-    from edgepose.engines.detector import onnx_detector_meta
+    from edgepose.engines.detector import onnx_detector_spec
 
-    detector = onnx_detector_meta(onnx_path)  # the person detector, or a pose model
+    detector = onnx_detector_spec(onnx_path)  # the person detector, or a pose model
     meta = read_meta(onnx_path) if detector is None else None
     if detector is not None and (opts.precision == "int8" or opts.int8 is not None):
         raise EngineError(f"{onnx_path}: INT8 is not supported for the person detector; "

@@ -27,7 +27,7 @@ class TrtSession:
 
         path = Path(path)
         pf = read_plan(path, kind="detector")
-        self.detector_meta, self.info, self.source = pf.detector, pf.info, str(path)
+        self.detector_spec, self.info, self.source = pf.detector, pf.info, str(path)
         trt, cuda = import_runtime()
         self._cuda, self._lock, self._closed = cuda, threading.Lock(), False
         self._host: dict[str, np.ndarray] = {}

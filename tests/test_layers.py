@@ -74,7 +74,7 @@ def test_contract_catches_core_importing_the_app(tmp_path):
 
 
 @pytest.mark.parametrize("module,line,edge", [
-    ("models/base.py", "from edgepose import train", "edgepose.models.base -> edgepose.train"),
+    ("models/pose_model.py", "from edgepose import train", "edgepose.models.pose_model -> edgepose.train"),
     ("coords.py", "import edgepose.topdown", "edgepose.coords -> edgepose.topdown"),
     ("data/datasets.py", "from edgepose.config import DataConfig",
      "edgepose.data.datasets -> edgepose.config"),

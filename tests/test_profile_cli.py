@@ -9,8 +9,8 @@ import math
 import pytest
 
 from edgepose.app.cli import main
-from edgepose.app.profiling.report import read_csv
-from edgepose.app.profiling.runner import ACCURACY, REQUIRED_OK
+from edgepose.app.profiling.results_files import read_csv
+from edgepose.app.profiling.run_points import ACCURACY, REQUIRED_OK
 
 OUTPUTS = ("results.csv", "results.md", "accuracy_vs_fps.png", "latency_vs_resolution.png",
            "system.json")
@@ -100,9 +100,9 @@ def test_profile_bad_options_are_one_line_errors(tmp_path, capsys):
 
 def test_profile_ctrl_c_writes_what_is_done(tmp_path, monkeypatch):
     """Ctrl-C during the third point: the two finished rows are written, exit 130."""
-    from edgepose.app.profiling import runner
+    from edgepose.app.profiling import run_points
 
-    real = runner.Sweep.run_point
+    real = run_points.Sweep.run_point
     calls = []
 
     def interrupt_third(self, point):
@@ -111,7 +111,7 @@ def test_profile_ctrl_c_writes_what_is_done(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, point)
 
-    monkeypatch.setattr(runner.Sweep, "run_point", interrupt_third)
+    monkeypatch.setattr(run_points.Sweep, "run_point", interrupt_third)
     out = tmp_path / "int"
     rc = main(["profile", "--sizes", "64,96,128", "--heads", "dsnt", "--backends", "tensorrt",
                "--out", str(out), *FAST])

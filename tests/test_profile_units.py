@@ -16,8 +16,8 @@ from edgepose.errors import ProfileError
 from edgepose.app.profiling import checkpoints as ckpts
 from edgepose.app.profiling import sweep as sw
 from edgepose.app.profiling.measure import PeakMemory
-from edgepose.app.profiling.report import read_csv, to_csv, to_markdown, write_csv
-from edgepose.app.profiling.runner import COLUMNS, REQUIRED_OK, SweepOptions, Sweep, missing_required
+from edgepose.app.profiling.results_files import read_csv, to_csv, to_markdown, write_csv
+from edgepose.app.profiling.run_points import COLUMNS, REQUIRED_OK, SweepOptions, Sweep, missing_required
 from edgepose.app.profiling.sysinfo import cpu_info, ram_gb
 
 # ----------------------------------------------------------------------------- sizes

@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # The README, then the docs/ pages in the order a newcomer reads them. The command chain
-# below runs in this order: training.md trains the checkpoint that models.md's heatmap
+# below runs in this order: training.md trains the checkpoint that models.md's nerpe-map
 # and deploy.md's export use, and models.md the NerPE one.
 PAGES = ("README.md", "docs/training.md", "docs/models.md", "docs/deploy.md",
          "docs/adapt.md", "docs/benchmarks.md", "docs/serving.md")
@@ -85,7 +85,7 @@ def test_squat_counter_example_runs(tmp_path):
 
 # Subcommands the chain below runs for real (at tiny sizes); the others need a camera, a
 # GPU, TensorRT, the network, ../shared/data or minutes, and are only parsed.
-RUNNABLE = {"synth", "train", "eval", "export", "heatmap", "predict", "calibrate", "demo"}
+RUNNABLE = {"synth", "train", "eval", "export", "nerpe-map", "predict", "calibrate", "demo"}
 NOT_HERE = ("--device cuda", "coco_", "mpii_", "coco/", "--server")
 # appended (argparse: the last value wins) or substituted to keep each command tiny
 TINY = {"synth": ["--num", "16", "--val", "6", "--size", "96"],
@@ -159,7 +159,7 @@ def _tiny(args: list[str]) -> list[str]:
 def test_readme_command_chain_runs_in_order(tmp_path):
     """The runnable commands of the README and the docs pages, in PAGES order, in one fresh
     folder (as a new user pastes them): the headless demo, predict, synthetic data,
-    training, resume, eval, heatmap, export, calibrate. Each must exit 0 and leave what the
+    training, resume, eval, nerpe-map, export, calibrate. Each must exit 0 and leave what the
     next one needs."""
     (tmp_path / "configs").symlink_to(ROOT / "configs")
     ran = []

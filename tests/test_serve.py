@@ -186,7 +186,7 @@ def test_the_detector_through_the_server_finds_the_same_people(server):
 
     det = Detector(threads=1)
     img = cv2.imread(str(MULTI / "000000252219.jpg"))
-    x, hw, _ = det.preprocess(img)
+    x, hw, _ = det.letterbox(img)
     names = [f"{k}_s{s}" for s in (8, 16, 32) for k in ("scores", "boxes")]
     got = conn.infer("person_detector", {"image": x}, names)
     want = det.session.run(names, {"image": x})

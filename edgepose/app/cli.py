@@ -15,12 +15,12 @@ from edgepose import __version__
 from edgepose.app.commands import adapt, build, calibrate, convert, demo
 from edgepose.app.commands import eval as eval_cmd
 from edgepose.app.commands import (
-    export, heatmap, info, label, predict, profile, run, serve, synth, train, weights,
+    export, info, label, nerpe_map, predict, profile, run, serve, synth, train, weights,
 )
 from edgepose.errors import EdgeposeError
 
 # Order = order in --help. Command modules import only argparse at module level.
-COMMANDS = (synth, convert, label, weights, train, eval_cmd, export, build, calibrate, heatmap,
+COMMANDS = (synth, convert, label, weights, train, eval_cmd, export, build, calibrate, nerpe_map,
             run, demo, predict, profile, serve, adapt, info)
 
 
@@ -32,7 +32,7 @@ OUTPUTS: dict[str, dict[str, str]] = {
     "convert": {"out": "file"}, "label": {"out": "file"}, "train": {"out": "dir"},
     "eval": {"json": "file", "coco_results": "file"},
     "export": {"out": "file", "triton_repo": "dir"}, "build": {"out": "file"},
-    "calibrate": {"out": "file"}, "heatmap": {"out": "file"},
+    "calibrate": {"out": "file"}, "nerpe-map": {"out": "file"}, "heatmap": {"out": "file"},
     "run": {"save": "file", "log": "file", "keypoints": "file"},
     "demo": {"save": "file", "log": "file", "keypoints": "file"},
     # predict's --save-dir is checked by the command itself, against its inputs too

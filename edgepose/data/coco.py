@@ -19,7 +19,7 @@ import numpy as np
 
 from edgepose.coords import CROP_PADDING, box_to_center_scale
 from edgepose.data.files import read_image, read_json, require  # noqa: F401 (re-export)
-from edgepose.data.topdown import TopDownDataset
+from edgepose.data.crop_samples import TopDownDataset
 from edgepose.data.transforms import AugConfig
 from edgepose.errors import DataError
 from edgepose.metadata import ModelMeta

@@ -27,7 +27,7 @@ import numpy as np
 
 from edgepose.coords import CROP_PADDING
 from edgepose.data.files import read_json, require
-from edgepose.data.topdown import TopDownDataset
+from edgepose.data.crop_samples import TopDownDataset
 from edgepose.data.transforms import AugConfig, grow_to_aspect
 from edgepose.errors import DataError
 from edgepose.metadata import ModelMeta

@@ -3,6 +3,6 @@
 ``build_model(meta)`` is the only constructor other layers use.
 """
 
-from edgepose.models.base import PoseModel, build_model
+from edgepose.models.pose_model import PoseModel, build_model
 
 __all__ = ["PoseModel", "build_model"]

@@ -152,7 +152,7 @@ def trunk_width(w: dict[str, np.ndarray]) -> float:
 def build_from_tfjs(model_json: str | Path, input_size=None):
     """The whole MoveNet (trunk + its heads + decode) as an edgepose ``PoseModel`` with the
     tfjs weights loaded; returns (model in eval mode, metadata)."""
-    from edgepose.models.base import build_model
+    from edgepose.models.pose_model import build_model
 
     w = read_tfjs(model_json)
     check_normalisation(w)
@@ -283,7 +283,7 @@ def load_imported(name: str, input_size=None, path: str | Path | None = None):
     an eval-mode ``PoseModel`` at ``input_size`` (default: native); returns (model, meta)."""
     from safetensors.torch import load_file
 
-    from edgepose.models.base import build_model
+    from edgepose.models.pose_model import build_model
 
     path = Path(path) if path else imported_file(name, ".safetensors")
     meta = model_meta(name, input_size)

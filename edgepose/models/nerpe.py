@@ -157,7 +157,7 @@ def _is_pow2(n: int) -> bool:
 
 
 class NerPEHead(nn.Module):
-    """NerPE head following the contract in ``edgepose/models/base.py``."""
+    """NerPE head following the contract in ``edgepose/models/pose_model.py``."""
 
     def __init__(self, in_channels: int, in_stride: int, input_size: tuple[int, int],
                  num_joints: int, decoder: dict | None = None, **head_cfg):

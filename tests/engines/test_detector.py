@@ -118,7 +118,7 @@ def test_input_plan_keeps_the_aspect_ratio():
 
 def test_a_free_input_size_runs_the_frame_at_its_own_aspect(detector):
     img = cv2.imread(str(MULTI / "000000252219.jpg"))
-    x, input_hw, _ = detector.preprocess(img)
+    x, input_hw, _ = detector.letterbox(img)
     h, w = img.shape[:2]
     assert x.shape == (1, 3, *input_hw) and max(input_hw) == 416
     assert abs(input_hw[0] / input_hw[1] - h / w) < 32 / 416
@@ -135,7 +135,7 @@ def test_a_fixed_input_copy_letterboxes_and_finds_the_same_people(detector, tmp_
     fixed = Detector(static, threads=1)
     assert fixed.fixed_hw == (416, 416) and detector.fixed_hw is None
     img = cv2.imread(str(MULTI / "000000252219.jpg"))
-    x, _, (sx, sy) = fixed.preprocess(img)
+    x, _, (sx, sy) = fixed.letterbox(img)
     assert abs(sx - sy) < 2 / 416 and x.shape == (1, 3, 416, 416)  # one scale, rounded
     rows = int(round(img.shape[0] * sx))
     assert np.all(x[0, :, rows + 1:, :] == 0), "padding is the mean colour (0 after normalising)"

@@ -20,7 +20,7 @@ import pytest
 
 from edgepose.app.cli import main
 from edgepose.engines import cuda_context, trt_backend, trt_build
-from edgepose.engines.detector import DEFAULT_DETECTOR, Detector, onnx_detector_meta, static_copy
+from edgepose.engines.detector import DEFAULT_DETECTOR, Detector, onnx_detector_spec, static_copy
 from edgepose.engines.plan_format import read_plan, write_plan
 from edgepose.errors import EngineError
 
@@ -165,7 +165,7 @@ def test_build_writes_a_detector_engine(built):
     assert "profile" not in record  # static 1x3x416x416: no optimisation profile
     pf = read_plan(out, kind="detector")
     assert pf.meta is None and pf.plan == b"detector plan bytes"
-    assert pf.detector == onnx_detector_meta(DEFAULT_DETECTOR)  # all decoder settings travel
+    assert pf.detector == onnx_detector_spec(DEFAULT_DETECTOR)  # all decoder settings travel
     assert pf.info["tensorrt"] == "10.3.0" and pf.info["precision"] == "fp16"
     assert "batch 1-1" in record["stdout"] and "fp16" in record["stdout"]
 

@@ -25,11 +25,11 @@ Modules, each usable alone:
 
 - :mod:`~edgepose.app.adapting.options`  :class:`AdaptOptions` (what the CLI fills) and
   its checks.
-- :mod:`~edgepose.app.adapting.base`     the model being adapted: weights, ONNX, recipe.
+- :mod:`~edgepose.app.adapting.base_model`     the model being adapted: weights, ONNX, recipe.
 - :mod:`~edgepose.app.adapting.workdir`  the work folder and the fingerprint that guards it.
 - :mod:`~edgepose.app.adapting.labels`   detector boxes + teacher keypoints -> COCO (step 2).
 - :mod:`~edgepose.app.adapting.training` replay sources and the fine-tuning config (step 3).
-- :mod:`~edgepose.app.adapting.export`   the adaptation record, ONNX (+ INT8) (step 4).
-- :mod:`~edgepose.app.adapting.report`   before / after agreement, forgetting, latency (5).
+- :mod:`~edgepose.app.adapting.publish`   the adaptation record, ONNX (+ INT8) (step 4).
+- :mod:`~edgepose.app.adapting.before_after`   before / after agreement, forgetting, latency (5).
 - :mod:`~edgepose.app.adapting.job`      the five steps in order.
 """

@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from edgepose.app.adapting.base import before_onnx, resolve_base
-from edgepose.app.adapting.export import adaptation_record, export_adapted
+from edgepose.app.adapting.base_model import before_onnx, resolve_base
+from edgepose.app.adapting.publish import adaptation_record, export_adapted
 from edgepose.app.adapting.labels import label_frames, subset
 from edgepose.app.adapting.options import (MAX_FIT_FRAMES, MIN_HOLDOUT_PEOPLE,
                                            MIN_TRAIN_PEOPLE, AdaptOptions)
-from edgepose.app.adapting.report import before_after
+from edgepose.app.adapting.before_after import before_after
 from edgepose.app.adapting.training import fine_tune, replay_sources, train_config
 from edgepose.app.adapting.workdir import (fingerprint, footage_hashes, prepare_work,
                                            reset_training_if_changed)

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from edgepose.app.adapting.base import BaseModel
+from edgepose.app.adapting.base_model import BaseModel
 from edgepose.app.adapting.options import ADAPT_AUG, AdaptOptions, split_pair
 
 

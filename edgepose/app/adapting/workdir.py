@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from edgepose.app.adapting.base import BaseModel
+from edgepose.app.adapting.base_model import BaseModel
 from edgepose.app.adapting.options import AdaptOptions
 from edgepose.errors import ConfigError
 

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from edgepose.calibration.qdq import quantize_qdq, target_config
-    from edgepose.calibration.report import ReportConfig, compare, format_report, save_json
+    from edgepose.calibration.int8_report import ReportConfig, compare, format_report, save_json
     from edgepose.calibration.stream import CalibrationStream, StreamConfig
     from edgepose.engines.meta_io import read_meta
 

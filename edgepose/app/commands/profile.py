@@ -159,7 +159,7 @@ def run_sweep(axes, timing, threads: int, entries, args) -> int:
 
     from edgepose.app.profiling import checkpoints as ckpts
     from edgepose.app.profiling import sysinfo
-    from edgepose.app.profiling.runner import EvalData, SweepOptions, Sweep
+    from edgepose.app.profiling.run_points import EvalData, SweepOptions, Sweep
     from edgepose.app.profiling.sweep import detect_capabilities, plan_points
 
     torch.set_num_threads(threads)
@@ -243,10 +243,10 @@ def busy_warning(system: dict, threads: int) -> str | None:
 def write_outputs(out: Path, rows: list[dict], system: dict, plots: bool,
                   interrupted: bool = False, quiet: bool = True) -> None:
     """results.csv + results.md (+ errors.log, + the plots at the end)."""
-    from edgepose.app.profiling import report
+    from edgepose.app.profiling import results_files
 
-    report.write_csv(rows, out / "results.csv")
-    report.write_markdown(rows, out / "results.md", system=system, interrupted=interrupted)
+    results_files.write_csv(rows, out / "results.csv")
+    results_files.write_markdown(rows, out / "results.md", system=system, interrupted=interrupted)
     errs = [r for r in rows if r.get("_traceback")]
     if errs:
         text = "\n".join(f"## point {r['point']} ({r['head']} {r['input']} {r['backend']} "
@@ -259,6 +259,6 @@ def write_outputs(out: Path, rows: list[dict], system: dict, plots: bool,
     plot_accuracy_vs_fps(rows, out / "accuracy_vs_fps.png")
     plot_latency_vs_resolution(rows, out / "latency_vs_resolution.png")
     if not quiet:
-        print(report.markdown_table(rows))
+        print(results_files.markdown_table(rows))
         print(f"\nwrote {out}/results.csv, results.md, accuracy_vs_fps.png, "
               "latency_vs_resolution.png, system.json")

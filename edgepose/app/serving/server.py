@@ -195,7 +195,7 @@ class ServeOptions:
 
 def model_entries(model: Path, detector: Path | None, opts: ServeOptions) -> list[dict]:
     """The worker's model list: the pose ONNX (and the detector's), with their metadata."""
-    from edgepose.engines.detector import onnx_detector_meta
+    from edgepose.engines.detector import onnx_detector_spec
     from edgepose.engines.meta_io import read_meta
 
     model = Path(model)
@@ -209,11 +209,11 @@ def model_entries(model: Path, detector: Path | None, opts: ServeOptions) -> lis
             "meta": meta.to_json(), "input_size": list(meta.input_size),
             "num_joints": meta.num_joints, "max_batch": opts.max_batch, **common}]
     if detector is not None:
-        dmeta = onnx_detector_meta(detector)
-        if dmeta is None:
+        dspec = onnx_detector_spec(detector)
+        if dspec is None:
             raise EngineError(f"{detector}: not a person detector ONNX (no detector metadata)")
         out.append({"name": DETECTOR_MODEL, "onnx": str(Path(detector).resolve()),
-                    "kind": "detector", "meta": json.dumps(dmeta), **common})
+                    "kind": "detector", "meta": json.dumps(dspec), **common})
     return out
 
 

@@ -2,7 +2,7 @@
 
 A NerPE head is a continuous function of the query position, so a joint's heatmap can be
 rendered at any resolution - 32x32 or 1024x1024 - from one backbone pass, independent of
-the model's input size. Used by ``edgepose heatmap``. (Not to be confused with the heatmap
+the model's input size. Used by ``edgepose nerpe-map``. (Not to be confused with the heatmap
 *head*, :mod:`edgepose.models.heatmap`, which any model may use.)
 """
 

@@ -8,7 +8,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from edgepose.app.adapting.base import BaseModel
+from edgepose.app.adapting.base_model import BaseModel
 from edgepose.app.adapting.options import AdaptOptions
 from edgepose.data.footage import FootageFrame
 

@@ -1,4 +1,5 @@
-"""``edgepose heatmap``: render a NerPE model's continuous heatmap at any resolution."""
+"""``edgepose nerpe-map``: render a NerPE model's continuous heatmap at any resolution
+(``edgepose heatmap``, its name before issue 31, is still accepted)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ model predicts for a person in an image, at any resolution, overlaid on the pers
 and save it as a PNG. Because NerPE's head is a function of the query position, the map
 is computed directly at --res (e.g. 256 or 1024) from one backbone pass - no upsampling.
 Example:
-  edgepose heatmap runs/nerpe/best.pt person.jpg --joint left_wrist --res 256 --out heat.png
+  edgepose nerpe-map runs/nerpe/best.pt person.jpg --joint left_wrist --res 256 --out heat.png
 """
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("heatmap", help="render a NerPE heatmap at any resolution",
+    # "heatmap" was its name until issue 31; it read as the heatmap head's command
+    p = subparsers.add_parser("nerpe-map", aliases=["heatmap"],
+                              help="render a NerPE model's heatmap at any resolution",
                               description=HELP,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", metavar="CKPT", help="NerPE checkpoint (.pt)")
@@ -43,7 +46,7 @@ def run(args) -> int:
     from edgepose.checkpoint import load_model
     from edgepose.coords import CROP_PADDING, whole_image_box
     from edgepose.errors import DataError
-    from edgepose.render_heatmaps import crop_at, overlay, render_heatmap
+    from edgepose.nerpe_maps import crop_at, overlay, render_heatmap
 
     if not Path(args.image).is_file():
         raise DataError(f"{args.image}: image not found")

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgepose.app.profiling.runner import COLUMNS
+from edgepose.app.profiling.run_points import COLUMNS
 
 # Markdown table: (column, header, format)
 MD_COLUMNS = (

@@ -3,7 +3,7 @@ on training frames), PCK@0.2 (torso) on a labelled real set to show what was for
 and batch-1 latency of both files. The metrics are :mod:`edgepose.evaluate`'s
 (:func:`~edgepose.evaluate.teacher_agreement`, :func:`~edgepose.evaluate.torso_pck`), the
 predictions :class:`edgepose.app.api.PoseEstimator`'s, the latency the one timing harness's
-(:func:`edgepose.calibration.report.measure_latency`)."""
+(:func:`edgepose.calibration.int8_report.measure_latency`)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def forgetting(model_path: Path, people, threads: int) -> float:
 def before_after(opts: AdaptOptions, before: Path, after: Path, hold_data: dict, root: Path,
                  log: Callable, train_data: dict | None = None) -> dict[str, Any]:
     """The report rows of both models (logged as :func:`format_report`'s table)."""
-    from edgepose.calibration.report import ReportConfig, measure_latency
+    from edgepose.calibration.int8_report import ReportConfig, measure_latency
 
     rows: dict[str, Any] = {"before": {"model": str(before)}, "after": {"model": str(after)}}
     for k, path in (("before", before), ("after", after)):

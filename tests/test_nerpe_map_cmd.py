@@ -1,4 +1,4 @@
-"""``edgepose heatmap`` and ``edgepose.render_heatmaps.render_heatmap`` on real files."""
+"""``edgepose nerpe-map`` (and its old name ``heatmap``) and ``edgepose.nerpe_maps.render_heatmap`` on real files."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def image_file(tmp_path):
 
 
 def test_render_matches_the_models_own_dense_decoding(tmp_path, image_file):
-    from edgepose.render_heatmaps import render_heatmap
+    from edgepose.nerpe_maps import render_heatmap
     from edgepose.preprocess import preprocess
 
     _, img = image_file
@@ -61,7 +61,7 @@ def test_cli_writes_png_at_requested_resolution(tmp_path, image_file, capsys):
     img_path, _ = image_file
     make_ckpt(tmp_path / "m.pt")
     out = tmp_path / "out" / "heat.png"
-    rc = main(["heatmap", str(tmp_path / "m.pt"), str(img_path), "--joint", "left_wrist",
+    rc = main(["nerpe-map", str(tmp_path / "m.pt"), str(img_path), "--joint", "left_wrist",
                "--res", "96", "--out", str(out), "--box", "10", "5", "60", "80",
                "--npy", str(tmp_path / "heat.npy")])
     assert rc == 0
@@ -76,7 +76,7 @@ def test_cli_non_square_model_keeps_aspect(tmp_path, image_file):
     img_path, _ = image_file
     make_ckpt(tmp_path / "tall.pt", input_size=(64, 48))
     out = tmp_path / "tall.png"
-    assert main(["heatmap", str(tmp_path / "tall.pt"), str(img_path), "--res", "128",
+    assert main(["nerpe-map", str(tmp_path / "tall.pt"), str(img_path), "--res", "128",
                  "--out", str(out)]) == 0
     assert cv2.imread(str(out)).shape == (128, 96, 3)
 
@@ -85,6 +85,7 @@ def test_cli_non_square_model_keeps_aspect(tmp_path, image_file):
 def test_cli_user_mistakes_are_one_line_errors(tmp_path, image_file, capsys, case):
     img_path, _ = image_file
     make_ckpt(tmp_path / "m.pt")
+    # the old command name still works (an alias of nerpe-map)
     args = ["heatmap", str(tmp_path / "m.pt"), str(img_path), "--out", str(tmp_path / "h.png")]
     if case == "joint":
         args += ["--joint", "left_paw"]
