@@ -29,10 +29,13 @@ class SmoothOptions:
     """One Euro settings. ``min_cutoff``, ``d_cutoff`` in Hz; ``beta`` in 1/px."""
 
     enabled: bool = True
-    # Defaults tuned on 30 FPS keypoints in 640x480 frames: 1 px jitter at rest is cut
-    # ~5.7x, a joint moving at 120 px/s lags ~6 px, at 500 px/s ~10 px.
-    min_cutoff: float = 0.2
-    beta: float = 0.01
+    # Chosen on real motion (issue 32, benchmarks/smoothing.py): the least error + jitter
+    # against a pseudo ground truth (MoveNet Thunder, zero-phase smoothed) on vtest.avi's
+    # walkers. Median lag 1.4 px (was 7.6 px with 0.2 / 0.01), jitter 1.56 px/frame (raw
+    # 2.15). A slower filter (lower min_cutoff / beta) steadies a still person more and
+    # trails a moving one: --smooth-min-cutoff / --smooth-beta.
+    min_cutoff: float = 2.5
+    beta: float = 0.1
     d_cutoff: float = 0.3
     # A gap longer than this (s) between frames restarts the filter instead of smoothing
     # across it (e.g. after a stall or a reconnect).

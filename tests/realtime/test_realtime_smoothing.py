@@ -23,22 +23,29 @@ def test_constant_signal_unchanged():
     assert np.abs(out - x).max() < 1e-9, "a constant signal must pass unchanged"
 
 
-def test_jitter_on_constant_reduced_5x():
+def _jitter_cut(opts: SmoothOptions) -> float:
+    """How many times 1 px of jitter on a still pose at 30 FPS is reduced (std ratio)."""
     rng = np.random.default_rng(1)
     base = rng.uniform(100, 500, (K, 2))
     n = 600
-    xs = base + rng.normal(0, 1.0, (n, K, 2))  # 1 px jitter at 30 FPS, default settings
+    xs = base + rng.normal(0, 1.0, (n, K, 2))
     ts = np.arange(n) / 30.0
-    out = _run(OneEuroFilter(SmoothOptions()), xs, ts)
-    raw_std = (xs[60:] - base).std()
-    out_std = (out[60:] - base).std()
-    assert out_std * 5 <= raw_std, f"jitter std {raw_std:.3f} -> {out_std:.3f}: less than 5x"
+    out = _run(OneEuroFilter(opts), xs, ts)
+    return float((xs[60:] - base).std() / (out[60:] - base).std())
+
+
+def test_jitter_on_a_still_pose_is_cut():
+    """The defaults (chosen on real walkers, benchmarks/smoothing.py) halve jitter at rest;
+    the slower setting they replaced (0.2 Hz, 0.01 /px) cut it ~5.7x but trailed walkers
+    by 7.6 px. Both stay available: a user trades one for the other with two flags."""
+    assert _jitter_cut(SmoothOptions()) >= 1.8
+    assert _jitter_cut(SmoothOptions(min_cutoff=0.2, beta=0.01)) >= 5.0
 
 
 def test_ramp_followed_with_bounded_lag():
     """Steady-state lag on a ramp of v px/s is v / (2 pi (min_cutoff + beta v)); we allow
     10 % over that plus one frame of motion for the discrete update."""
-    opts = SmoothOptions()  # defaults: min_cutoff 0.2 Hz, beta 0.01 /px, d_cutoff 0.3 Hz
+    opts = SmoothOptions()  # the defaults
     v, fps, n = 120.0, 30.0, 180
     ts = np.arange(n) / fps
     xs = np.zeros((n, K, 2))
