@@ -39,7 +39,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
@@ -50,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from edgepose.engines.detection import iou_matrix, nms  # noqa: E402
 from edgepose.engines.detector import DEFAULT_DETECTOR, META_KEY, Detector, static_copy  # noqa: E402
+from edgepose.engines.timing import Stopwatch, latency_stats  # noqa: E402
 
 SUBSETS = ("coco-mini", "tiny-coco")
 
@@ -160,11 +160,10 @@ def stretched_nanodet(tmp: Path) -> Path:
 
 def detector_row(name: str, det, shared: Path, onnx_path: Path | None) -> dict:
     hit50 = hit75 = fp = n = n_small = hit_small = n_img = 0
-    times = []
+    watch = Stopwatch()
     for _, _, _, img, gt, ignore in val_images(shared):
-        t0 = time.perf_counter()
-        boxes, scores = det(img)
-        times.append((time.perf_counter() - t0) * 1000)
+        with watch:
+            boxes, scores = det(img)
         p, g, gi = xyxy(boxes), xyxy(gt), xyxy(ignore)
         m = iou_matrix(p, g) if len(p) and len(g) else np.zeros((len(p), len(g)))
         mi = iou_matrix(p, gi) if len(p) and len(gi) else np.zeros((len(p), len(gi)))
@@ -189,7 +188,7 @@ def detector_row(name: str, det, shared: Path, onnx_path: Path | None) -> dict:
         trt = check_onnx_file(onnx_path).ok
     return {"detector": name, "images": n_img, "people": n, "small_people": n_small,
             "recall50": hit50 / n, "recall75": hit75 / n, "small_recall50": hit_small / n_small,
-            "fp_per_image": fp / n_img, "ms_median": statistics.median(times), "trt_ops_ok": trt}
+            "fp_per_image": fp / n_img, "ms_median": latency_stats(watch.seconds)["median"], "trt_ops_ok": trt}
 
 
 def detectors(shared: Path, threads: int, reference: Path | None, tmp: Path) -> list[dict]:
@@ -234,11 +233,12 @@ def ap_row(name: str, run_image, shared: Path) -> dict:
     """``run_image(img, image_id)`` -> COCO results of one photo."""
     results = {s: [] for s in SUBSETS}
     anns, times, few = {}, [], []
+    watch = Stopwatch()
     for sub, ann, im, img, gt, _ in val_images(shared):
         anns[sub] = ann
-        t0 = time.perf_counter()
-        results[sub] += run_image(img, im["id"])
-        ms = (time.perf_counter() - t0) * 1000
+        with watch:
+            results[sub] += run_image(img, im["id"])
+        ms = watch.last_ms
         times.append(ms)
         if len(gt) <= 3:
             few.append(ms)
@@ -315,9 +315,9 @@ def live_run(video: Path, every: int, threads: int, tmp: Path):
                       pipeline=PipelineOptions())
     opts.track.multi, opts.track.detect_every = True, every
     opts.capture.every_frame = True
-    t0 = time.perf_counter()
-    run_app(opts)
-    wall = time.perf_counter() - t0
+    with Stopwatch() as sw:
+        run_app(opts)
+    wall = sw.seconds[-1]
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     poses = [json.loads(x) for x in kp.read_text().splitlines()]
     stage = [r.get("pre_ms", 0) + r.get("inf_ms", 0) + r.get("post_ms", 0) for r in recs]

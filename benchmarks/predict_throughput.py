@@ -12,7 +12,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -23,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     import edgepose
+    from edgepose.engines.timing import time_loop
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=Path, default=ROOT.parent / "shared" / "data" / "lsp" / "images")
@@ -37,9 +37,7 @@ def main() -> None:
     rates = {1: [], 8: []}
     for _ in range(3):
         for b in (1, 8):
-            t0 = time.perf_counter()
-            model.predict_many(images, batch=b)
-            rates[b].append(len(images) / (time.perf_counter() - t0))
+            rates[b].append(len(images) / time_loop(lambda: model.predict_many(images, batch=b), 1))
     res = {"model": model.path.name, "images": len(images), "threads": args.threads,
            "images_per_s": {str(b): statistics.median(r) for b, r in rates.items()}}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +39,7 @@ from edgepose.bundled import DEMO_MODEL  # noqa: E402
 from edgepose.realtime.runner import RunOptions, build_pipeline  # noqa: E402
 from edgepose.realtime.pipeline import PipelineOptions  # noqa: E402
 from edgepose.realtime.sources import SourceOptions  # noqa: E402
+from edgepose.engines.timing import Stopwatch, latency_stats, time_for  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -72,13 +72,8 @@ def backend_only(backend, seconds: float, frame: np.ndarray) -> dict:
     x, _ = preprocess(frame, box, backend.meta, padding)
     batch = x[None]
     backend.warmup(5)
-    times = []
-    t_end = time.perf_counter() + seconds
-    while time.perf_counter() < t_end:
-        t0 = time.perf_counter()
-        backend(batch)
-        times.append(time.perf_counter() - t0)
-    return {"fps": len(times) / sum(times), "ms_median": 1e3 * statistics.median(times),
+    times = time_for(lambda: backend(batch), seconds)
+    return {"fps": len(times) / float(times.sum()), "ms_median": latency_stats(times)["median"],
             "calls": len(times)}
 
 
@@ -179,9 +174,9 @@ def main(argv=None) -> int:
             marks.setdefault(f.id, rss_mb())
 
     threads0, rss0 = threading.active_count(), rss_mb()
-    t0 = time.perf_counter()
-    soak = pipeline_run(sb, str(soak_model), args.soak_frames, 0, (160, 120), on_frame=mark)
-    soak_s = time.perf_counter() - t0
+    with Stopwatch() as sw:
+        soak = pipeline_run(sb, str(soak_model), args.soak_frames, 0, (160, 120), on_frame=mark)
+    soak_s = sw.seconds[-1]
     threads1, rss1 = threading.active_count(), rss_mb()
     sb.close()
     after_warm = marks.get(1000, rss0)

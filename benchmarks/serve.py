@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from edgepose.app.serving.server import ServeOptions, TritonServer, free_ports  # noqa: E402
 from edgepose.bundled import DEFAULT_MODEL  # noqa: E402
+from edgepose.engines.timing import Stopwatch, latency_stats, time_each  # noqa: E402
 
 
 def make_video(path: Path, frames: int) -> Path:
@@ -71,12 +71,12 @@ def client_cmd(video: Path, log: Path, server: str | None, extra=()) -> list[str
 def run_streams(n: int, video: Path, tmp: Path, server: str | None) -> dict:
     logs = [tmp / f"{'srv' if server else 'loc'}{n}_{i}.jsonl" for i in range(n)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    t0 = time.perf_counter()
-    procs = [subprocess.Popen(client_cmd(video, log, server, ["--every-frame", "--quiet"]),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                              text=True) for log in logs]
-    errs = [p.communicate()[1] for p in procs]
-    wall = time.perf_counter() - t0
+    with Stopwatch() as sw:
+        procs = [subprocess.Popen(client_cmd(video, log, server, ["--every-frame", "--quiet"]),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                                  text=True) for log in logs]
+        errs = [p.communicate()[1] for p in procs]
+    wall = sw.seconds[-1]
     bad = [e.strip().splitlines()[-1] for p, e in zip(procs, errs) if p.returncode != 0]
     if bad:
         raise RuntimeError(f"a stream failed: {bad[0]}")
@@ -138,12 +138,7 @@ def round_trip(tmp: Path, instances: int, n: int = 200) -> list[dict]:
             row = {"batch": b}
             for name, be in (("local", local), ("server", remote)):
                 be(x)
-                times = []
-                for _ in range(n // b):
-                    t0 = time.perf_counter()
-                    be(x)
-                    times.append((time.perf_counter() - t0) * 1000)
-                row[name] = statistics.median(times)
+                row[name] = latency_stats(time_each(lambda: be(x), n // b))["median"]
             rows.append(row)
         remote.close()
     local.close()

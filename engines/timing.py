@@ -2,13 +2,16 @@
 
 Every number edgepose reports about speed comes from here: ``edgepose profile``
 (:mod:`edgepose.app.profiling.run_points`), the INT8 and adapt before/after reports
-(:func:`edgepose.calibration.int8_report.measure_latency`) and ``benchmarks/backends.py``.
+(:func:`edgepose.calibration.int8_report.measure_latency`) and the scripts in
+``benchmarks/``.
 
 * latency: one call per sample at batch 1, each call timed on its own. ``Backend.__call__``
   returns numpy arrays, so every call is synchronised with the device; statistics are in
   milliseconds (:func:`latency_stats`).
 * throughput: images / total time of back-to-back calls (one timer around a loop,
   :func:`time_loop`).
+* for a time budget instead of a call count: :func:`time_for`; code that cannot be wrapped in
+  a function (one step inside an evaluation loop): :class:`Stopwatch`.
 * several models compared: timed interleaved (A, B, A, B, ...) by :func:`time_interleaved`,
   so drift in machine load hits all of them equally.
 
@@ -72,6 +75,38 @@ def time_each(fn: Callable[[], object], n: int) -> np.ndarray:
         fn()
         out[i] = time.perf_counter() - t0
     return out
+
+
+def time_for(fn: Callable[[], object], seconds: float, min_calls: int = 3) -> np.ndarray:
+    """Call ``fn`` until ``seconds`` have passed (at least ``min_calls`` times), timing each
+    call on its own -> (n,) seconds."""
+    out: list[float] = []
+    t_end = time.perf_counter() + seconds
+    while len(out) < min_calls or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return np.asarray(out, dtype=np.float64)
+
+
+class Stopwatch:
+    """Times the body of each ``with`` block: ``with sw: ...`` appends its seconds to
+    ``sw.seconds`` (the step of a loop that does other, untimed work between steps)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._t0 = 0.0
+
+    def __enter__(self) -> "Stopwatch":
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds.append(time.perf_counter() - self._t0)
+
+    @property
+    def last_ms(self) -> float:
+        return self.seconds[-1] * 1000.0
 
 
 def time_loop(fn: Callable[[], object], n: int) -> float:

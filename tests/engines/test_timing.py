@@ -52,3 +52,30 @@ def test_compare_latency_warms_up_then_times_batch_one():
     stats = compare_latency(runs, (16, 24), repeats=4, warmup=2)
     assert all(v == [(1, 3, 16, 24)] * (2 + 4) for v in shapes.values()), shapes
     assert len(stats) == 2 and all(s["p10"] <= s["median"] <= s["p90"] for s in stats)
+
+
+def test_time_for_keeps_calling_until_the_budget_is_spent():
+    import time
+
+    from edgepose.engines.timing import time_for
+
+    calls = []
+    t = time_for(lambda: (calls.append(1), time.sleep(0.01)), seconds=0.05)
+    assert len(t) == len(calls) >= 3
+    assert t.sum() >= 0.04 and (t >= 0.009).all()  # each call timed, the sleep inside it
+    assert len(time_for(lambda: None, seconds=0.0, min_calls=4)) == 4
+
+
+def test_stopwatch_times_each_block_and_only_the_block():
+    import time
+
+    from edgepose.engines.timing import Stopwatch
+
+    sw = Stopwatch()
+    for d in (0.02, 0.0):
+        with sw:
+            time.sleep(d)
+        time.sleep(0.02)  # outside the block: not timed
+    assert len(sw.seconds) == 2
+    assert 0.019 <= sw.seconds[0] < 0.2 and sw.seconds[1] < 0.015
+    assert sw.last_ms == pytest.approx(sw.seconds[1] * 1000.0)
