@@ -194,7 +194,13 @@ def simplify_onnx(path, meta: ModelMeta) -> int:
         raise EngineError("--simplify needs onnxslim: pip install 'edgepose[simplify]'") from None
     import onnx
 
-    slim = onnxslim.slim(load_onnx(path, weights=True))
+    proto = load_onnx(path, weights=True)
+    props = [(p.key, p.value) for p in proto.metadata_props]  # the recipe too
+    slim = onnxslim.slim(proto)
+    del slim.metadata_props[:]
+    for key, value in props:
+        entry = slim.metadata_props.add()
+        entry.key, entry.value = key, value
     set_onnx_meta(slim, meta)
     onnx.save(slim, str(path))
     return len(slim.graph.node)
@@ -264,8 +270,10 @@ def _torch_export(model, meta: ModelMeta, path: str, opts: ExportOptions) -> Non
 
 
 def export_model(model, meta: ModelMeta, out, opts: ExportOptions | None = None,
-                 progress: bool = True) -> ExportReport:
-    """Export an eval-mode PoseModel (forward -> coords, scores) to ``out`` and verify it."""
+                 progress: bool = True, recipe: dict | None = None) -> ExportReport:
+    """Export an eval-mode PoseModel (forward -> coords, scores) to ``out`` and verify it.
+    ``recipe``: the training config, stored in the file so it can be fine-tuned from it
+    alone (:mod:`edgepose.engines.onnx_weights`)."""
     import onnx
     from tqdm import tqdm
 
@@ -286,6 +294,10 @@ def export_model(model, meta: ModelMeta, out, opts: ExportOptions | None = None,
                 _torch_export(model, meta, tmp, opts)
                 proto = load_onnx(tmp, weights=True)
                 set_onnx_meta(proto, meta)
+                if recipe is not None:
+                    from edgepose.engines.onnx_weights import set_recipe
+
+                    set_recipe(proto, recipe)
                 onnx.save(proto, tmp)
             elif step == "check":
                 try:
@@ -312,12 +324,13 @@ def export_checkpoint(ckpt, out, opts: ExportOptions | None = None,
     from edgepose.checkpoint import load_checkpoint, load_model
 
     opts = opts or ExportOptions()
+    payload = load_checkpoint(ckpt)
+    recipe = payload.get("config") if isinstance(payload.get("config"), dict) else None
     if not opts.decoder:
         model, meta = load_model(ckpt)
-        return export_model(model, meta, out, opts, progress)
+        return export_model(model, meta, out, opts, progress, recipe=recipe)
     from edgepose.models import build_model
 
-    payload = load_checkpoint(ckpt)
     if payload["meta"].head != "nerpe":
         raise EngineError(f"{ckpt}: --decoder applies to NerPE models only; this is a "
                           f"{payload['meta'].head} model (its decoding is fixed): drop --decoder")
@@ -327,4 +340,4 @@ def export_checkpoint(ckpt, out, opts: ExportOptions | None = None,
         model.load_state_dict(payload["model"])
     except RuntimeError as e:
         raise EngineError(f"{ckpt}: decoder {opts.decoder} does not fit this model ({str(e)[:160]})") from None
-    return export_model(model.eval(), meta, out, opts, progress)
+    return export_model(model.eval(), meta, out, opts, progress, recipe=recipe)

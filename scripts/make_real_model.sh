@@ -37,7 +37,7 @@ for h in $HEADS; do
 done
 wait
 for h in $HEADS; do
+  # one file per model: the ONNX holds the weights and the training config, so
+  # 'edgepose adapt' and 'edgepose weights unpack' derive the checkpoint from it
   edgepose export "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_$h.onnx"
-  # FP32: the MoveNet trunk is too sensitive to FP16 weight storage
-  edgepose weights pack "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_$h.pt" --fp32
 done

@@ -190,9 +190,14 @@ def test_bundled_weights_are_the_bundled_models(tmp_path):
     lsp = ROOT / "tests" / "assets" / "lsp"
     rows = json.loads((lsp / "joints_subset.json").read_text())
     for name in ("real_heatmap_128", "real_heatmap_64"):
-        payload = load_checkpoint(ASSETS / f"{name}.pt")
-        assert "optimizer" not in payload and not payload["fp16"] and "config" in payload
-        model, meta = load_model(ASSETS / f"{name}.pt")
+        # the package ships one file per model; its checkpoint comes back out of the ONNX
+        pt = tmp_path / f"{name}.pt"
+        assert main(["weights", "unpack", name.replace("real_", "").replace("_", "-"),
+                     "--out", str(pt)]) == 0
+        payload = load_checkpoint(pt)
+        assert "optimizer" not in payload and "config" in payload
+        assert payload["config"]["model"]["input_size"] == list(payload["meta"].input_size)
+        model, meta = load_model(pt)
         s = ort.InferenceSession(str(ASSETS / f"{name}.onnx"))
         crops = []
         for photo, joints in rows.items():
@@ -206,6 +211,13 @@ def test_bundled_weights_are_the_bundled_models(tmp_path):
         confident = ref_scores > 0.3
         assert confident.mean() > 0.5  # real people: most joints found
         assert np.abs(ref - got)[confident].max() < 0.01  # input px; the same FP32 weights
+        # bit for bit: every weight of the checkpoint is the ONNX initializer of its name
+        import onnx
+        from onnx import numpy_helper
+
+        inits = {t.name: numpy_helper.to_array(t)
+                 for t in onnx.load(str(ASSETS / f"{name}.onnx")).graph.initializer}
+        assert all(np.array_equal(inits[k], v.numpy()) for k, v in payload["model"].items())
 
 
 def test_weights_pack_round_trip(tmp_path, capsys):
@@ -244,10 +256,19 @@ def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch):
     one_line(capsys, "--holdout")
     assert main(["adapt", str(CLIP), "--out", out, "--aug", "bogus=1"]) == 2
     one_line(capsys, "--aug", "bogus")
-    onnx_only = tmp_path / "m.onnx"
-    onnx_only.write_bytes((ASSETS / "real_heatmap_64.onnx").read_bytes())
-    assert main(["adapt", str(CLIP), "--out", out, "--model", str(onnx_only)]) == 2
-    one_line(capsys, "no trainable weights", "m.pt")
+    import onnx
+
+    from edgepose.engines.onnx_weights import set_recipe
+
+    proto = onnx.load(str(ASSETS / "real_heatmap_64.onnx"))
+    set_recipe(proto, None)  # an edgepose ONNX without its training config
+    onnx.save(proto, str(tmp_path / "m.onnx"))
+    assert main(["adapt", str(CLIP), "--out", out, "--model", str(tmp_path / "m.onnx")]) == 2
+    one_line(capsys, "no training config", "m.onnx")
+    proto.graph.initializer[0].name += "_renamed"  # weights not under their names
+    onnx.save(proto, str(tmp_path / "r.onnx"))
+    assert main(["adapt", str(CLIP), "--out", out, "--model", str(tmp_path / "r.onnx")]) == 2
+    one_line(capsys, "weight tensors under their names", "r.onnx")
     monkeypatch.setenv("EDGEPOSE_MOVENET_DIR", str(tmp_path / "no-movenet"))
     assert main(["adapt", str(CLIP), "--out", out]) == 2
     one_line(capsys, "edgepose weights import movenet-thunder")
@@ -289,7 +310,8 @@ def adapted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("adapt")
     out = tmp / "adapted.onnx"
     pair = f"{COCO / 'person_keypoints.json'}:{COCO}"
-    args = ["adapt", str(CLIP), "--out", str(out), "--model", str(ASSETS / "real_heatmap_64.pt"),
+    # by name: the bundled ONNX, its checkpoint derived from the file itself
+    args = ["adapt", str(CLIP), "--out", str(out), "--model", "heatmap-64",
             "--epochs", "1", "--batch-size", "8", "--min-gap", "1", "--holdout", "0.25",
             "--replay", pair, "--check", pair, "--no-progress", "--keep-worse"]
     assert main(args) == 0
@@ -329,7 +351,8 @@ def test_adapted_model_carries_the_adaptation(adapted):
     assert a["footage"][0]["sha256"] == hashlib.sha256(CLIP.read_bytes()).hexdigest()
     assert a["footage"][0]["frames"] == 16 and a["epochs"] == 1
     assert a["teacher"].startswith("MoveNet Thunder v4")
-    assert a["holdout_from"] == {"vtest_16": 12} and a["base"] == "real_heatmap_64.pt"
+    assert a["holdout_from"] == {"vtest_16": 12}
+    assert a["base"] == a["base_onnx"] == "real_heatmap_64.onnx"
     assert a["replay"] == [str(COCO / "person_keypoints.json")]
     assert meta.input_size == (64, 64) and meta.name.endswith("-adapted")
     # its weights are beside it (to adapt again), with the same adaptation record
@@ -337,6 +360,12 @@ def test_adapted_model_carries_the_adaptation(adapted):
 
     payload = load_checkpoint(out.with_suffix(".pt"))
     assert payload["meta"].adaptation == a and "config" in payload
+    # and the ONNX alone holds them too (weights under their names + the recipe)
+    import onnx
+
+    from edgepose.engines.onnx_weights import read_recipe
+
+    assert read_recipe(onnx.load(str(out))) == payload["config"]
     for k in ("before", "after"):
         ag = report[k]["teacher_agreement"]
         assert ag["people"] == report["holdout_people"] and 0 <= ag["pck@0.1"] <= 1

@@ -19,8 +19,10 @@ import cv2
 import pytest
 
 from edgepose.app.cli import main
+from edgepose.engines.onnx_weights import derived_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_PT = derived_checkpoint(ROOT / "edgepose" / "assets" / "real_heatmap_64.onnx")
 LSP = ROOT / "tests" / "assets" / "lsp"
 COCO = ROOT / "tests" / "assets" / "coco"
 MODEL = ROOT / "edgepose" / "assets" / "real_heatmap_64.onnx"
@@ -175,10 +177,10 @@ def test_a_truncated_video_is_counted(tmp_path, capsys):
      "--keypoints", "{dir}"],
     ["run", "--model", MODEL, "--source", "demo", "--headless", "--frames", "2", "--log", "{dir}"],
     ["eval", MODEL, "--data", COCO / "person_keypoints.json", "--images", COCO, "--json", "{dir}"],
-    ["export", ROOT / "edgepose" / "assets" / "real_heatmap_64.pt", "--out", "{dir}"],
+    ["export", BUNDLED_PT, "--out", "{dir}"],
     ["calibrate", MODEL, "--data", LSP, "--out", "{dir}"],
     ["convert", "lsp", LSP, "--out", "{dir}"],
-    ["weights", "pack", ROOT / "edgepose" / "assets" / "real_heatmap_64.pt", "--out", "{dir}"],
+    ["weights", "pack", BUNDLED_PT, "--out", "{dir}"],
     ["label", LSP, "--out", "{dir}"],
     ["adapt", CLIP, "--out", "{dir}"],
     ["serve", "--log", "{dir}"],

@@ -22,28 +22,35 @@ class BaseModel:
 
 
 def resolve_base(model: str | None) -> BaseModel:
-    """``None``: the bundled model and the weights shipped beside it; ``X.pt``: a
-    checkpoint; ``X.onnx``: needs ``X.pt`` beside it (an ONNX file holds no trainable
-    weights)."""
-    from edgepose.bundled import DEFAULT_MODEL
+    """``None``: the default bundled model; a bundled model's name; ``X.pt``: a checkpoint;
+    ``X.onnx``: an edgepose ONNX, whose weights and recipe are read back from the file
+    (:mod:`edgepose.engines.onnx_weights`), or from ``X.pt`` beside it where there is one."""
+    from edgepose.bundled import DEFAULT_MODEL, resolve_model
     from edgepose.checkpoint import load_checkpoint
 
-    path = Path(model) if model else DEFAULT_MODEL
+    path = Path(resolve_model(model)) if model else DEFAULT_MODEL
     onnx = None
     if path.suffix.lower() == ".onnx":
         onnx, path = path, path.with_suffix(".pt")
+        if not onnx.is_file():
+            raise ModelError(f"{onnx}: model file not found")
         if not path.is_file():
-            raise ModelError(f"{onnx}: an ONNX file holds no trainable weights and there is no "
-                             f"{path.name} beside it; pass the checkpoint it was exported from "
-                             "(--model runs/NAME/best.pt)")
+            from edgepose.engines.onnx_weights import derived_checkpoint
+            from edgepose.errors import EngineError
+
+            try:
+                path = derived_checkpoint(onnx)
+            except EngineError as e:
+                raise ModelError(f"{e} (--model runs/NAME/best.pt)") from None
     elif path.suffix.lower() not in (".pt", ".pth"):
-        raise ModelError(f"{path}: adapt fine-tunes an edgepose checkpoint (.pt) or a bundled "
-                         ".onnx with its .pt beside it")
+        raise ModelError(f"{path}: adapt fine-tunes an edgepose model (.onnx or .pt) or a "
+                         "bundled model by name")
     payload = load_checkpoint(path)
     config = payload.get("config")
     if not isinstance(config, dict):
-        raise ModelError(f"{path}: has no training config (not written by 'edgepose train' "
-                         "or 'edgepose weights pack'); adapt needs its recipe")
+        raise ModelError(f"{onnx or path}: has no training config (not written by 'edgepose "
+                         "train', 'edgepose weights pack' or an export of either); adapt "
+                         "needs its recipe")
     return BaseModel(path, onnx, config, payload["meta"])
 
 

@@ -21,7 +21,7 @@ def adaptation_record(opts: AdaptOptions, base: BaseModel, hashes: list[dict],
     sampled per file), the teacher, the training settings, ``counts`` (train, held-out
     people) and where each clip's hold-out starts."""
     return {
-        "base": base.checkpoint.name, "base_onnx": base.onnx.name if base.onnx else None,
+        "base": (base.onnx or base.checkpoint).name, "base_onnx": base.onnx.name if base.onnx else None,
         "footage": [{**h, "frames": sum(f.source == h["path"] for f in frames)}
                     for h in hashes],
         "teacher": teacher, "epochs": opts.epochs, "lr": opts.lr,
@@ -39,14 +39,16 @@ def export_adapted(last: Path, adaptation: dict[str, Any], work: Path,
     """``last.pt`` -> ``opts.out`` (ONNX; with ``--precision int8`` the FP32 model is kept as
     ``OUT.fp32.onnx`` and ``OUT`` is its Q/DQ INT8 calibrated on the footage), and
     ``OUT.pt`` beside it so ``adapt --model OUT.onnx`` can adapt it again."""
-    from edgepose.checkpoint import load_model, pack_checkpoint
+    from edgepose.checkpoint import load_checkpoint, load_model, pack_checkpoint
     from edgepose.engines.export import ExportOptions, export_model
 
     model, meta = load_model(last)
+    recipe = load_checkpoint(last).get("config")
     out = Path(opts.out)
     meta = dataclasses.replace(meta, adaptation=adaptation, name=f"{meta.name}-adapted")
     fp32_out = out.with_suffix(".fp32.onnx") if opts.precision == "int8" else out
-    export_model(model, meta, fp32_out, ExportOptions(), progress=opts.progress)
+    export_model(model, meta, fp32_out, ExportOptions(), progress=opts.progress,
+                 recipe=recipe if isinstance(recipe, dict) else None)
     pack_checkpoint(last, out.with_suffix(".pt"), meta=meta)
     if opts.precision == "int8":
         quantize_on_footage(fp32_out, out, work, meta, opts)

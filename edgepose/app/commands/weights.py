@@ -53,6 +53,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pack.add_argument("checkpoint", help="training checkpoint (.pt) from 'edgepose train'")
     pack.add_argument("--out", required=True, metavar="FILE.pt", help="output file")
     pack.add_argument("--fp32", action="store_true", help="keep FP32 tensors")
+    unpack = sub.add_parser(
+        "unpack", help="an edgepose ONNX model -> the checkpoint it was exported from",
+        description="An edgepose ONNX file holds every weight of the model under its name and "
+                    "(when exported from a training checkpoint) its training config. This "
+                    "writes them as a checkpoint (.pt) to fine-tune with 'edgepose train' "
+                    "(model.init: FILE) or 'edgepose adapt --model FILE'. Bundled models "
+                    "work by name: 'edgepose weights unpack heatmap-64 --out h64.pt'.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    unpack.add_argument("onnx", metavar="MODEL", help="edgepose .onnx file or bundled model name")
+    unpack.add_argument("--out", required=True, metavar="FILE.pt", help="output file")
     up = sub.add_parser(
         "upgrade", help="rewrite an older checkpoint you trust as plain data (safe to load)",
         description="edgepose loads checkpoints with torch.load(weights_only=True): tensors and "
@@ -69,6 +79,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    if args.action == "unpack":
+        from pathlib import Path
+
+        from edgepose.bundled import resolve_model
+        from edgepose.engines.onnx_weights import checkpoint_from_onnx
+        from edgepose.errors import ModelError
+
+        src = Path(resolve_model(args.onnx))
+        if not src.is_file():
+            raise ModelError(f"{args.onnx}: no such file or bundled model")
+        if src.suffix.lower() != ".onnx":
+            raise ModelError(f"{src}: give an edgepose .onnx file (a checkpoint is already "
+                             "what unpack writes)")
+        checkpoint_from_onnx(src, args.out)
+        print(f"wrote {args.out}: the weights and training config of {src.name}")
+        return 0
     if args.action == "upgrade":
         from edgepose.checkpoint import upgrade_checkpoint
         from edgepose.errors import ModelError
