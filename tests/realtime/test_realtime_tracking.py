@@ -217,3 +217,32 @@ def test_near_boxes_are_one_size_and_half_a_height_apart():
     assert near(a, a + [20, 10, 0, 0])  # walked 22 px: IoU 0.32 at this size, still near
     assert not near(a, a + [60, 0, 0, 0])  # 60 px away: someone else
     assert not near(a, np.array([100.0, 100.0, 90.0, 200.0]))  # 2.5x taller
+
+
+@pytest.mark.parametrize("smooth", [0.0, 0.1, 0.5])
+def test_multi_a_walking_person_is_cropped_where_they_will_be(smooth):
+    """Issue 32's motion model: a person walking 6 px a frame to the right. The next crop
+    is the keypoint box moved on by the running velocity (EMA with weight ``smooth``:
+    6 (1 - (1 - smooth)^n) px after n steps); a coasting frame keeps walking; off (0), the
+    box stays where the person was."""
+    k = 17
+    step = 6.0
+    base = np.array([[60.0 + (j % 4) * 10, 40.0 + j * 8] for j in range(k)])
+    tr = PersonTracker(TrackOptions(multi=True, detect_every=1000, velocity_smooth=smooth),
+                       detector=lambda img: [np.array([50.0, 30, 60, 150])])
+    frame = np.zeros((240, 640, 3), np.uint8)
+    n = 12
+    for i in range(n):
+        (t,) = tr.boxes(frame)
+        kp = base + [step * i, 0.0]
+        tr.update([t], kp[None], np.full((1, k), 0.9), (640, 240))
+    kb = keypoint_box(base + [step * (n - 1), 0.0], np.full(k, 0.9), (640, 240), tr.opts)
+    # n poses: the first (on the detection's box) only sets the centre, n - 1 steps follow
+    want = step * (1 - (1 - smooth) ** (n - 1)) if smooth else 0.0
+    assert t.velocity[0] == pytest.approx(want) and t.velocity[1] == pytest.approx(0.0)
+    assert t.box[0] == pytest.approx(kb[0] + want) and t.box[1] == pytest.approx(kb[1])
+    # a coasting frame (joints too weak): the box moves on by the velocity again
+    before = t.box.copy()
+    (t,) = tr.boxes(frame)
+    tr.update([t], (base + [step * n, 0.0])[None], np.zeros((1, k)), (640, 240))
+    assert t.misses == 1 and t.box[0] == pytest.approx(before[0] + want)

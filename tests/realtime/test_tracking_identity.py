@@ -3,8 +3,11 @@
 The clip (benchmarks/tracking.py: committed LSP people moving along known paths over a
 blurred real background -- side by side, a crossing, one standing, one arriving late) runs
 through the live tracker (``model.track(multi=True)``, the pipeline of ``run --multi``) and
-is scored with motmetrics. Measured on the 2-core CPU: MOTA 0.648, IDF1 0.569 (before
-issue 32: 0.593 / 0.550). The goal (IDF1 >= 0.9) is not met; the floor keeps what is.
+is scored with motmetrics. One clip turns on how one crossing resolves, so the floor is on
+the mean over the benchmark's six variants (speeds x0.7 / x1 / x1.3, the crossing shifted
+0 / 15 px). Measured on the 2-core CPU: mean IDF1 0.705 with the motion model, 0.592
+without it; mean MOTA 0.601 / 0.591. The goal (IDF1 >= 0.9) is not met; the floor keeps
+what is, and fails if the motion model is switched off.
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ def test_ground_truth_clip_identity_floor(tmp_path):
         from tracking import identity_metrics, make_gt_clip, track_clip
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    clip = tmp_path / "gt.avi"
-    truth = make_gt_clip(clip)
-    assert len(truth) == 90 and max(len(b) for b in truth.values()) == 5
-    m = identity_metrics(truth, track_clip(clip))
-    assert m["idf1"] >= 0.5 and m["mota"] >= 0.55, m
+    from tracking import VARIANTS
+
+    idf1, mota = [], []
+    for speed, shift in VARIANTS:
+        clip = tmp_path / f"gt_{speed}_{shift}.avi"
+        truth = make_gt_clip(clip, speed, shift)
+        assert len(truth) == 90 and max(len(b) for b in truth.values()) == 5
+        m = identity_metrics(truth, track_clip(clip))
+        idf1.append(m["idf1"])
+        mota.append(m["mota"])
+    assert sum(idf1) / len(idf1) >= 0.65 and sum(mota) / len(mota) >= 0.55, (idf1, mota)
