@@ -16,9 +16,15 @@ DEFAULT_MODEL = REAL_MODEL if REAL_MODEL.is_file() else DEMO_MODEL
 
 # Models selectable by name (``edgepose.load("heatmap-64")``, ``--model heatmap-64``): name ->
 # file in ASSETS. Their rows in the model card come from benchmarks/results (docs/models.md).
+# heatmap-* are the defaults per size; dsnt-* and nerpe-* (progressive decoding) are the
+# mission's heads on the same trunk, data and budget (issue 29), less precise here.
 NAMED_MODELS = {
     "heatmap-128": "real_heatmap_128.onnx",
     "heatmap-64": "real_heatmap_64.onnx",
+    "dsnt-128": "real_dsnt_128.onnx",
+    "dsnt-64": "real_dsnt_64.onnx",
+    "nerpe-128": "real_nerpe_128.onnx",
+    "nerpe-64": "real_nerpe_64.onnx",
 }
 
 

@@ -343,24 +343,38 @@ def test_api_detector_equals_predict_multi(tmp_path, capsys):
 
 
 def test_bundled_models_load_by_name_in_the_api_and_the_cli(tmp_path, capsys):
-    """Issue 29: named models (edgepose.load("heatmap-64"), --model heatmap-64) through the
-    API, predict, run and eval; an unknown name is one line listing the names."""
+    """Issue 29: named models (edgepose.load("dsnt-64"), --model nerpe-128) through the
+    API, predict, run and eval; each finds the person of a real photo (its joints near the
+    LSP labels); an unknown name is one line listing the names."""
     import json
 
     from edgepose.app.cli import main
-    from edgepose.bundled import NAMED_MODELS
+    from edgepose.bundled import ASSETS, NAMED_MODELS
+    from edgepose.data.lsp import coco_keypoints, joint_box
 
-    assert {"heatmap-128", "heatmap-64"} <= set(NAMED_MODELS)
-    model = edgepose.load("heatmap-64", threads=1)
-    assert model.meta.input_size == (64, 64) and model.path.name == "real_heatmap_64.onnx"
-    model.close()
+    assert {"heatmap-128", "heatmap-64", "dsnt-128", "dsnt-64", "nerpe-128", "nerpe-64"} \
+        == set(NAMED_MODELS)
     photo = LSP / "im1001.jpg"
-    out = tmp_path / "r.json"
-    assert main(["predict", str(photo), "--model", "heatmap-64", "--out", str(out),
-                 "--no-progress"]) == 0 and len(json.loads(out.read_text())) == 1
-    assert main(["run", "--model", "heatmap-64", "--source", "demo", "--headless",
+    rows = json.loads((LSP / "joints_subset.json").read_text())
+    img = cv2.imread(str(photo))
+    gt = coco_keypoints(np.asarray(rows[photo.name]), "lsp")
+    box = joint_box(gt, img.shape[1], img.shape[0])
+    labelled = gt[:, 2] > 0
+    for name, file in NAMED_MODELS.items():
+        model = edgepose.load(name, threads=1)
+        size = int(name.split("-")[1])
+        assert model.meta.input_size == (size, size) and model.path == ASSETS / file
+        assert model.meta.head == name.split("-")[0]
+        (pose,) = model.predict(img, boxes=[box])
+        model.close()
+        err = np.linalg.norm(pose.keypoints[labelled, :2] - gt[labelled, :2], axis=1)
+        assert np.median(err) < 0.15 * box[3], (name, np.median(err), box[3])  # 7.5-16 px of 137
+        out = tmp_path / f"{name}.json"
+        assert main(["predict", str(photo), "--model", name, "--out", str(out),
+                     "--no-progress"]) == 0 and len(json.loads(out.read_text())) == 1
+    assert main(["run", "--model", "nerpe-64", "--source", "demo", "--headless",
                  "--frames", "2", "--quiet"]) == 0
-    assert main(["eval", "heatmap-64", "--data", str(COCO / "person_keypoints.json"),
+    assert main(["eval", "dsnt-64", "--data", str(COCO / "person_keypoints.json"),
                  "--images", str(COCO), "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["predict", str(photo), "--model", "nerpe-999", "--out", str(out)]) == 2

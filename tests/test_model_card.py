@@ -23,3 +23,19 @@ def test_heads_table_is_generated_from_the_benchmark_json():
     labels = [r["label"] for r in results["rows"]]
     for label in labels:
         assert f"| {label} |" in card
+
+
+def test_every_named_model_has_its_measured_row():
+    """Each model shipped by name is a row of the benchmark run (matched by the file's
+    sha256), so the card never describes a file nobody measured."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import model_card
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from edgepose.bundled import NAMED_MODELS
+
+    results = json.loads(model_card.RESULTS.read_text())
+    measured = set(model_card.shipped_names()[r["sha256"]] for r in results["rows"]
+                   if r.get("sha256") in model_card.shipped_names())
+    assert measured == set(NAMED_MODELS), set(NAMED_MODELS) - measured
