@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
                 sys.exit(f"calibrate {name} failed ({rc})")
             rows.append({"model": name, **json.loads(report.read_text())})
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"machine": f"{platform.machine()}, {platform.processor() or '?'}",
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores",
               "threads": args.threads, "rows": rows}
     (args.out / "results.json").write_text(json.dumps(result, indent=1))
     lines = [f"FP32 vs INT8 (CPU preset) of each shipped model; LSP test, 1000 people; ONNX "

@@ -23,13 +23,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # (size, head label, source json, row label in it); a missing file or row prints "not run".
 # 128 and 64: this round's equal starts (issue29/: DSNT with the learned temperature; NerPE
 # with MoveNet's head in its adapter and the fitted start), all rows in one run; 96: the
-# earlier round (DSNT x4, NerPE from scratch). MoveNet Lightning fed N-px crops is the anchor.
+# earlier round (DSNT x4, NerPE from scratch); the stride-2 rows come from issue29_final/ (the
+# same anchors measured again there: heatmap-128 0.766, dsnt-128 0.736, Lightning 0.838).
+# MoveNet Lightning fed N-px crops is the anchor.
 ROWS = [
     (128, "heatmap", "issue29/results.json", "heatmap-128"),
     (128, "DSNT (learned T, peak lr 1e-3)", "issue29/results.json", "dsnt-128"),
     (128, "DSNT (learned T, peak lr 3e-4)", "issue29/results.json", "dsnt-128-lr3e-4"),
     (128, "NerPE dense (128x128)", "issue29/results.json", "nerpe-dense-128"),
     (128, "NerPE progressive", "issue29/results.json", "nerpe-p-128"),
+    (128, "heatmap, stride-2 output (64x64 maps)", "issue29_final/results.json", "heatmap-128-s2"),
+    (128, "DSNT, stride-2 output (64x64 maps)", "issue29_final/results.json", "dsnt-128-s2"),
     (128, "MoveNet Lightning fed a 128-px crop", "issue29/results.json", "lightning-fed-128px"),
     (96, "heatmap (earlier round)", "dsnt_96/results.json", "heatmap-96"),
     (96, "DSNT (learned T, peak lr 1e-3)", "issue29/results.json", "dsnt-96"),
@@ -42,6 +46,8 @@ ROWS = [
     (64, "DSNT (learned T, peak lr 3e-4)", "issue29/results.json", "dsnt-64-lr3e-4"),
     (64, "NerPE dense (64x64)", "issue29/results.json", "nerpe-dense-64"),
     (64, "NerPE progressive", "issue29/results.json", "nerpe-p-64"),
+    (64, "heatmap, stride-2 output (32x32 maps)", "issue29_final/results.json", "heatmap-64-s2"),
+    (64, "DSNT, stride-2 output (32x32 maps)", "issue29_final/results.json", "dsnt-64-s2"),
     (64, "MoveNet Lightning fed a 64-px crop", "issue29/results.json", "lightning-fed-64px"),
 ]
 

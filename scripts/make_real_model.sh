@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
 OUT=${OUT:-runs/real_models}
 RUNS=${RUNS:-$HOME/.cache/edgepose-runs}
-HEADS=${HEADS-"heatmap_128 heatmap_64"}  # HEADS="" = data only
+HEADS=${HEADS-"heatmap_128 heatmap_64 dsnt_128 dsnt_64 nerpe_128 nerpe_64"}  # HEADS="" = data only
 mkdir -p "$OUT" "$RUNS" data/real
 MN=${EDGEPOSE_MOVENET_DIR:-$HOME/.cache/edgepose/movenet}
 [ -f "$MN/movenet_thunder.onnx" ] || edgepose weights import movenet-thunder
