@@ -87,14 +87,17 @@ def main() -> None:
     starts = {label: evaluate(ckpt, *val) for label, ckpt in pairs(args.start)}
     refs = {label: evaluate(model, *val) for label, model in pairs(args.ref)}
     fig, ax = plt.subplots(figsize=(9.5, 4.5), dpi=110)
+    palette = plt.get_cmap("tab20").colors  # distinct colours for up to 20 lines
     for i, (label, r) in enumerate(runs.items()):
         xs, ys = list(r["samples"]), list(r["pck@0.05"])
         if label in starts:
             xs, ys = [0] + xs, [starts[label]] + ys
             r["start"] = starts[label]
-        ax.plot([x / 1000 for x in xs], ys, marker="o", label=label, color=f"C{i}")
+        ax.plot([x / 1000 for x in xs], ys, marker="os^"[i // 7 % 3], label=label,
+                color=palette[i % 20])
     for j, (label, v) in enumerate(refs.items()):
-        ax.axhline(v, linestyle="--", color=f"C{len(runs) + j}", label=f"{label}: {v:.3f}")
+        ax.axhline(v, linestyle="--", color=palette[(len(runs) + j) % 20],
+                   label=f"{label}: {v:.3f}")
     ax.set_xlabel("people seen in training (thousands)")
     ax.set_ylabel("validation PCK@0.05 (coco-mini val, 68 people)")
     ax.set_title("Heads on MoveNet's trunk, one CPU thread each")
