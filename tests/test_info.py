@@ -22,3 +22,7 @@ def test_info_reports_runtimes_teachers_and_models(capsys):
     assert f"ONNX Runtime {ort.__version__}" in out and "CPUExecutionProvider" in out
     assert "TensorRT" in out and "teacher movenet-thunder (default)" in out
     assert "bundled models" in out and ".onnx" in out
+    from edgepose.bundled import NAMED_MODELS
+
+    line = next(x for x in out.splitlines() if x.startswith("models by name"))
+    assert all(name in line for name in NAMED_MODELS) and "heatmap-128 (default)" in line
