@@ -22,9 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (size, head label, source json, row label in it); a missing file or row prints "not run".
 # 128 and 64: this round's equal starts (issue29/: DSNT with the learned temperature; NerPE
-# with MoveNet's head in its adapter and the fitted start), all rows in one run; 96: heatmap
-# and DSNT with the equal starts (issue29_96/ with the anchor again, issue29/), NerPE from the
-# earlier round (from scratch) unless issue29_96/ has its equal-start row; the stride-2 rows come from issue29_final/ (the
+# with MoveNet's head in its adapter and the fitted start), all rows in one run; 96: the same,
+# all rows in one run (issue29_96/), plus the earlier from-scratch NerPE for contrast; the stride-2 rows come from issue29_final/ (the
 # same anchors measured again there: heatmap-128 0.766, dsnt-128 0.736, Lightning 0.838).
 # MoveNet Lightning fed N-px crops is the anchor.
 ROWS = [
@@ -37,11 +36,11 @@ ROWS = [
     (128, "DSNT, stride-2 output (64x64 maps)", "issue29_final/results.json", "dsnt-128-s2"),
     (128, "MoveNet Lightning fed a 128-px crop", "issue29/results.json", "lightning-fed-128px"),
     (96, "heatmap", "issue29_96/results.json", "heatmap-96"),
-    (96, "DSNT (learned T, peak lr 1e-3)", "issue29/results.json", "dsnt-96"),
+    (96, "DSNT (learned T, peak lr 1e-3)", "issue29_96/results.json", "dsnt-96"),
+    (96, "NerPE dense (96x96)", "issue29_96/results.json", "nerpe-dense-96"),
+    (96, "NerPE progressive", "issue29_96/results.json", "nerpe-p-96"),
     (96, "NerPE dense (from scratch, earlier round)", "nerpe_96/results.json", "nerpe-96 dense 96x96"),
-    (96, "NerPE progressive (from scratch, earlier round)", "nerpe_96/results.json",
-     "nerpe-96 progressive 24x4"),
-    (96, "MoveNet Lightning fed a 96-px crop", "issue29/results.json", "lightning-fed-96px"),
+    (96, "MoveNet Lightning fed a 96-px crop", "issue29_96/results.json", "lightning-fed-96px"),
     (64, "heatmap", "issue29/results.json", "heatmap-64"),
     (64, "DSNT (learned T, peak lr 1e-3)", "issue29/results.json", "dsnt-64"),
     (64, "DSNT (learned T, peak lr 3e-4)", "issue29/results.json", "dsnt-64-lr3e-4"),
