@@ -140,16 +140,20 @@ def upgrade_checkpoint(src, dst) -> dict[str, Any]:
 
 def load_model(path, expect: ModelMeta | None = None):
     """Checkpoint -> (model in eval mode, meta). ``expect`` checks it is the right model."""
-    from edgepose.models import build_model
-
     payload = load_checkpoint(path)
     meta: ModelMeta = payload["meta"]
     if expect is not None:
         expect.check_matches(meta, what=str(path))
-    model = build_model(meta)
+    return model_from_payload(payload, path), meta
+
+
+def model_from_payload(payload: dict[str, Any], path):
+    """A loaded checkpoint payload (:func:`load_checkpoint`) -> its model in eval mode."""
+    from edgepose.models import build_model
+
+    model = build_model(payload["meta"])
     load_weights(model, payload, path)
-    model.eval()
-    return model, meta
+    return model.eval()
 
 
 def load_weights(model: torch.nn.Module, payload: dict[str, Any], path) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from edgepose.fileio import publish
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
-from edgepose.engines.meta_io import load_onnx, read_meta, set_onnx_meta
+from edgepose.engines.meta_io import load_onnx, read_meta, set_onnx_meta, set_prop
 
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("coords", "scores")
@@ -197,10 +197,8 @@ def simplify_onnx(path, meta: ModelMeta) -> int:
     proto = load_onnx(path, weights=True)
     props = [(p.key, p.value) for p in proto.metadata_props]  # the recipe too
     slim = onnxslim.slim(proto)
-    del slim.metadata_props[:]
     for key, value in props:
-        entry = slim.metadata_props.add()
-        entry.key, entry.value = key, value
+        set_prop(slim, key, value)
     set_onnx_meta(slim, meta)
     onnx.save(slim, str(path))
     return len(slim.graph.node)
@@ -321,14 +319,14 @@ def export_model(model, meta: ModelMeta, out, opts: ExportOptions | None = None,
 def export_checkpoint(ckpt, out, opts: ExportOptions | None = None,
                       progress: bool = True) -> ExportReport:
     """Checkpoint file -> verified ONNX. ``opts.decoder`` overrides the decoder settings."""
-    from edgepose.checkpoint import load_checkpoint, load_model
+    from edgepose.checkpoint import load_checkpoint, model_from_payload
 
     opts = opts or ExportOptions()
     payload = load_checkpoint(ckpt)
     recipe = payload.get("config") if isinstance(payload.get("config"), dict) else None
     if not opts.decoder:
-        model, meta = load_model(ckpt)
-        return export_model(model, meta, out, opts, progress, recipe=recipe)
+        return export_model(model_from_payload(payload, ckpt), payload["meta"], out, opts,
+                            progress, recipe=recipe)
     from edgepose.models import build_model
 
     if payload["meta"].head != "nerpe":

@@ -27,13 +27,20 @@ METADATA_KEY = "edgepose"
 NO_META = "has no edgepose metadata; export it with 'edgepose export CKPT --out model.onnx'"
 
 
-def set_onnx_meta(model_proto, meta: ModelMeta) -> None:
-    """Store ``meta`` JSON in ``metadata_props[edgepose]`` (replacing an existing entry)."""
-    keep = [p for p in model_proto.metadata_props if p.key != METADATA_KEY]
+def set_prop(model_proto, key: str, value: str | None) -> None:
+    """Set ``metadata_props[key]`` to ``value``, replacing an existing entry (None removes
+    it)."""
+    keep = [p for p in model_proto.metadata_props if p.key != key]
     del model_proto.metadata_props[:]
     model_proto.metadata_props.extend(keep)
-    entry = model_proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, meta.to_json()
+    if value is not None:
+        entry = model_proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def set_onnx_meta(model_proto, meta: ModelMeta) -> None:
+    """Store ``meta`` JSON in ``metadata_props[edgepose]`` (replacing an existing entry)."""
+    set_prop(model_proto, METADATA_KEY, meta.to_json())
     model_proto.doc_string = f"edgepose {meta.name} ({meta.precision})"
 
 

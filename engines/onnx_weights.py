@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgepose.engines.meta_io import load_onnx, meta_from_props
+from edgepose.engines.meta_io import load_onnx, meta_from_props, set_prop
 from edgepose.errors import EngineError
 
 RECIPE_KEY = "edgepose_recipe"
@@ -31,12 +31,8 @@ _OPTIONAL = ("num_batches_tracked",)
 def set_recipe(model_proto, config: dict[str, Any] | None) -> None:
     """Store the training ``config`` (JSON) in ``metadata_props[RECIPE_KEY]`` (replacing an
     existing entry; None removes it)."""
-    keep = [p for p in model_proto.metadata_props if p.key != RECIPE_KEY]
-    del model_proto.metadata_props[:]
-    model_proto.metadata_props.extend(keep)
-    if config is not None:
-        entry = model_proto.metadata_props.add()
-        entry.key, entry.value = RECIPE_KEY, json.dumps(config, sort_keys=True)
+    set_prop(model_proto, RECIPE_KEY,
+             None if config is None else json.dumps(config, sort_keys=True))
 
 
 def read_recipe(model_proto) -> dict[str, Any] | None:

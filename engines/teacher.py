@@ -112,12 +112,9 @@ class MoveNetTeacher:
         ground-truth 1.25), as :mod:`edgepose.topdown` crops for the student."""
         import time
 
-        import cv2
-
         from edgepose.coords import CROP_PADDING
-        from edgepose.topdown import PersonBoxes, crop_people, crop_to_image
-
         from edgepose.data.files import try_read_image
+        from edgepose.topdown import PersonBoxes, crop_people, crop_to_image
 
         img, _ = try_read_image(path)  # unreadable, truncated or too large: no person
         if img is None:

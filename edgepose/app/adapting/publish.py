@@ -39,11 +39,11 @@ def export_adapted(last: Path, adaptation: dict[str, Any], work: Path,
     """``last.pt`` -> ``opts.out`` (ONNX; with ``--precision int8`` the FP32 model is kept as
     ``OUT.fp32.onnx`` and ``OUT`` is its Q/DQ INT8 calibrated on the footage), and
     ``OUT.pt`` beside it so ``adapt --model OUT.onnx`` can adapt it again."""
-    from edgepose.checkpoint import load_checkpoint, load_model, pack_checkpoint
+    from edgepose.checkpoint import load_checkpoint, model_from_payload, pack_checkpoint
     from edgepose.engines.export import ExportOptions, export_model
 
-    model, meta = load_model(last)
-    recipe = load_checkpoint(last).get("config")
+    payload = load_checkpoint(last)
+    model, meta, recipe = model_from_payload(payload, last), payload["meta"], payload.get("config")
     out = Path(opts.out)
     meta = dataclasses.replace(meta, adaptation=adaptation, name=f"{meta.name}-adapted")
     fp32_out = out.with_suffix(".fp32.onnx") if opts.precision == "int8" else out
