@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgepose.coords import CROP_PADDING, whole_image_box
+from edgepose.realtime.boxes import iou, limit_shrink, moved, near, overlap_of_smaller, same_box
 from edgepose.realtime.smoothing import OneEuroFilter, SmoothOptions
 
 
@@ -132,54 +133,6 @@ def keypoint_box(
     return np.array([x0, y0, x1 - x0, y1 - y0])
 
 
-def limit_shrink(prev: np.ndarray, box: np.ndarray, factor: float,
-                 frame_wh: tuple[int, int]) -> np.ndarray:
-    """``box`` (xywh) kept at least ``factor`` x ``prev``'s width and height, same centre,
-    clipped to the frame."""
-    size = np.maximum(box[2:], prev[2:] * factor)
-    centre = box[:2] + box[2:] / 2.0
-    lo = np.clip(centre - size / 2.0, 0.0, frame_wh)
-    hi = np.clip(centre + size / 2.0, 0.0, frame_wh)
-    return np.concatenate([lo, hi - lo])
-
-
-def moved(box: np.ndarray, step: np.ndarray, frame_wh: tuple[int, int]) -> np.ndarray:
-    """``box`` (xywh) shifted by ``step`` (px), kept inside the frame (its size kept where
-    it fits)."""
-    w, h = frame_wh
-    size = np.minimum(box[2:], [w, h])
-    lo = np.clip(box[:2] + step, 0.0, np.array([w, h]) - size)
-    return np.concatenate([lo, size])
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two xywh boxes."""
-    ax1, ay1, bx1, by1 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax1, bx1) - max(a[0], b[0]))
-    ih = max(0.0, min(ay1, by1) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection of two xywh boxes over the smaller one's area (1 = one inside the other)."""
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    small = min(a[2] * a[3], b[2] * b[3])
-    return float(iw * ih / small) if small > 0 else 0.0
-
-
-def near(a: np.ndarray, b: np.ndarray) -> bool:
-    """Two xywh boxes of about one size (heights within 2x) whose centres are at most half
-    the larger box's height apart."""
-    ha, hb = max(a[3], 1e-6), max(b[3], 1e-6)
-    if max(ha, hb) > 2 * min(ha, hb):
-        return False
-    d = np.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2)
-    return bool(d <= 0.5 * max(ha, hb))
-
-
 class PersonDetector:
     """Person boxes from :class:`edgepose.engines.detector.Detector` (the bundled NanoDet
     ONNX unless ``path`` is given), at most ``max_people``: a call returns a
@@ -223,7 +176,6 @@ class PersonTracker:
         self._frames = 0
         self._ended: list[tuple[int, Track]] = []  # (frame it ended, track), --multi
         self._next_id = 0
-        self._frame_wh: tuple[int, int] | None = None
 
     def _new_track(self, box: np.ndarray, padding: float) -> Track:
         """A track gets its id (``id`` 0 until then) once its first pose survives
@@ -368,7 +320,6 @@ class PersonTracker:
         """--multi: see the module docstring. Returns the tracks shown this frame (a pose,
         past the tentative frames); coasting and tentative tracks stay in ``self.tracks``."""
         o = self.opts
-        self._frame_wh = frame_wh
         alive: list[Track] = []
         keep = dataclasses.replace(o, conf=min(o.conf, o.keep_conf))
         for tr, c, s in zip(tracks, coords, scores):
@@ -402,7 +353,7 @@ class PersonTracker:
             tr.box, tr.padding, tr.fresh = box, o.padding, False
             tr.streak += 1
             alive.append(tr)
-        self.tracks = self._resolve(alive)
+        self.tracks = self._resolve(alive, frame_wh)
         shown = []
         for tr in self.tracks:
             if tr.misses or (tr.hits < o.min_hits and not tr.id):
@@ -426,7 +377,7 @@ class PersonTracker:
             tr.velocity = v * (cap / speed) if speed > cap else v
         tr.last_centre = centre
 
-    def _resolve(self, alive: list[Track]) -> list[Track]:
+    def _resolve(self, alive: list[Track], frame_wh: tuple[int, int]) -> list[Track]:
         """Two tracks whose boxes now cover one person (:func:`same_box`): the older track
         keeps it. The other -- typically a neighbour walking beside them, whose crop the
         model locked onto the more visible person -- keeps its id: back to its own last box,
@@ -440,8 +391,7 @@ class PersonTracker:
             if tr.id and tr.misses < self.opts.max_coast and tr.crop_box is not None:
                 # back to the box this frame was cropped from (set by boxes()), moved on by
                 # the track's own motion: a neighbour keeps walking beside the person
-                back = moved(tr.crop_box, tr.velocity, self._frame_wh) \
-                    if self._frame_wh else tr.crop_box
+                back = moved(tr.crop_box, tr.velocity, frame_wh)
                 tr.box, tr.misses, tr.streak, tr.smooth = back, tr.misses + 1, 0, False
                 tr.last_centre = None
                 tr.smoother.reset()
@@ -449,10 +399,3 @@ class PersonTracker:
             elif tr.id:
                 self._ended.append((self._frames, tr))
         return kept
-
-
-def same_box(a: np.ndarray, b: np.ndarray) -> bool:
-    """Two boxes on one person: IoU >= 0.6, or one almost wholly (0.85) inside the other
-    and at least half its area (a small person in front of a big one is another person)."""
-    areas = sorted((float(a[2] * a[3]), float(b[2] * b[3])))
-    return iou(a, b) >= 0.6 or (overlap_of_smaller(a, b) >= 0.85 and areas[0] >= 0.5 * areas[1])

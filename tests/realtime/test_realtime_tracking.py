@@ -10,7 +10,8 @@ from edgepose.coords import WHOLE_IMAGE_PADDING, apply_affine
 from edgepose.topdown import crop_people, crop_to_image, infer
 from edgepose.preprocess import box_affine
 from edgepose.realtime.smoothing import smooth_tracks
-from edgepose.realtime.tracking import PersonTracker, TrackOptions, iou, keypoint_box
+from edgepose.realtime.boxes import iou
+from edgepose.realtime.tracking import PersonTracker, TrackOptions, keypoint_box
 
 FRAME = (320, 240)  # w, h
 
@@ -211,7 +212,7 @@ def test_multi_two_tracks_on_one_person_keep_both_ids():
 
 
 def test_near_boxes_are_one_size_and_half_a_height_apart():
-    from edgepose.realtime.tracking import near
+    from edgepose.realtime.boxes import near
 
     a = np.array([100.0, 100.0, 30.0, 80.0])
     assert near(a, a + [20, 10, 0, 0])  # walked 22 px: IoU 0.32 at this size, still near
