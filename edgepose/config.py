@@ -54,7 +54,8 @@ class DataConfig:
     """Datasets. ``dataset`` is ``coco`` or ``mpii``; val paths are optional.
 
     ``sources`` trains on several COCO files at once instead of ``train_ann``: a list of
-    ``{ann: FILE.json, images: DIR, weight: 1.0}``. Each epoch draws as many samples as all
+    ``{ann: FILE.json, images: DIR, weight: 1.0}`` (+ ``maps: FOLDER``, the teacher's
+    heatmaps of its people for ``head_cfg.soft_weight``: scripts/teacher_maps.py). Each epoch draws as many samples as all
     sources hold together, source ``i`` with probability ``weight_i / sum(weights)``.
     People of an image already read from an earlier source (same image id and file
     name) are dropped, so overlapping subsets are not counted twice.
@@ -170,9 +171,10 @@ class TrainConfig:
             if not isinstance(src, dict) or "ann" not in src:
                 raise ConfigError(f"{where}: expected {{ann: FILE.json, images: DIR, "
                                   f"weight: 1.0}}, got {src!r}")
-            extra = sorted(set(src) - {"ann", "images", "weight"})
+            extra = sorted(set(src) - {"ann", "images", "weight", "maps"})
             if extra:
-                raise ConfigError(f"{where}: unknown key(s) {extra}; use ann, images, weight")
+                raise ConfigError(f"{where}: unknown key(s) {extra}; use ann, images, "
+                                  "weight, maps")
             try:
                 w = float(src.get("weight", 1.0))
             except (TypeError, ValueError):

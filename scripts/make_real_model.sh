@@ -10,7 +10,8 @@
 # (10 epochs of 6,400 people, one torch thread, two side by side): 64x64 ~12 min, 128x128 ~32-45 min.
 # Writes to data/real/ and RUNS (default ~/.cache/edgepose-runs); the exports go to OUT
 # (default runs/real_models/, so the shipped models are not overwritten; OUT=edgepose/assets
-# replaces them). HEADS picks the configs (default: the shipped ones).
+# replaces them). HEADS picks the configs (default: the shipped ones); SOFT=1 also writes the
+# teacher's heatmaps (data/real/maps/) that the *_soft configs train on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
@@ -31,6 +32,12 @@ label cocomini_train_mn.json "$SHARED/coco-mini/train2017" "$SHARED/coco-mini/an
 label tinycoco_train_mn.json "$SHARED/tiny-coco/train2017" "$SHARED/tiny-coco/annotations/person_keypoints_train2017.json" --fill
 label extra_mn.json "$SHARED/extra/images" "$SHARED/extra/annotations/person_keypoints.json"
 label lspet_mn.json "$SHARED/lspet/images" data/real/lspet.json
+if [ "${SOFT:-0}" = 1 ]; then  # dense teacher targets for configs/*_soft.yaml (~30 min, one thread)
+  maps() { [ -f "data/real/maps/$1.maps/info.json" ] || python scripts/teacher_maps.py "data/real/$1.json" "$2" "data/real/maps/$1.maps" --no-progress; }
+  maps lsp_train_mn "$SHARED/lsp/images"; maps lspet_mn "$SHARED/lspet/images"
+  maps cocomini_train_mn "$SHARED/coco-mini/train2017"; maps tinycoco_train_mn "$SHARED/tiny-coco/train2017"
+  maps extra_mn "$SHARED/extra/images"
+fi
 for h in $HEADS; do
   edgepose train --config "configs/real_movenet_$h.yaml" --out "$RUNS/real_movenet_$h" \
     --no-progress --overwrite > "$RUNS/$h.log" 2>&1 &

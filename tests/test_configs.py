@@ -51,8 +51,7 @@ def files_outside_the_clone(path: Path) -> list[str]:
     for key in ("train_ann", "train_images", "val_ann", "val_images"):
         refs.append((f"data.{key}", data.get(key, "")))
     for i, src in enumerate(data.get("sources") or []):
-        refs += [(f"data.sources[{i}].ann", src.get("ann", "")),
-                 (f"data.sources[{i}].images", src.get("images", ""))]
+        refs += [(f"data.sources[{i}].{k}", src.get(k, "")) for k in ("ann", "images", "maps")]
     bad = []
     for key, value in refs:
         if not isinstance(value, str) or not value:
@@ -93,6 +92,12 @@ def test_config_guard_catches_a_home_folder_init(tmp_path, monkeypatch):
     assert any("header must name" in b for b in files_outside_the_clone(silent))
     d = blank_model_files(load_config(broken).to_dict())
     assert d["model"]["init"] == "" and d["model"]["pretrained"] is False
+    soft = CONFIGS_DIR / "real_movenet_dsnt_64_soft.yaml"  # teacher maps in a home cache
+    home_maps = tmp_path / "home_maps.yaml"
+    home_maps.write_text(soft.read_text().replace("maps: data/real/maps/",
+                                                  "maps: ~/.cache/edgepose/teacher_maps/"))
+    assert any("sources[1].maps" in b and "outside the clone" in b
+               for b in files_outside_the_clone(home_maps))
 
 
 @pytest.mark.slow

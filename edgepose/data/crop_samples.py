@@ -35,6 +35,11 @@ class TopDownDataset(Dataset):
     keypoints_image (K, 3) float32, the annotation's [x, y, v] in image px
     image_id, ann_id  int64 scalars; bbox (4,) float32 [x, y, w, h]; area float32 scalar
     (+ one float32 scalar per name in ``extra_fields``, e.g. MPII ``head_size``)
+
+    With ``maps_stride`` set (dense teacher targets, :mod:`edgepose.data.teacher_maps`):
+    teacher_maps (K, H/stride, W/stride) float32, the teacher's heatmaps warped into this
+    sample's crop; teacher_mask float32 scalar, 1 if ``teacher_maps`` holds this person
+    (0 and all-zero maps otherwise, so sources with and without maps batch together).
     """
 
     extra_fields: tuple[str, ...] = ()
@@ -49,6 +54,8 @@ class TopDownDataset(Dataset):
         self.skeleton = get_skeleton(meta.skeleton)
         self.flip_perm = self.skeleton.flip_permutation()
         self.samples: list[dict] = []
+        self.teacher_maps = None  # a TeacherMaps store (set with use_teacher_maps)
+        self.maps_stride = 0
         if not self.image_root.is_dir():
             raise DataError(f"{self.image_root}: image folder not found; check the path")
 
@@ -59,6 +66,25 @@ class TopDownDataset(Dataset):
     def output_wh(self) -> tuple[int, int]:
         """Crop size (W, H) in pixels."""
         return self.meta.width, self.meta.height
+
+    def use_teacher_maps(self, store, stride: int) -> None:
+        """Return ``teacher_maps`` / ``teacher_mask`` with every sample: from ``store`` (a
+        :class:`~edgepose.data.teacher_maps.TeacherMaps`, or None: zeros, mask 0) on the
+        grid of ``stride`` input pixels."""
+        self.teacher_maps = store
+        self.maps_stride = int(stride)
+
+    def _teacher_fields(self, s: dict, m: np.ndarray, flipped: bool) -> dict:
+        w, h = self.output_wh
+        st = self.maps_stride
+        row = self.teacher_maps.row(s["ann_id"]) if self.teacher_maps is not None else None
+        if row is None:
+            maps = np.zeros((self.meta.num_joints, -(-h // st), -(-w // st)), np.float32)
+        else:
+            maps = self.teacher_maps.warp(row, m, (w, h), st,
+                                          self.flip_perm if flipped else None)
+        return {"teacher_maps": torch.from_numpy(maps),
+                "teacher_mask": torch.tensor(0.0 if row is None else 1.0)}
 
     def image_path(self, index: int) -> Path:
         return self.image_root / self.samples[index]["file_name"]
@@ -113,4 +139,6 @@ class TopDownDataset(Dataset):
         }
         for name in self.extra_fields:
             out[name] = torch.tensor(s[name], dtype=torch.float32)
+        if self.maps_stride:
+            out.update(self._teacher_fields(s, m, flipped))
         return out

@@ -17,7 +17,8 @@ def build_dataset(d: Any, meta: ModelMeta, train: bool):
     above the data layer, see pyproject's import contract).
 
     With ``data.sources`` the training set is a ConcatDataset of one CocoKeypoints per
-    source (people of images seen in an earlier source dropped); its ``source_sizes``
+    source (people of images seen in an earlier source dropped; a source's ``maps``
+    store gives its people dense teacher targets, :mod:`edgepose.data.teacher_maps`); its ``source_sizes``
     and ``source_weights`` attributes feed :class:`edgepose.distributed.WeightedEpochSampler`.
     """
     from edgepose.data.transforms import AugConfig
@@ -55,7 +56,10 @@ def _multi_source(d: DataConfig, meta: ModelMeta, aug):
 
     from edgepose.data.coco import CocoKeypoints
 
+    from edgepose.data.teacher_maps import TeacherMaps
+
     parts, weights, seen = [], [], set()
+    with_maps = any(src.get("maps") for src in d.sources)
     for i, src in enumerate(d.sources):
         ann, root = str(src["ann"]), str(src.get("images", ""))
         _check_paths(ann, root, f"data.sources[{i}].ann", f"data.sources[{i}].images")
@@ -63,6 +67,9 @@ def _multi_source(d: DataConfig, meta: ModelMeta, aug):
         keys = {(s["image_id"], s["file_name"]) for s in ds.samples}
         ds.samples = [s for s in ds.samples if (s["image_id"], s["file_name"]) not in seen]
         seen |= keys
+        if with_maps:  # every source returns the fields, so batches mix sources
+            store = TeacherMaps(src["maps"], meta.num_joints) if src.get("maps") else None
+            ds.use_teacher_maps(store, int(meta.head_cfg.get("heatmap_stride", 4)))
         if ds.samples:
             parts.append(ds)
             weights.append(float(src.get("weight", 1.0)))

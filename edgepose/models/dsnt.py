@@ -29,7 +29,9 @@ from edgepose.models.neck import (
     init_from_movenet,
     make_head_conv,
     RefineUp,
+    check_soft_weight,
     head_maps,
+    teacher_targets,
     out_stride,
     output_size,
     split_config,
@@ -37,6 +39,11 @@ from edgepose.models.neck import (
 
 # MoveNet-initialised DSNT heads scale MoveNet's heatmap logits by this (see init_from_movenet)
 DSNT_INIT_SCALE = 4.0
+# Teacher maps as JS targets: MoveNet's sigmoid background (~0.005 a cell) holds most of a
+# 64x64 map's sum, so cells below SOFT_FLOOR are dropped before normalising; joints whose
+# teacher peak is below SOFT_MIN_PEAK (MoveNet's own "labelled" threshold) keep the Gaussian.
+SOFT_FLOOR = 0.1
+SOFT_MIN_PEAK = 0.3
 # Added inside logarithms; dsntnn uses the same value. Keeps KL finite where p = 0.
 EPS = 1e-24
 
@@ -155,6 +162,12 @@ class DSNTConfig(NeckConfig):
     # head. Started from MoveNet, log_temp starts at log(DSNT_INIT_SCALE) and the 1x1 conv
     # keeps MoveNet's own logits (x1), instead of a fixed x4 baked into its weights.
     learn_temperature: bool = False
+    # Dense teacher targets (issue 29 item 3): where the teacher sees a joint (its map's
+    # peak >= SOFT_MIN_PEAK; data source ``maps``) the JS term is (1 - w) x JS to the
+    # label's Gaussian + w x JS to the teacher's heatmap (floor SOFT_FLOOR removed,
+    # normalised), the teacher's alone where nobody labelled the joint; the Euclidean term
+    # stays on the labels. 0 = labels only.
+    soft_weight: float = 0.0
 
 
 class DSNTHead(nn.Module):
@@ -179,6 +192,7 @@ class DSNTHead(nn.Module):
     ):
         super().__init__()
         self.cfg: DSNTConfig = split_config(DSNTConfig, head_cfg, "dsnt")
+        check_soft_weight(self.cfg.soft_weight)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.heatmap_size = output_size(self.input_size, in_stride, out_stride(self.cfg))
         self.neck = UpsampleNeck(in_channels, in_stride, self.cfg)
@@ -237,6 +251,20 @@ class DSNTHead(nn.Module):
         target = pixel_to_norm_xy(kp, w_in, h_in)
         target = torch.where(visible[..., None] > 0, target, torch.zeros_like(target))
         euc = masked_mean(euclidean_losses(train_out["coords_norm"], target), visible)
-        js = masked_mean(js_reg_losses(train_out["heatmaps"], target, self.cfg.sigma), visible)
+        probs = train_out["heatmaps"]
+        js_each = js_reg_losses(probs, target, self.cfg.sigma)
+        js_mask = visible
+        soft = teacher_targets(batch, probs.shape[-2:]) if self.cfg.soft_weight else None
+        if soft is not None:
+            maps, mask = soft
+            seen = (maps.amax(dim=(-2, -1)) >= SOFT_MIN_PEAK) & (mask[:, None] > 0)
+            q = (maps - SOFT_FLOOR).clamp(min=0.0)
+            q = q / q.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
+            js_soft = js_divergence(probs, q.to(probs.dtype))
+            w = self.cfg.soft_weight
+            mixed = torch.where(visible > 0, (1.0 - w) * js_each + w * js_soft, js_soft)
+            js_each = torch.where(seen, mixed, js_each)
+            js_mask = torch.where(seen, torch.ones_like(visible), visible)
+        js = masked_mean(js_each, js_mask)
         total = euc + self.cfg.js_weight * js
         return total, {"euclidean": float(euc.detach()), "js": float(js.detach())}

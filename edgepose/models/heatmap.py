@@ -20,7 +20,9 @@ from edgepose.models.neck import (
     init_from_movenet,
     make_head_conv,
     RefineUp,
+    check_soft_weight,
     head_maps,
+    teacher_targets,
     out_stride,
     output_size,
     split_config,
@@ -39,6 +41,10 @@ class HeatmapConfig(NeckConfig):
     # through a sigmoid and trained with a quality focal loss (Li et al. 2020,
     # |t - p|^2 * BCE(p, t): continuous targets, no collapse to zero).
     logits: bool = False
+    # Dense teacher targets (issue 29 item 3): loss = (1 - w) x the loss to the labels'
+    # Gaussians + w x the same loss to the teacher's heatmaps (data source ``maps``), every
+    # joint of every person that has them; 0 = labels only, 1 = the teacher's maps only.
+    soft_weight: float = 0.0
 
 
 class HeatmapHead(nn.Module):
@@ -62,6 +68,7 @@ class HeatmapHead(nn.Module):
     ):
         super().__init__()
         self.cfg: HeatmapConfig = split_config(HeatmapConfig, head_cfg, "heatmap")
+        check_soft_weight(self.cfg.soft_weight)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.heatmap_size = output_size(self.input_size, in_stride, out_stride(self.cfg))
         self.codec = GaussianHeatmapCodec(
@@ -93,13 +100,26 @@ class HeatmapHead(nn.Module):
         pred = train_out["heatmaps"]
         keypoints = torch.nan_to_num(batch["keypoints"].float(), nan=-1e4)
         targets, weights = self.codec.encode(keypoints, batch["visible"])
+        name = "qfl" if self.cfg.logits else "mse"
+        loss = self._map_loss(pred, targets, weights)
+        parts = {name: float(loss.detach())}
+        soft = teacher_targets(batch, pred.shape[-2:]) if self.cfg.soft_weight else None
+        if soft is not None:
+            maps, mask = soft
+            term = self._map_loss(pred, maps, mask[:, None].expand(weights.shape))
+            w = self.cfg.soft_weight
+            loss = (1.0 - w) * loss + w * term
+            parts["soft_" + name] = float(term.detach())
+        return loss, parts
+
+    def _map_loss(self, pred: torch.Tensor, targets: torch.Tensor,
+                  weights: torch.Tensor) -> torch.Tensor:
+        """Logits: quality focal loss summed over each map, averaged over weighted joints;
+        else the joint MSE averaged over all cells."""
+        t = targets.to(pred.dtype)
+        w = weights[..., None, None].to(pred.dtype)
         if self.cfg.logits:
-            t = targets.to(pred.dtype)
             bce = F.binary_cross_entropy_with_logits(pred, t, reduction="none")
             qfl = (torch.sigmoid(pred) - t).abs().pow(2) * bce
-            w = weights[..., None, None].to(pred.dtype)
-            loss = (qfl * w).sum() / weights.sum().clamp(min=1.0)
-            return loss, {"qfl": float(loss.detach())}
-        err = (pred - targets.to(pred.dtype)) ** 2 * weights[..., None, None].to(pred.dtype)
-        mse = err.mean()
-        return mse, {"mse": float(mse.detach())}
+            return (qfl * w).sum() / weights.sum().clamp(min=1.0)
+        return ((pred - t) ** 2 * w).mean()

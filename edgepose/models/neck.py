@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+import torch.nn.functional as F
 from torch import nn
 
 from edgepose.errors import ModelError
@@ -142,6 +143,26 @@ def head_maps(neck: nn.Module, final: nn.Module, refine: nn.Module | None, feats
     f = neck(feats)
     x = final(f)
     return refine(f, x) if refine is not None else x
+
+
+def check_soft_weight(w: float) -> None:
+    """``soft_weight`` mixes the label and teacher-map targets: it must lie in [0, 1]."""
+    if not 0.0 <= float(w) <= 1.0:
+        raise ModelError(f"head setting soft_weight must be in [0, 1] (0 = labels only, "
+                         f"1 = the teacher's maps only), got {w}")
+
+
+def teacher_targets(batch: dict, size: tuple[int, int]):
+    """Dense teacher targets of a batch (:mod:`edgepose.data.teacher_maps`) on a head's
+    (h, w) grid: (maps (B, K, h, w) in [0, 1], mask (B,)), or None if the batch has none.
+    Maps stored at another stride are resampled bilinearly."""
+    maps = batch.get("teacher_maps")
+    if maps is None:
+        return None
+    maps = maps.float()
+    if tuple(maps.shape[-2:]) != tuple(size):
+        maps = F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=False)
+    return maps, batch["teacher_mask"].float()
 
 
 def output_size(input_size: tuple[int, int], in_stride: int, heatmap_stride: int) -> tuple[int, int]:
