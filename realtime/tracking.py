@@ -14,11 +14,14 @@ track keeps its own One Euro filter. What keeps identities (measured on OpenCV's
 benchmarks/tracking.py): detections are matched to tracks best overlap first, over all
 pairs, and a detection that mostly lies on a tracked person starts no second track; the
 next crop is moved on by the person's running velocity (``velocity_smooth``: ground-truth
-clip IDF1 0.57 -> 0.74); a track whose joints are weak for a frame or two coasts along
-its motion (``max_coast`` frames) instead of ending; a new track can be held back -- no id, not shown -- until it has had a
-pose ``min_hits`` frames (default 1: shown at once, so live equals ``predict`` on the first
-frame; 2 hides one-frame false detections at the cost of a frame's delay); a
-track whose person score stays low (a sign post, a painting) is dropped; when the cap is
+clip IDF1 0.57 -> 0.74); when a track's crop returns a person another track holds (the
+model locked onto a neighbour walking beside them), that pose teaches it no motion: it walks
+on at its own pace and ends after ``max_coast`` such frames (IDF1 0.74 -> 0.78, identity
+switches over six clip variants 57 -> 29); a track whose joints are weak for a frame or two
+coasts along its motion (``max_coast`` frames) instead of ending; a newcomer is held back
+-- no id, not shown -- until it has had a pose ``min_hits`` frames (default 2: hides
+one-frame detections at the cost of a frame's delay; the scene's first people are shown at
+once, so live equals ``predict`` on the first frame); a track whose person score stays low (a sign post, a painting) is dropped; when the cap is
 full, a confident new person replaces the weakest track.
 
 One policy per kind of box (:mod:`edgepose.topdown`): a detection is cropped with the
@@ -70,13 +73,16 @@ class TrackOptions:
     max_coast: int = 5
     # --multi: an established track follows joints down to this score (ByteTrack's second
     # association: low-confidence evidence keeps an existing track, never starts one).
-    # Measured (benchmarks/results/tracking): 0.15 gave vtest 2 % short-lived ids but the
-    # ground-truth clip's IDF1 0.47 (drifting onto neighbours); 0.3 (= conf, i.e. off) gives
-    # 12 % and 0.57, both better than before these changes (38 %, 0.55).
-    keep_conf: float = 0.3
-    # --multi: frames with a pose before a new track gets an id and is shown (measured on
-    # vtest.avi: 1 -> 51 ids, 2 % living <= 5 frames; 2 -> 48 ids, 4 %; people hidden a frame)
-    min_hits: int = 1
+    # Measured (benchmarks/results/tracking): before a neighbour's pose stopped corrupting a
+    # track's motion, 0.15 drifted onto neighbours (ground-truth clip IDF1 0.47); now 0.25
+    # gives vtest 4 % short-lived ids at clip IDF1 0.78 (0.3: 11 %, 0.78; 0.2: 2 %, 0.79 but
+    # variants' mean IDF1 0.70 vs 0.71).
+    keep_conf: float = 0.25
+    # --multi: frames with a pose before a new track gets an id and is shown; the scene's
+    # first people (nobody tracked yet) are shown at once, as ``predict`` shows them.
+    # Measured (benchmarks/results/tracking): 1 -> vtest 53 ids, 19 % living <= 5 frames;
+    # 2 -> 44 ids, 11 % (keep_conf 0.3), at the cost of one frame's delay for a newcomer
+    min_hits: int = 2
     # --multi: a track whose person score (mean joint score, running average) stays below
     # this is not a person (a sign post, a picture): dropped
     min_quality: float = 0.2
@@ -112,6 +118,10 @@ class Track:
     quality: float = 0.5  # running average of the mean joint score
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2), repr=False)  # px/frame
     last_centre: np.ndarray | None = field(default=None, repr=False)  # of the keypoint box
+    # before this frame's pose was taken (restored if :meth:`PersonTracker._resolve` finds
+    # the pose was a neighbour's, so a wrong pose teaches neither motion nor a miss count)
+    before: tuple | None = field(default=None, repr=False)
+    min_hits: int = 1  # frames with a pose before it gets an id (TrackOptions; 2 beside a tracked person)
 
 
 def keypoint_box(
@@ -236,11 +246,14 @@ class PersonTracker:
                      all(overlap_of_smaller(tr.box, dets[j]) < 0.5 for tr in self.tracks)]
         self._ended = [(f, t) for f, t in self._ended
                        if self._frames - f <= self.opts.keep_lost]
+        # the scene's first people (nobody tracked yet) are shown at once, as predict shows them
+        opening = not self.tracks and self._next_id == 0
         for j in unmatched:  # best detection first
             if len(self.tracks) >= self.opts.max_people and not self._make_room(scores[j]):
                 break
             tr = self._revive(dets[j], found.paddings[j]) or \
                 self._new_track(dets[j], found.paddings[j])
+            tr.min_hits = 1 if opening else self.opts.min_hits
             tr.box_score = scores[j]
             self.tracks.append(tr)
 
@@ -323,7 +336,7 @@ class PersonTracker:
         alive: list[Track] = []
         keep = dataclasses.replace(o, conf=min(o.conf, o.keep_conf))
         for tr, c, s in zip(tracks, coords, scores):
-            box = keypoint_box(c, s, frame_wh, keep if tr.hits >= o.min_hits else o)
+            box = keypoint_box(c, s, frame_wh, keep if tr.hits >= tr.min_hits else o)
             tr.raw, tr.keypoints, tr.scores = c, c, s
             if box is None:
                 tr.misses += 1
@@ -342,8 +355,9 @@ class PersonTracker:
             tr.quality = float(np.mean(s)) if tr.hits == 0 else \
                 0.8 * tr.quality + 0.2 * float(np.mean(s))
             tr.hits += 1
-            if tr.hits >= 3 * o.min_hits and tr.quality < o.min_quality:
+            if tr.hits >= 3 * tr.min_hits and tr.quality < o.min_quality:
                 continue  # joints never strong: not a person
+            tr.before = (tr.velocity.copy(), tr.last_centre, tr.misses)
             tr.smooth = tr.misses == 0 and not tr.fresh
             self._update_velocity(tr, box)
             tr.misses = 0
@@ -356,7 +370,7 @@ class PersonTracker:
         self.tracks = self._resolve(alive, frame_wh)
         shown = []
         for tr in self.tracks:
-            if tr.misses or (tr.hits < o.min_hits and not tr.id):
+            if tr.misses or (tr.hits < tr.min_hits and not tr.id):
                 continue
             if tr.id == 0:
                 self._next_id += 1
@@ -388,6 +402,8 @@ class PersonTracker:
             if not any(same_box(tr.box, o.box) for o in kept):
                 kept.append(tr)
                 continue
+            if tr.before is not None:  # the neighbour's pose taught this track nothing
+                tr.velocity, tr.last_centre, tr.misses = tr.before
             if tr.id and tr.misses < self.opts.max_coast and tr.crop_box is not None:
                 # back to the box this frame was cropped from (set by boxes()), moved on by
                 # the track's own motion: a neighbour keeps walking beside the person

@@ -152,6 +152,9 @@ def test_multi_a_briefly_lost_person_keeps_their_id():
     dets[0] = [box]
     (t,) = tr.boxes(frame)
     tr.update([t], good[0][None], good[1][None], (640, 240))
+    assert t.id == 0, "a newcomer after the opening frame waits for a second pose"
+    (t,) = tr.boxes(frame)
+    tr.update([t], good[0][None], good[1][None], (640, 240))
     assert t.id == 2, "remembered only keep_lost frames: a new person, the next number"
 
 
@@ -247,3 +250,41 @@ def test_multi_a_walking_person_is_cropped_where_they_will_be(smooth):
     (t,) = tr.boxes(frame)
     tr.update([t], (base + [step * n, 0.0])[None], np.zeros((1, k)), (640, 240))
     assert t.misses == 1 and t.box[0] == pytest.approx(before[0] + want)
+
+
+def test_multi_a_neighbours_pose_teaches_no_motion_and_ends_after_max_coast():
+    """Two people walking right side by side (6 px a frame). From frame 8 on, B's crop
+    returns A's pose (the model locked onto the more visible neighbour): B goes back to its
+    own crop box, walking on at ITS velocity (before issue 32's fix the wrong pose taught
+    it a leftward jump and B never ended: a zombie track between the two), and after
+    max_coast such frames B ends, its id kept for a detection to revive."""
+    k = 17
+    step = 6.0
+    shape = np.array([[(j % 4) * 10.0, 40.0 + j * 8] for j in range(k)])
+    starts = [np.array([40.0, 30, 60, 150]), np.array([110.0, 30, 60, 150])]
+    tr = PersonTracker(TrackOptions(multi=True, detect_every=1000, max_coast=3),
+                       detector=lambda img: starts)
+    frame = np.zeros((240, 640, 3), np.uint8)
+    a_id = b_id = None
+    for i in range(8):
+        tracks = tr.boxes(frame)
+        poses = np.stack([shape + [50.0 + step * i, 0.0], shape + [120.0 + step * i, 0.0]])
+        shown = tr.update(tracks, poses, np.full((2, k), 0.9), (640, 240))
+        a_id, b_id = shown[0].id, shown[1].id
+    b = next(t for t in tr.tracks if t.id == b_id)
+    v_before = b.velocity.copy()
+    assert v_before[0] > 2.0
+    for i in range(8, 8 + 3):
+        tracks = tr.boxes(frame)
+        a_pose = shape + [50.0 + step * i, 0.0]
+        crop_x = b.crop_box[0]
+        shown = tr.update(tracks, np.stack([a_pose, a_pose]), np.full((2, k), 0.9), (640, 240))
+        assert [t.id for t in shown] == [a_id], "B is not shown with A's pose"
+        assert np.allclose(b.velocity, v_before), "A's pose must not teach B a motion"
+        assert b.box[0] == pytest.approx(crop_x + v_before[0]), "B walks on at its own pace"
+        assert b.misses == i - 7
+    tracks = tr.boxes(frame)
+    a_pose = shape + [50.0 + step * 11, 0.0]
+    tr.update(tracks, np.stack([a_pose, a_pose]), np.full((2, k), 0.9), (640, 240))
+    assert [t.id for t in tr.tracks] == [a_id], "after max_coast displaced frames B ends"
+    assert any(t.id == b_id for _, t in tr._ended), "B's id is kept for a revival"

@@ -5,9 +5,10 @@ blurred real background -- side by side, a crossing, one standing, one arriving 
 through the live tracker (``model.track(multi=True)``, the pipeline of ``run --multi``) and
 is scored with motmetrics. One clip turns on how one crossing resolves, so the floor is on
 the mean over the benchmark's six variants (speeds x0.7 / x1 / x1.3, the crossing shifted
-0 / 15 px). Measured on the 2-core CPU: mean IDF1 0.705 with the motion model, 0.592
-without it; mean MOTA 0.601 / 0.591. The goal (IDF1 >= 0.9) is not met; the floor keeps
-what is, and fails if the motion model is switched off.
+0 / 15 px). Measured on the 2-core CPU: mean IDF1 0.714 and 29 identity switches in all
+(0.705 and 57 while a neighbour's pose could teach a track a false motion, 0.592 and 63
+without the motion model); mean MOTA 0.630. The goal (IDF1 >= 0.9) is not met; the floor
+keeps what is, and fails if the motion model is switched off or the zombie tracks return.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def test_ground_truth_clip_identity_floor(tmp_path):
         sys.path.remove(str(ROOT / "benchmarks"))
     from tracking import VARIANTS
 
-    idf1, mota = [], []
+    idf1, mota, switches = [], [], 0
     for speed, shift in VARIANTS:
         clip = tmp_path / f"gt_{speed}_{shift}.avi"
         truth = make_gt_clip(clip, speed, shift)
@@ -37,4 +38,6 @@ def test_ground_truth_clip_identity_floor(tmp_path):
         m = identity_metrics(truth, track_clip(clip))
         idf1.append(m["idf1"])
         mota.append(m["mota"])
-    assert sum(idf1) / len(idf1) >= 0.65 and sum(mota) / len(mota) >= 0.55, (idf1, mota)
+        switches += m["num_switches"]
+    assert sum(idf1) / len(idf1) >= 0.65 and sum(mota) / len(mota) >= 0.58, (idf1, mota)
+    assert switches <= 40, switches
