@@ -74,6 +74,10 @@ class DataConfig:
     headboxes: str = ""  # MPII: gt_valid.mat (head boxes for PCKh) of the val split
     # With sources: samples drawn per epoch (0 = as many as all sources hold together).
     epoch_samples: int = 0
+    # Sources with ``maps``: the grid (input px per cell) the teacher's maps are warped to;
+    # 0 = the head's ``heatmap_stride`` (4 without one). NerPE samples them at its query
+    # points: a finer grid (1-2) keeps their sub-cell detail.
+    maps_stride: int = 0
 
 
 @dataclass
@@ -159,6 +163,7 @@ class TrainConfig:
             (self.save_every >= 1 and self.val_every >= 0,
              "save_every must be >= 1 and val_every >= 0"),
             (d.epoch_samples >= 0, f"data.epoch_samples must be >= 0, got {d.epoch_samples}"),
+            (d.maps_stride >= 0, f"data.maps_stride must be >= 0, got {d.maps_stride}"),
             (self.threads >= 0, f"threads must be >= 0 (0 = torch's default), got {self.threads}"),
             (self.head_start_steps >= 0,
              f"head_start_steps must be >= 0, got {self.head_start_steps}"),

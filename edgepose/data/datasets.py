@@ -60,6 +60,7 @@ def _multi_source(d: DataConfig, meta: ModelMeta, aug):
 
     parts, weights, seen = [], [], set()
     with_maps = any(src.get("maps") for src in d.sources)
+    maps_stride = int(getattr(d, "maps_stride", 0) or meta.head_cfg.get("heatmap_stride", 4))
     for i, src in enumerate(d.sources):
         ann, root = str(src["ann"]), str(src.get("images", ""))
         _check_paths(ann, root, f"data.sources[{i}].ann", f"data.sources[{i}].images")
@@ -69,7 +70,7 @@ def _multi_source(d: DataConfig, meta: ModelMeta, aug):
         seen |= keys
         if with_maps:  # every source returns the fields, so batches mix sources
             store = TeacherMaps(src["maps"], meta.num_joints) if src.get("maps") else None
-            ds.use_teacher_maps(store, int(meta.head_cfg.get("heatmap_stride", 4)))
+            ds.use_teacher_maps(store, maps_stride)
         if ds.samples:
             parts.append(ds)
             weights.append(float(src.get("weight", 1.0)))

@@ -53,6 +53,11 @@ class NerPEConfig:
     # start of issue 29 (a strided-conv adapter loses the sub-cell position and cannot be
     # fitted to MoveNet's head in a CPU budget: torso PCK@0.2 0.21 vs 0.82 after 300 batches).
     adapter: str = "conv"
+    # Dense teacher targets (issue 29 item 3): at each query, (1 - w) x the labels' target +
+    # w x the teacher's heatmap sampled there (data source ``maps``, best at a fine
+    # ``data.maps_stride``); joints nobody labelled but the teacher sees (peak >=
+    # dsnt.SOFT_MIN_PEAK) take the teacher's alone. 0 = labels only.
+    soft_weight: float = 0.0
 
     @classmethod
     def from_kwargs(cls, cfg: dict) -> "NerPEConfig":
@@ -68,6 +73,9 @@ class NerPEConfig:
             raise ModelError(f"unknown nerpe target {c.target!r}; choose 'gaussian' or 'laplace'")
         if c.adapter not in ("conv", "movenet"):
             raise ModelError(f"unknown nerpe adapter {c.adapter!r}; choose 'conv' or 'movenet'")
+        if not 0.0 <= c.soft_weight <= 1.0:
+            raise ModelError(f"nerpe soft_weight must be in [0, 1] (0 = labels only, 1 = the "
+                             f"teacher's maps only), got {c.soft_weight}")
         if c.sampling not in ("uniform", "random"):
             raise ModelError(f"unknown nerpe sampling {c.sampling!r}; "
                              "choose 'uniform' or 'random'")
@@ -254,13 +262,33 @@ class NerPEHead(nn.Module):
             t = torch.exp(-torch.sqrt(d2 + 1e-12) / self.cfg.laplace_b)
         return t * vis.unsqueeze(1)
 
+    def _soft_targets(self, queries, batch, target, seen):
+        """Mix the teacher's maps, bilinearly sampled at the queries (normalised coordinates
+        put the map's edges at +-1, grid_sample's align_corners=False), into ``target``."""
+        from edgepose.models.dsnt import SOFT_MIN_PEAK
+
+        maps = batch["teacher_maps"].to(queries.dtype)  # (B, K, h, w)
+        mask = batch["teacher_mask"].to(queries.dtype) > 0  # (B,)
+        soft = F.grid_sample(maps, queries[:, :, None, :], mode="bilinear",
+                             padding_mode="zeros", align_corners=False)[..., 0]  # (B, K, N)
+        soft = soft.transpose(1, 2)  # (B, N, K)
+        sees = (maps.amax(dim=(-2, -1)) >= SOFT_MIN_PEAK) & mask[:, None]  # (B, K)
+        w = self.cfg.soft_weight
+        mixed = torch.where(seen[:, None, :], (1.0 - w) * target + w * soft, soft)
+        target = torch.where((sees | seen)[:, None, :] & mask[:, None, None], mixed, target)
+        return target, seen | sees
+
     def loss(self, train_out: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """0.5 * MSE of every neighbour's prediction against the target (not only the blend),
         over the visible joints only: an unlabelled joint's queries are masked out (its
         confidence map is not pushed to 0), averaged per visible (person, joint)."""
-        target = self.targets(train_out["queries"], batch).unsqueeze(1)  # (B, 1, N, K)
+        target = self.targets(train_out["queries"], batch)  # (B, N, K)
         preds = train_out["preds"]
-        vis = (batch["visible"] > 0).to(preds.dtype)[:, None, None, :]  # (B, 1, 1, K)
+        seen = batch["visible"] > 0
+        if self.cfg.soft_weight and batch.get("teacher_maps") is not None:
+            target, seen = self._soft_targets(train_out["queries"], batch, target, seen)
+        target = target.unsqueeze(1)  # (B, 1, N, K)
+        vis = seen.to(preds.dtype)[:, None, None, :]  # (B, 1, 1, K)
         per = preds[..., :1].numel() / preds.shape[0]  # E * N query evaluations per joint
         denom = (vis.sum() * per).clamp_min(1.0)
         loss = 0.5 * (((preds - target) ** 2) * vis).sum() / denom

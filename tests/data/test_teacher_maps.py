@@ -245,3 +245,28 @@ def test_thunder_store_on_real_photos_agrees_with_the_teacher_and_resumes(tmp_pa
     write_store(ann, ASSETS, out, progress=False, batch=2)
     assert np.array_equal(np.load(out / "maps.npy"), first)
     assert not (out / "progress.json").exists() and TeacherMaps(out, K)
+
+
+def test_nerpe_soft_targets_are_the_teachers_map_at_each_query():
+    """NerPE samples the teacher's map at its query points: a bump at input pixel (20, 41)
+    reads its peak at that pixel's normalised coordinate; with soft_weight 1 a head whose
+    predictions equal the sampled map has zero loss; a joint nobody labelled but the
+    teacher sees joins the loss."""
+    from edgepose.coords import pixel_to_norm_xy
+    from edgepose.models.nerpe import NerPEHead
+
+    head = NerPEHead(24, 4, (64, 64), K, feat_dim=16, hidden=[16], soft_weight=1.0)
+    maps = torch.zeros(1, K, 64, 64)  # maps_stride 1: one cell per input pixel
+    maps[0, :, 41, 20] = 0.8
+    q = pixel_to_norm_xy(torch.tensor([[[20.0, 41.0], [30.0, 10.0]]]), 64, 64)  # (1, 2, 2)
+    b = {"keypoints": torch.full((1, K, 2), 5.0), "visible": torch.zeros(1, K),
+         "teacher_maps": maps, "teacher_mask": torch.ones(1)}
+    b["visible"][0, 0] = 1.0
+    target, seen = head._soft_targets(q, b, head.targets(q, b), b["visible"] > 0)
+    assert torch.allclose(target[0, 0], torch.full((K,), 0.8)) and float(target[0, 1].max()) == 0
+    assert bool(seen.all()), "every joint the teacher sees is trained"
+    preds = target[:, None].expand(1, 4, 2, K).clone()
+    loss, _ = head.loss({"queries": q, "preds": preds, "weights": torch.full((1, 4, 2), 0.25)}, b)
+    assert float(loss) < 1e-12
+    with pytest.raises(ModelError, match="soft_weight must be in"):
+        NerPEHead(24, 4, (64, 64), K, feat_dim=16, hidden=[16], soft_weight=-0.1)
