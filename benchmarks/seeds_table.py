@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # 128 and 64: this round's equal starts (issue29/: DSNT with the learned temperature; NerPE
 # with MoveNet's head in its adapter and the fitted start), all rows in one run; 96: the same,
 # all rows in one run (issue29_96/), plus the earlier from-scratch NerPE for contrast; the stride-2 rows come from issue29_final/ (the
-# same anchors measured again there: heatmap-128 0.766, dsnt-128 0.736, Lightning 0.838).
+# same anchors measured again there: heatmap-128 0.766, dsnt-128 0.736, Lightning 0.838); the
+# dense-teacher-target rows (item 3) from issue29_soft/, all of them and their label-trained
+# twins in one run.
 # MoveNet Lightning fed N-px crops is the anchor.
 ROWS = [
     (128, "heatmap", "issue29/results.json", "heatmap-128"),
@@ -34,6 +36,9 @@ ROWS = [
     (128, "NerPE progressive", "issue29/results.json", "nerpe-p-128"),
     (128, "heatmap, stride-2 output (64x64 maps)", "issue29_final/results.json", "heatmap-128-s2"),
     (128, "DSNT, stride-2 output (64x64 maps)", "issue29_final/results.json", "dsnt-128-s2"),
+    (128, "heatmap, Thunder's maps as targets", "issue29_soft/results.json", "heatmap-128-soft"),
+    (128, "DSNT, Thunder's maps as JS targets", "issue29_soft/results.json", "dsnt-128-soft"),
+    (128, "DSNT, half Gaussian / half Thunder's maps", "issue29_soft/results.json", "dsnt-128-soft-half"),
     (128, "MoveNet Lightning fed a 128-px crop", "issue29/results.json", "lightning-fed-128px"),
     (96, "heatmap", "issue29_96/results.json", "heatmap-96"),
     (96, "DSNT (learned T, peak lr 1e-3)", "issue29_96/results.json", "dsnt-96"),
@@ -48,6 +53,11 @@ ROWS = [
     (64, "NerPE progressive", "issue29/results.json", "nerpe-p-64"),
     (64, "heatmap, stride-2 output (32x32 maps)", "issue29_final/results.json", "heatmap-64-s2"),
     (64, "DSNT, stride-2 output (32x32 maps)", "issue29_final/results.json", "dsnt-64-s2"),
+    (64, "heatmap, Thunder's maps as targets", "issue29_soft/results.json", "heatmap-64-soft"),
+    (64, "heatmap, half Gaussian / half Thunder's maps", "issue29_soft/results.json", "heatmap-64-soft-half"),
+    (64, "DSNT, Thunder's maps as JS targets (ships as dsnt-64)", "issue29_soft/results.json", "dsnt-64-soft"),
+    (64, "DSNT, Thunder's maps, 20 epochs (twice the budget)", "issue29_soft/results.json", "dsnt-64-soft-20ep"),
+    (64, "NerPE progressive, half Gaussian / half Thunder's maps", "issue29_soft/results.json", "nerpe-p-64-soft"),
     (64, "MoveNet Lightning fed a 64-px crop", "issue29/results.json", "lightning-fed-64px"),
 ]
 
