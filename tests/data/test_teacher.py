@@ -24,11 +24,13 @@ from test_lsp import NUMBERS, make_lsp_folder  # noqa: E402  (tests/data is on s
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "lsp"
 
 
-def teacher_missing() -> str | None:
+def teacher_missing(suffix: str = ".onnx") -> str | None:
+    """Why the imported MoveNet Thunder (``suffix``: its ONNX or its PyTorch weights) is
+    not here, or None."""
     from edgepose.models import movenet_import
 
     try:
-        movenet_import.imported_file("movenet_thunder", ".onnx")
+        movenet_import.imported_file("movenet_thunder", suffix)
     except Exception as e:  # noqa: BLE001
         return str(e)
     return None
