@@ -10,14 +10,16 @@
 # (10 epochs of 6,400 people, one torch thread, two side by side): 64x64 ~12 min, 128x128 ~32-45 min.
 # Writes to data/real/ and RUNS (default ~/.cache/edgepose-runs); the exports go to OUT
 # (default runs/real_models/, so the shipped models are not overwritten; OUT=edgepose/assets
-# replaces them). HEADS picks the configs (default: the shipped ones); SOFT=1 also writes the
-# teacher's heatmaps (data/real/maps/) that the *_soft configs train on.
+# replaces them). HEADS picks the configs (default: the shipped ones; dsnt-64 is trained on the
+# teacher's heatmaps); SOFT=1 (on whenever HEADS names a *_soft config) writes those heatmaps
+# (data/real/maps/, ~25 min on one thread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-../shared/data}
 OUT=${OUT:-runs/real_models}
 RUNS=${RUNS:-$HOME/.cache/edgepose-runs}
-HEADS=${HEADS-"heatmap_128 heatmap_64 dsnt_128 dsnt_64 nerpe_128 nerpe_64"}  # HEADS="" = data only
+HEADS=${HEADS-"heatmap_128 heatmap_64 dsnt_128 dsnt_64_soft nerpe_128 nerpe_64"}  # HEADS="" = data only
+case " $HEADS " in *_soft*) SOFT=${SOFT:-1};; esac  # a *_soft config needs the teacher's maps
 mkdir -p "$OUT" "$RUNS" data/real
 MN=${EDGEPOSE_MOVENET_DIR:-$HOME/.cache/edgepose/movenet}
 [ -f "$MN/movenet_thunder.onnx" ] || edgepose weights import movenet-thunder
@@ -46,5 +48,5 @@ wait
 for h in $HEADS; do
   # one file per model: the ONNX holds the weights and the training config, so
   # 'edgepose adapt' and 'edgepose weights unpack' derive the checkpoint from it
-  edgepose export "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_$h.onnx"
+  edgepose export "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_${h%_soft}.onnx"  # dsnt_64_soft ships as real_dsnt_64
 done
