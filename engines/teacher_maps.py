@@ -7,8 +7,8 @@ them into each augmented crop instead of running the teacher per sample (~70 ms 
 one CPU thread against ~6 ms for a 64-px student's whole training step).
 
 The write is resumable: rows are filled in order in ``maps.npy`` (a memory-mapped .npy) and
-``progress.json`` records how many are done; ``info.json``, which makes the folder a store,
-is written last.
+``progress.json`` records how many are done; the affines follow from the boxes alone and are
+written at the end with ``info.json``, which makes the folder a store.
 """
 
 from __future__ import annotations
@@ -67,37 +67,31 @@ def write_store(ann_file, image_root, out, teacher: str = "movenet_thunder", bat
     mode = "r+" if resume else "w+"
     maps = np.lib.format.open_memmap(out / "maps.npy", mode=mode, dtype=np.uint8,
                                      shape=(n, 17, gh, gw))
-    affine = np.zeros((n, 2, 3), np.float64)
     start = int(state.get("done", 0)) if resume else 0
-    if resume and (out / "affine.partial.npy").is_file():
-        affine = np.load(out / "affine.partial.npy")
     to_grid = grid_affine(STRIDE)
+    crops_at = [crop_affine(*box_to_center_scale(s["bbox"], w / h, CROP_PADDING), (w, h))
+                for s in samples]  # image -> teacher input; from the boxes alone
     bar = tqdm(total=n, initial=start, desc=f"teacher maps {ann_file.name}", disable=not progress)
     for lo in range(start, n, batch):
         rows = samples[lo:lo + batch]
         crops = []
         for j, s in enumerate(rows):
             img = read_image(image_root / s["file_name"])
-            c, size = box_to_center_scale(s["bbox"], w / h, CROP_PADDING)
-            m = crop_affine(c, size, (w, h))
-            crops.append(normalize(crop(img, m, (w, h)), meta))
-            affine[lo + j] = compose_affine(to_grid, m)
+            crops.append(normalize(crop(img, crops_at[lo + j], (w, h)), meta))
         with torch.no_grad():
             feats = model.backbone(torch.from_numpy(np.stack(crops)))
             p = torch.sigmoid(model.head.maps(feats)["heatmap"]).numpy()
         maps[lo:lo + len(rows)] = np.round(p * 255.0).astype(np.uint8)
         maps.flush()
-        np.save(out / "affine.partial.npy", affine)
         done_file.write_text(json.dumps({"source": source, "n": n, "done": lo + len(rows)}))
         bar.update(len(rows))
     bar.close()
     del maps
-    np.save(out / "affine.npy", affine)
+    np.save(out / "affine.npy", np.stack([compose_affine(to_grid, m) for m in crops_at]))
     np.save(out / "ann_ids.npy", np.asarray([s["ann_id"] for s in samples], np.int64))
     info = {"format": FORMAT, "teacher": teacher, "input_size": [h, w], "stride": STRIDE,
             "crop_padding": CROP_PADDING, "source": str(ann_file), "source_sha256": source,
             "people": n}
     atomic_write_bytes(out / "info.json", lambda f: f.write(json.dumps(info, indent=1).encode()))
     done_file.unlink(missing_ok=True)
-    (out / "affine.partial.npy").unlink(missing_ok=True)
     return out

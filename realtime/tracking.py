@@ -21,8 +21,9 @@ switches over six clip variants 57 -> 29); a track whose joints are weak for a f
 coasts along its motion (``max_coast`` frames) instead of ending; a newcomer is held back
 -- no id, not shown -- until it has had a pose ``min_hits`` frames (default 2: hides
 one-frame detections at the cost of a frame's delay; the scene's first people are shown at
-once, so live equals ``predict`` on the first frame); a track whose person score stays low (a sign post, a painting) is dropped; when the cap is
-full, a confident new person replaces the weakest track.
+once, so live equals ``predict`` on the first frame); a track whose person score stays low
+(a sign post, a painting) is dropped; when the cap is full, a confident new person
+replaces the weakest track.
 
 One policy per kind of box (:mod:`edgepose.topdown`): a detection is cropped with the
 detector file's own ``crop_padding`` and its score becomes the track's ``box_score`` (person
@@ -121,7 +122,9 @@ class Track:
     # before this frame's pose was taken (restored if :meth:`PersonTracker._resolve` finds
     # the pose was a neighbour's, so a wrong pose teaches neither motion nor a miss count)
     before: tuple | None = field(default=None, repr=False)
-    min_hits: int = 1  # frames with a pose before it gets an id (TrackOptions; 2 beside a tracked person)
+    # frames with a pose before it gets an id: TrackOptions.min_hits, 1 for the scene's first
+    # people (set when the detection starts the track)
+    min_hits: int = 1
 
 
 def keypoint_box(

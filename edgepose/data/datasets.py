@@ -55,12 +55,11 @@ def _multi_source(d: DataConfig, meta: ModelMeta, aug):
     from torch.utils.data import ConcatDataset
 
     from edgepose.data.coco import CocoKeypoints
-
     from edgepose.data.teacher_maps import TeacherMaps
 
     parts, weights, seen = [], [], set()
     with_maps = any(src.get("maps") for src in d.sources)
-    maps_stride = int(getattr(d, "maps_stride", 0) or meta.head_cfg.get("heatmap_stride", 4))
+    maps_stride = int(d.maps_stride or meta.head_cfg.get("heatmap_stride", 4))
     for i, src in enumerate(d.sources):
         ann, root = str(src["ann"]), str(src.get("images", ""))
         _check_paths(ann, root, f"data.sources[{i}].ann", f"data.sources[{i}].images")

@@ -31,6 +31,7 @@ from edgepose.models.neck import (
     RefineUp,
     check_soft_weight,
     head_maps,
+    teacher_sees,
     teacher_targets,
     out_stride,
     output_size,
@@ -40,10 +41,9 @@ from edgepose.models.neck import (
 # MoveNet-initialised DSNT heads scale MoveNet's heatmap logits by this (see init_from_movenet)
 DSNT_INIT_SCALE = 4.0
 # Teacher maps as JS targets: MoveNet's sigmoid background (~0.005 a cell) holds most of a
-# 64x64 map's sum, so cells below SOFT_FLOOR are dropped before normalising; joints whose
-# teacher peak is below SOFT_MIN_PEAK (MoveNet's own "labelled" threshold) keep the Gaussian.
+# 64x64 map's sum, so cells below SOFT_FLOOR are dropped before normalising; joints the
+# teacher does not see (neck.teacher_sees) keep the Gaussian.
 SOFT_FLOOR = 0.1
-SOFT_MIN_PEAK = 0.3
 # Added inside logarithms; dsntnn uses the same value. Keeps KL finite where p = 0.
 EPS = 1e-24
 
@@ -163,7 +163,7 @@ class DSNTConfig(NeckConfig):
     # keeps MoveNet's own logits (x1), instead of a fixed x4 baked into its weights.
     learn_temperature: bool = False
     # Dense teacher targets (issue 29 item 3): where the teacher sees a joint (its map's
-    # peak >= SOFT_MIN_PEAK; data source ``maps``) the JS term is (1 - w) x JS to the
+    # peak >= neck.SOFT_MIN_PEAK; data source ``maps``) the JS term is (1 - w) x JS to the
     # label's Gaussian + w x JS to the teacher's heatmap (floor SOFT_FLOOR removed,
     # normalised), the teacher's alone where nobody labelled the joint; the Euclidean term
     # stays on the labels. 0 = labels only.
@@ -257,7 +257,7 @@ class DSNTHead(nn.Module):
         soft = teacher_targets(batch, probs.shape[-2:]) if self.cfg.soft_weight else None
         if soft is not None:
             maps, mask = soft
-            seen = (maps.amax(dim=(-2, -1)) >= SOFT_MIN_PEAK) & (mask[:, None] > 0)
+            seen = teacher_sees(maps, mask)
             q = (maps - SOFT_FLOOR).clamp(min=0.0)
             q = q / q.sum(dim=(-2, -1), keepdim=True).clamp(min=1e-12)
             js_soft = js_divergence(probs, q.to(probs.dtype))

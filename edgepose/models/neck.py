@@ -152,6 +152,17 @@ def check_soft_weight(w: float) -> None:
                          f"1 = the teacher's maps only), got {w}")
 
 
+# The teacher "sees" a joint where its map peaks at MoveNet's own "labelled" threshold or more:
+# there the teacher's map is a target even when nobody labelled the joint.
+SOFT_MIN_PEAK = 0.3
+
+
+def teacher_sees(maps, mask):
+    """(B, K) bool: joints whose teacher map (B, K, h, w) peaks at >= SOFT_MIN_PEAK, for
+    people that have maps (``mask`` (B,) > 0)."""
+    return (maps.amax(dim=(-2, -1)) >= SOFT_MIN_PEAK) & (mask[:, None] > 0)
+
+
 def teacher_targets(batch: dict, size: tuple[int, int]):
     """Dense teacher targets of a batch (:mod:`edgepose.data.teacher_maps`) on a head's
     (h, w) grid: (maps (B, K, h, w) in [0, 1], mask (B,)), or None if the batch has none.

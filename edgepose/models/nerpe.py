@@ -24,6 +24,7 @@ from torch import nn
 from edgepose.coords import norm_to_pixel, pixel_to_norm_xy
 from edgepose.errors import ModelError
 from edgepose.models import nerpe_decoding as dec
+from edgepose.models.neck import check_soft_weight, teacher_sees
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class NerPEConfig:
     # Dense teacher targets (issue 29 item 3): at each query, (1 - w) x the labels' target +
     # w x the teacher's heatmap sampled there (data source ``maps``, best at a fine
     # ``data.maps_stride``); joints nobody labelled but the teacher sees (peak >=
-    # dsnt.SOFT_MIN_PEAK) take the teacher's alone. 0 = labels only.
+    # neck.SOFT_MIN_PEAK) take the teacher's alone. 0 = labels only.
     soft_weight: float = 0.0
 
     @classmethod
@@ -73,9 +74,7 @@ class NerPEConfig:
             raise ModelError(f"unknown nerpe target {c.target!r}; choose 'gaussian' or 'laplace'")
         if c.adapter not in ("conv", "movenet"):
             raise ModelError(f"unknown nerpe adapter {c.adapter!r}; choose 'conv' or 'movenet'")
-        if not 0.0 <= c.soft_weight <= 1.0:
-            raise ModelError(f"nerpe soft_weight must be in [0, 1] (0 = labels only, 1 = the "
-                             f"teacher's maps only), got {c.soft_weight}")
+        check_soft_weight(c.soft_weight)
         if c.sampling not in ("uniform", "random"):
             raise ModelError(f"unknown nerpe sampling {c.sampling!r}; "
                              "choose 'uniform' or 'random'")
@@ -265,14 +264,12 @@ class NerPEHead(nn.Module):
     def _soft_targets(self, queries, batch, target, seen):
         """Mix the teacher's maps, bilinearly sampled at the queries (normalised coordinates
         put the map's edges at +-1, grid_sample's align_corners=False), into ``target``."""
-        from edgepose.models.dsnt import SOFT_MIN_PEAK
-
         maps = batch["teacher_maps"].to(queries.dtype)  # (B, K, h, w)
-        mask = batch["teacher_mask"].to(queries.dtype) > 0  # (B,)
+        mask = batch["teacher_mask"] > 0  # (B,)
         soft = F.grid_sample(maps, queries[:, :, None, :], mode="bilinear",
                              padding_mode="zeros", align_corners=False)[..., 0]  # (B, K, N)
         soft = soft.transpose(1, 2)  # (B, N, K)
-        sees = (maps.amax(dim=(-2, -1)) >= SOFT_MIN_PEAK) & mask[:, None]  # (B, K)
+        sees = teacher_sees(maps, mask)  # (B, K)
         w = self.cfg.soft_weight
         mixed = torch.where(seen[:, None, :], (1.0 - w) * target + w * soft, soft)
         target = torch.where((sees | seen)[:, None, :] & mask[:, None, None], mixed, target)
