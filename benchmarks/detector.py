@@ -14,8 +14,8 @@ MultiPose, and live ``--multi`` (FPS, identity switches).
    (``scripts/convert_detector.py --candidates DIR``) CenterNet-MobileNetV3 512 and MoveNet
    MultiPose's person boxes too.
 2. **OKS AP** (pycocotools, per subset) of ``edgepose predict --multi`` -- its own code:
-   the detector, :class:`edgepose.app.commands.predict.Batcher` (the detector's crop padding,
-   box x joint score, OKS NMS) -- against MoveNet MultiPose Lightning (256 x 256
+   the detector, through the API's ``model.predict(image, detector=...)`` (the detector's
+   crop padding, box x joint score, OKS NMS) -- against MoveNet MultiPose Lightning (256 x 256
    letterboxed, its own boxes and keypoints, ``--reference``); whole-image ms per photo
    (median over all photos and over photos with <= 3 labelled people).
 3. **Live --multi**: frame time and FPS on 640 x 480 frames with 1, 3 and 6 real people
@@ -250,17 +250,18 @@ def ap_row(name: str, run_image, shared: Path) -> dict:
 
 
 def topdown(model, det, finish: bool = True):
-    """``edgepose predict --multi``'s own code for one photo (batch = all its people)."""
-    from edgepose.app.commands.predict import Batcher
-
-    batcher = Batcher(model, 16, padding=det.crop_padding)
+    """``edgepose predict --multi``'s own path for one photo, through the API it uses:
+    ``model.predict(image, detector=det)`` (the detector file's crop padding, box score x
+    joint score, OKS NMS); ``finish=False`` is the path before issue 23 (the detector's boxes
+    cropped as given boxes: padding 1.25, joint score only, no NMS)."""
 
     def run_image(img, image_id):
-        boxes, scores = det(img)
-        batcher.results = []
-        batcher.add(image_id, "", img, list(boxes), scores if finish else None)
-        batcher.flush()
-        return [{k: v for k, v in r.items() if k != "file_name"} for r in batcher.results]
+        if finish:
+            people = model.predict(img, detector=det)
+        else:
+            boxes, _ = det(img)
+            people = model.predict(img, boxes=list(boxes))
+        return [{"image_id": image_id, "category_id": 1, **p.to_dict()} for p in people]
 
     return run_image
 

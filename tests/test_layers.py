@@ -87,3 +87,30 @@ def test_contract_catches_an_upward_import_between_core_layers(module, line, edg
     bad.write_text(bad.read_text() + f"\n{line}  # violation\n")
     r = lint(tree)
     assert r.returncode != 0 and edge in r.stdout, r.stdout[-2000:]
+
+
+def cli_internals(source: str) -> list[str]:
+    """Modules under edgepose.app.commands (the CLI's private command code) that
+    ``source`` imports, at any depth (function-level imports included)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found += [n for n in names if n.startswith("edgepose.app.commands")][:1]
+    return found
+
+
+def test_benchmarks_use_the_api_not_cli_internals():
+    """Benchmarks reach poses through the library (the API's predict / predict_many, the
+    top-down module), or run the CLI as a user does (``edgepose.app.cli.main``), never a
+    command's private classes: those change with the CLI and broke a benchmark once."""
+    bad = {p.name: cli_internals(p.read_text()) for p in (ROOT / "benchmarks").glob("*.py")}
+    assert not {k: v for k, v in bad.items() if v}
+    # the check sees an import inside a function, as the broken benchmark had it
+    assert cli_internals("def f():\n    from edgepose.app.commands.predict import Batcher\n")
