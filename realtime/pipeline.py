@@ -183,7 +183,8 @@ class Pipeline:
                 return self._nobody(frame, dropped, t0)
             stage = "preprocessing"
             batch, mats = crop_people(self.meta, frame.image, [tr.crop_box for tr in tracks],
-                                      [tr.crop_padding for tr in tracks])  # 3 crop
+                                      [tr.crop_padding for tr in tracks],
+                                      [self.tracker.opts.mask_others] * len(tracks))  # 3 crop
             t1 = time.perf_counter()
             stage = "inference"
             try:

@@ -17,7 +17,10 @@ next crop is moved on by the person's running velocity (``velocity_smooth``: gro
 clip IDF1 0.57 -> 0.74); when a track's crop returns a person another track holds (the
 model locked onto a neighbour walking beside them), that pose teaches it no motion: it walks
 on at its own pace and ends after ``max_coast`` such frames (IDF1 0.74 -> 0.78, identity
-switches over six clip variants 57 -> 29); a track whose joints are weak for a frame or two
+switches over six clip variants 57 -> 29); each person's crop hides the other tracked
+people outside its own box (``mask_others``, :func:`edgepose.topdown.crop_people`), so the
+model cannot lock onto the neighbour in the first place (IDF1 0.78 -> 0.91, switches over
+the variants 29 -> 15, vtest 45 -> 31 track ids); a track whose joints are weak for a frame or two
 coasts along its motion (``max_coast`` frames) instead of ending; a newcomer is held back
 -- no id, not shown -- until it has had a pose ``min_hits`` frames (default 2: hides
 one-frame detections at the cost of a frame's delay; the scene's first people are shown at
@@ -79,6 +82,12 @@ class TrackOptions:
     # gives vtest 4 % short-lived ids at clip IDF1 0.78 (0.3: 11 %, 0.78; 0.2: 2 %, 0.79 but
     # variants' mean IDF1 0.70 vs 0.71).
     keep_conf: float = 0.25
+    # --multi: each person's crop hides the other tracked people's boxes outside its own
+    # (topdown.crop_people), as predict --multi does for detector boxes, so a neighbour in
+    # a padded square crop cannot pull the pose onto itself. Measured
+    # (benchmarks/results/tracking): ground-truth clip IDF1 0.78 -> 0.91, switches 2 -> 0,
+    # variants' mean IDF1 0.71 -> 0.82; vtest 45 -> 31 ids.
+    mask_others: bool = True
     # --multi: frames with a pose before a new track gets an id and is shown; the scene's
     # first people (nobody tracked yet) are shown at once, as ``predict`` shows them.
     # Measured (benchmarks/results/tracking): 1 -> vtest 53 ids, 19 % living <= 5 frames;

@@ -44,6 +44,50 @@ def test_detector_boxes_take_the_detector_files_padding_and_scores():
     assert len(found) == len(boxes) >= 2 and det.crop_padding != CROP_PADDING
     assert found.paddings == [det.crop_padding] * len(boxes)
     np.testing.assert_allclose(found.scores, scores)
+    # the people hidden in each other's crops: those at the live threshold (what tracking
+    # starts), so run --multi and predict --multi hide the same people
+    live = det.spec["score_threshold"]
+    assert found.hide == [s >= live for s in scores] and det.threshold < live
+    assert PersonBoxes.of(img, boxes).hide is None  # given boxes: nobody hidden
+
+
+def test_crop_hides_the_other_people_outside_its_own_box():
+    """Golden pixels: two people side by side in flat colours on grey; a crop of the
+    first (padded wide enough to hold the second) shows the second filled with the crop's
+    mean colour where it lies outside the first's box, and is otherwise untouched."""
+    from edgepose.preprocess import crop, normalize
+
+    meta = tiny_meta("dsnt", "standin", (64, 64))
+    meta.mean, meta.std, meta.color = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0], "BGR"
+    img = np.full((200, 240, 3), 100, np.uint8)
+    a, b = np.array([60.0, 40, 40, 120]), np.array([110.0, 50, 40, 120])  # overlap x 110-100
+    img[40:160, 60:100] = (0, 0, 255)
+    img[50:170, 110:150] = (0, 255, 0)
+    plain, mats = crop_people(meta, img, [a, b], [2.0, 2.0])
+    hidden, _ = crop_people(meta, img, [a, b], [2.0, 2.0], hide=[True, True])
+    m = mats[0]
+    raw = crop(img, m, (64, 64)).astype(np.float64) / 255.0  # what the crop held
+    fill = np.floor(raw.reshape(-1, 3).mean(axis=0) * 255.0) / 255.0
+
+    def at(x, y):  # image px -> crop pixel (row, col)
+        u, v = apply_affine(np.array([[x, y]]), m)[0]
+        return int(round(v)), int(round(u))
+
+    r, c = at(140, 120)  # inside the second person, outside the first's box
+    np.testing.assert_allclose(hidden[0, :, r, c], fill, atol=1e-6)
+    np.testing.assert_allclose(plain[0, :, r, c], [0, 1, 0], atol=1e-6)
+    r, c = at(80, 100)  # the first person: kept
+    np.testing.assert_array_equal(hidden[0, :, r, c], plain[0, :, r, c])
+    r, c = at(30, 100)  # background beside neither: kept
+    np.testing.assert_array_equal(hidden[0, :, r, c], plain[0, :, r, c])
+    changed = np.abs(hidden[0] - plain[0]).max(axis=0) > 0
+    assert 0 < changed.mean() < 0.5
+    # the second crop hides the first the same way; nothing hidden -> preprocess exactly
+    assert np.abs(hidden[1] - plain[1]).max() > 0.5
+    only_a, _ = crop_people(meta, img, [a, b], [2.0, 2.0], hide=[True, False])
+    np.testing.assert_array_equal(only_a[0], plain[0])  # b is not flagged: a's crop as is
+    assert np.abs(only_a[1] - plain[1]).max() > 0.5  # a is flagged: hidden in b's crop
+    np.testing.assert_array_equal(plain[0], normalize(crop(img, m, (64, 64)), meta))
 
 
 def test_crop_people_then_crop_to_image_round_trip():

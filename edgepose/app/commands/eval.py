@@ -83,8 +83,10 @@ def run(args) -> int:
 
 
 def detection_boxes(source: str, images: list[dict], image_root: Path):
-    """(image id -> (boxes xywh (N, 4), scores (N,)), crop padding) from the detector
-    (its measured padding) or a results file (the pose crops' default)."""
+    """(image id -> (boxes xywh (N, 4), scores (N,)), crop padding, hide_from) from the
+    detector (its measured padding; its confident people hidden in each other's crops, as
+    ``predict --multi`` does) or a results file (the pose crops' default padding; nobody
+    hidden: a file's score scale is unknown)."""
     import cv2
     import numpy as np
 
@@ -100,7 +102,7 @@ def detection_boxes(source: str, images: list[dict], image_root: Path):
             if img is None:
                 raise DataError(f"{image_root / im['file_name']}: image missing or unreadable")
             out[int(im["id"])] = det(img)
-        return out, det.crop_padding
+        return out, det.crop_padding, float(det.spec["score_threshold"])
     from edgepose.data.files import read_json
 
     if not Path(source).is_file():
@@ -116,7 +118,7 @@ def detection_boxes(source: str, images: list[dict], image_root: Path):
                               np.array([d.get("score", 1.0) for d in mine], float))
     from edgepose.coords import CROP_PADDING
 
-    return out, CROP_PADDING
+    return out, CROP_PADDING, float("inf")
 
 
 def eval_with_boxes(args) -> int:
@@ -136,7 +138,7 @@ def eval_with_boxes(args) -> int:
         raise DataError("--boxes works with COCO keypoint files (not MPII)")
     require(data, ("images", "annotations"), str(args.data))
     root = Path(args.images)
-    boxes, padding = detection_boxes(args.boxes, data["images"], root)
+    boxes, padding, hide_from = detection_boxes(args.boxes, data["images"], root)
     model = load(args.model, device=args.device)
     results = []
     for im in data["images"]:
@@ -145,7 +147,8 @@ def eval_with_boxes(args) -> int:
             continue
         img = cv2.imread(str(root / im["file_name"]))
         # the top-down finish (edgepose.topdown): score = detector x keypoint confidence, OKS NMS
-        people = model.predict(img, boxes=PersonBoxes.from_detections(b, s, padding))
+        people = model.predict(img, boxes=PersonBoxes.from_detections(b, s, padding,
+                                                                       hide_from))
         for pose in people:
             results.append({"image_id": int(im["id"]), "category_id": 1, **pose.to_dict()})
     if args.coco_results:
