@@ -31,8 +31,8 @@ class SmoothOptions:
     enabled: bool = True
     # Chosen on real motion (issue 32, benchmarks/smoothing.py): the least error + jitter
     # against a pseudo ground truth (MoveNet Thunder, zero-phase smoothed) on vtest.avi's
-    # walkers. Median lag 1.4 px (was 7.6 px with 0.2 / 0.01), jitter 1.56 px/frame (raw
-    # 2.15). A slower filter (lower min_cutoff / beta) steadies a still person more and
+    # walkers. Median lag 1.3 px (was 7.3 px with 0.2 / 0.01), jitter 1.54 px/frame (raw
+    # 2.12). A slower filter (lower min_cutoff / beta) steadies a still person more and
     # trails a moving one: --smooth-min-cutoff / --smooth-beta.
     min_cutoff: float = 2.5
     beta: float = 0.1
