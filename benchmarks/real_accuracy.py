@@ -130,9 +130,11 @@ def lsp_metrics(people, coords) -> dict:
     gt = np.stack([p.keypoints for p in people])
     hits, counts = torso_pck_hits(coords, gt, 0.2)
     hits1, counts1 = torso_pck_hits(coords, gt, 0.1)
+    hits05, counts05 = torso_pck_hits(coords, gt, 0.05)
     per = {COCO_JOINTS[j]: float(hits[j] / counts[j]) for j in LIMBS if counts[j]}
     return {"pck@0.2_torso": float(hits[LIMBS].sum() / counts[LIMBS].sum()),
             "pck@0.1_torso": float(hits1[LIMBS].sum() / counts1[LIMBS].sum()),
+            "pck@0.05_torso": float(hits05[LIMBS].sum() / counts05[LIMBS].sum()),
             "per_joint": per, "people": len(people)}
 
 

@@ -20,6 +20,7 @@ METRICS = (  # (column, how to read it from a results row)
     ("COCO PCK@0.05", ("coco", "pck@0.05_box")),
     ("COCO PCK@0.1", ("coco", "pck@0.1_box")),
     ("COCO OKS AP", ("coco", "oks_ap")),
+    ("LSP PCK@0.05", ("lsp", "pck@0.05_torso")),
     ("LSP PCK@0.1", ("lsp", "pck@0.1_torso")),
     ("LSP PCK@0.2", ("lsp", "pck@0.2_torso")),
 )
@@ -36,9 +37,12 @@ def group_by_seed(rows: list[dict]) -> dict[str, list[dict]]:
 
 
 def spread(rows: list[dict]) -> dict[str, tuple[float, float, float, float]]:
-    """column -> (mean, sample sd (0 for one seed), min, max) over ``rows``."""
+    """column -> (mean, sample sd (0 for one seed), min, max) over ``rows``; a column the
+    rows do not all have (an older results file) is left out."""
     out = {}
     for name, (part, key) in METRICS:
+        if not all(key in r.get(part, {}) for r in rows):
+            continue
         v = [float(r[part][key]) for r in rows]
         out[name] = (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0,
                      min(v), max(v))
@@ -50,7 +54,7 @@ def report(results: dict) -> str:
     if not groups:
         raise SystemExit("no NAME-seedN rows in this results file")
     stats = {name: spread(rows) for name, rows in groups.items()}
-    names = [n for n, _ in METRICS]
+    names = [n for n, _ in METRICS if all(n in st for st in stats.values())]
     lines = [f"Seed spread: {results['lsp_people']} LSP test people, {results['coco_people']} "
              f"COCO val people; mean ± sd (min–max) over the seeds ({results['machine']}).", "",
              "| model | seeds | " + " | ".join(names) + " |",

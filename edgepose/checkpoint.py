@@ -186,3 +186,34 @@ def pack_checkpoint(src, dst, fp16: bool = True, meta: ModelMeta | None = None,
            "packed_from": Path(src).name, "fp16": bool(fp16), **keep, **info}
     _write(dst, out)
     return {"tensors": len(state), "fp16": bool(fp16), **keep}
+
+
+def soup_checkpoints(srcs, dst) -> dict[str, Any]:
+    """A uniform model soup (Wortsman et al., ICML 2022): the element-wise mean of the
+    weights of several trainings of ONE network that started from the same weights (here:
+    seeds of one recipe on MoveNet's trunk), written as a weights-only checkpoint at
+    ``dst``. Integer buffers (BatchNorm's step count) come from the first; the metadata and
+    training config too, with ``soup_of`` naming the files. A file of another network (a
+    different head, size, skeleton...) is refused in one line. Returns a summary."""
+    srcs = [Path(s) for s in srcs]
+    if len(srcs) < 2:
+        raise ModelError(f"a soup needs at least two checkpoints, got {len(srcs)}")
+    first = load_checkpoint(srcs[0])
+    states = [first["model"]]
+    for src in srcs[1:]:
+        payload = load_checkpoint(src)
+        first["meta"].check_matches(payload["meta"], what=str(src))
+        if set(payload["model"]) != set(first["model"]):
+            raise ModelError(f"{src}: its weights are not {srcs[0]}'s (other tensor names)")
+        states.append(payload["model"])
+    mean = {}
+    for k, v in first["model"].items():
+        if v.is_floating_point():
+            mean[k] = (sum(s[k].double() for s in states) / len(states)).to(v.dtype)
+        else:
+            mean[k] = v
+    keep = {k: first[k] for k in ("config",) if k in first}
+    _write(dst, {"format": CHECKPOINT_FORMAT, "meta": first["meta"].to_dict(), "model": mean,
+                 "soup_of": [s.name if s.parent == srcs[0].parent else str(s) for s in srcs],
+                 **keep})
+    return {"tensors": len(mean), "ingredients": len(srcs)}

@@ -11,7 +11,7 @@
 # Writes to data/real/ and RUNS (default ~/.cache/edgepose-runs); the exports go to OUT
 # (default runs/real_models/, so the shipped models are not overwritten; OUT=edgepose/assets
 # replaces them). HEADS picks the configs (default: the shipped ones; dsnt-64 is trained on the
-# teacher's heatmaps); SOFT=1 (on whenever HEADS names a *_soft config) writes those heatmaps
+# teacher's heatmaps, four seeds averaged into one model: SOUP_SEEDS); SOFT=1 (on whenever HEADS names a *_soft config) writes those heatmaps
 # (data/real/maps/, ~25 min on one thread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,8 +45,26 @@ for h in $HEADS; do
     --no-progress --overwrite > "$RUNS/$h.log" 2>&1 &
 done
 wait
+# dsnt-64 ships as a uniform model soup: the mean of the weights of its config trained with
+# seeds 0 and SOUP_SEEDS (issue 29: COCO PCK@0.05 0.297 vs 0.267-0.283 for one seed;
+# benchmarks/results/real_accuracy/issue29_soups); two runs side by side, ~12 min each
+SOUP_SEEDS=${SOUP_SEEDS-"1 2 3"}
+declare -A CKPT
+for h in $HEADS; do CKPT[$h]="$RUNS/real_movenet_$h/best.pt"; done
+if [[ " $HEADS " == *" dsnt_64_soft "* && -n "$SOUP_SEEDS" ]]; then
+  for s in $SOUP_SEEDS; do
+    edgepose train --config configs/real_movenet_dsnt_64_soft.yaml --seed "$s" --threads 1 \
+      --out "$RUNS/real_movenet_dsnt_64_soft_s$s" --no-progress --overwrite \
+      > "$RUNS/dsnt_64_soft_s$s.log" 2>&1 &
+    [ "$(jobs -r | wc -l)" -ge 2 ] && wait -n
+  done
+  wait
+  python scripts/model_soup.py --out "$RUNS/dsnt_64_soft_soup.pt" "${CKPT[dsnt_64_soft]}" \
+    $(for s in $SOUP_SEEDS; do echo "$RUNS/real_movenet_dsnt_64_soft_s$s/best.pt"; done)
+  CKPT[dsnt_64_soft]="$RUNS/dsnt_64_soft_soup.pt"
+fi
 for h in $HEADS; do
   # one file per model: the ONNX holds the weights and the training config, so
   # 'edgepose adapt' and 'edgepose weights unpack' derive the checkpoint from it
-  edgepose export "$RUNS/real_movenet_$h/best.pt" --out "$OUT/real_${h%_soft}.onnx"  # dsnt_64_soft ships as real_dsnt_64
+  edgepose export "${CKPT[$h]}" --out "$OUT/real_${h%_soft}.onnx"  # dsnt_64_soft ships as real_dsnt_64
 done
