@@ -1,6 +1,6 @@
 """The model card's table of the heads on MoveNet's trunk, generated from a benchmark's JSON.
 
-    python benchmarks/model_card.py [--results benchmarks/results/real_accuracy/issue29_soft/results.json]
+    python benchmarks/model_card.py [--results benchmarks/results/real_accuracy/issue29_soups/results.json]
 
 Rows are written between the ``<!-- heads-table:begin -->`` / ``<!-- heads-table:end -->``
 markers of ``edgepose/assets/MODEL_CARD.md``, one per row of that ``real_accuracy.py`` run
@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "edgepose" / "assets" / "MODEL_CARD.md"
-RESULTS = ROOT / "benchmarks" / "results" / "real_accuracy" / "issue29_soft" / "results.json"
+RESULTS = ROOT / "benchmarks" / "results" / "real_accuracy" / "issue29_soups" / "results.json"
 BEGIN, END = "<!-- heads-table:begin -->", "<!-- heads-table:end -->"
 LIGHTNING = "movenet-lightning"
 

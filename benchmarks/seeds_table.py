@@ -39,6 +39,10 @@ ROWS = [
     (128, "heatmap, Thunder's maps as targets", "issue29_soft/results.json", "heatmap-128-soft"),
     (128, "DSNT, Thunder's maps as JS targets", "issue29_soft/results.json", "dsnt-128-soft"),
     (128, "DSNT, half Gaussian / half Thunder's maps", "issue29_soft/results.json", "dsnt-128-soft-half"),
+    (128, "heatmap, a second seed", "issue29_soups/results.json", "heatmap-128-seed1"),
+    (128, "heatmap, soup of 2 seeds (not shipped yet)", "issue29_soups/results.json", "heatmap-128-soup2"),
+    (128, "DSNT, a second seed", "issue29_soups/results.json", "dsnt-128-seed1"),
+    (128, "DSNT, soup of 2 seeds", "issue29_soups/results.json", "dsnt-128-soup2"),
     (128, "MoveNet Lightning fed a 128-px crop", "issue29/results.json", "lightning-fed-128px"),
     (96, "heatmap", "issue29_96/results.json", "heatmap-96"),
     (96, "DSNT (learned T, peak lr 1e-3)", "issue29_96/results.json", "dsnt-96"),
@@ -55,9 +59,11 @@ ROWS = [
     (64, "DSNT, stride-2 output (32x32 maps)", "issue29_final/results.json", "dsnt-64-s2"),
     (64, "heatmap, Thunder's maps as targets", "issue29_soft/results.json", "heatmap-64-soft"),
     (64, "heatmap, half Gaussian / half Thunder's maps", "issue29_soft/results.json", "heatmap-64-soft-half"),
-    (64, "DSNT, Thunder's maps as JS targets (ships as dsnt-64)", "issue29_soft/results.json", "dsnt-64-soft"),
+    (64, "DSNT, Thunder's maps as JS targets (seed 0)", "issue29_soft/results.json", "dsnt-64-soft"),
     (64, "DSNT, Thunder's maps, 20 epochs (twice the budget)", "issue29_soft/results.json", "dsnt-64-soft-20ep"),
     (64, "NerPE progressive, half Gaussian / half Thunder's maps", "issue29_soft/results.json", "nerpe-p-64-soft"),
+    (64, "heatmap, soup of 4 seeds", "issue29_soups/results.json", "heatmap-64-soup4"),
+    (64, "DSNT, Thunder's maps, soup of 4 seeds (ships as dsnt-64, the 64-px default)", "issue29_soups/results.json", "dsnt-64-soft-soup4"),
     (64, "MoveNet Lightning fed a 64-px crop", "issue29/results.json", "lightning-fed-64px"),
 ]
 

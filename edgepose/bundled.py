@@ -16,8 +16,9 @@ DEFAULT_MODEL = REAL_MODEL if REAL_MODEL.is_file() else DEMO_MODEL
 
 # Models selectable by name (``edgepose.load("heatmap-64")``, ``--model heatmap-64``): name ->
 # file in ASSETS. Their rows in the model card come from benchmarks/results (docs/models.md).
-# heatmap-* are the defaults per size; dsnt-* and nerpe-* (progressive decoding) are the
-# mission's heads on the same trunk, data and budget (issue 29), less precise here.
+# The default per input size: heatmap-128 at 128 px (DEFAULT_MODEL), dsnt-64 at 64 px (DSNT on
+# MoveNet Thunder's heatmaps, four seeds' weights averaged: issue 29). heatmap-64, dsnt-128 and
+# nerpe-* (progressive decoding) are the other heads on the same trunk, data and budget.
 NAMED_MODELS = {
     "heatmap-128": "real_heatmap_128.onnx",
     "heatmap-64": "real_heatmap_64.onnx",

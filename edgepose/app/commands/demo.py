@@ -26,7 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "demo", help="live demo: the bundled model on bundled photos of real people",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None,
-                   help="model file or bundled model name (e.g. heatmap-64) instead of the "
+                   help="model file or bundled model name (e.g. dsnt-64) instead of the "
                         "default bundled one")
     add_run_options(p, source_default="demo")
     return p

@@ -24,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("source", metavar="SOURCE", help="image, folder, glob pattern or video")
     p.add_argument("--model", default=None,
                    help="model file (.onnx / .engine / .pt) or a bundled model's name "
-                        "(heatmap-128, heatmap-64; default: the bundled heatmap-128)")
+                        "(heatmap-128, dsnt-64, heatmap-64; default: the bundled heatmap-128)")
     p.add_argument("--server", default=None, metavar="URL",
                    help="run the model on a Triton server (grpc://HOST:8001 or "
                         "http://HOST:8000); with --model, the server's model must match it")

@@ -105,7 +105,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None,
                    help="model file: .onnx (ONNX Runtime), .engine/.plan (TensorRT) or .pt, "
-                        "or a bundled model's name: heatmap-128 (the default), heatmap-64")
+                        "or a bundled model's name: heatmap-128 (the default), dsnt-64 (the "
+                        "64-px default), heatmap-64, dsnt-128, nerpe-128, nerpe-64")
     p.add_argument("--server", default=None, metavar="URL",
                    help="run the model on a Triton server (edgepose serve) at "
                         "grpc://HOST:8001 or http://HOST:8000; capture, tracking and drawing "
