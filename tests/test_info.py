@@ -26,3 +26,13 @@ def test_info_reports_runtimes_teachers_and_models(capsys):
 
     line = next(x for x in out.splitlines() if x.startswith("models by name"))
     assert all(name in line for name in NAMED_MODELS) and "heatmap-128 (default)" in line
+    assert "dsnt-64 (the 64-px default)" in line  # issue 29: DSNT won at 64 px
+
+
+def test_the_default_per_size_is_a_named_model_of_that_size():
+    from edgepose.bundled import ASSETS, DEFAULT_BY_SIZE, DEFAULT_MODEL, NAMED_MODELS
+    from edgepose.engines.meta_io import read_meta
+
+    assert ASSETS / NAMED_MODELS[DEFAULT_BY_SIZE[128]] == DEFAULT_MODEL
+    for size, name in DEFAULT_BY_SIZE.items():
+        assert tuple(read_meta(ASSETS / NAMED_MODELS[name]).input_size) == (size, size)

@@ -88,9 +88,11 @@ def report() -> list[str]:
         lines.append(f"teacher {name}{default}: {ok}")
     models = sorted(p.name for p in ASSETS.glob("*.onnx"))
     lines.append(f"bundled models ({ASSETS}): {', '.join(models) or 'none'}")
-    from edgepose.bundled import DEFAULT_MODEL, NAMED_MODELS
+    from edgepose.bundled import DEFAULT_BY_SIZE, DEFAULT_MODEL, NAMED_MODELS
 
-    names = [n + (" (default)" if ASSETS / f == DEFAULT_MODEL else "")
+    size_of = {n: s for s, n in DEFAULT_BY_SIZE.items()}
+    names = [n + (" (default)" if ASSETS / f == DEFAULT_MODEL else
+                  f" (the {size_of[n]}-px default)" if n in size_of else "")
              for n, f in NAMED_MODELS.items() if (ASSETS / f).is_file()]
     lines.append(f"models by name (--model NAME, edgepose.load(NAME)): {', '.join(names) or 'none'}")
     return lines
