@@ -32,7 +32,7 @@ from edgepose.coords import CROP_PADDING, apply_affine, invert_affine, whole_ima
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
 from edgepose.pose import Pose, detected_people
-from edgepose.preprocess import preprocess
+from edgepose.preprocess import box_affine, crop, normalize, preprocess
 
 
 @dataclass
@@ -98,11 +98,10 @@ def crop_people(meta: ModelMeta, image_bgr: np.ndarray, boxes,
     :func:`edgepose.preprocess.preprocess` -> ((N, 3, H, W) float32 batch, N image->crop
     2x3 matrices). ``hide`` (one flag per box, or None): in each crop, the parts of the
     OTHER flagged boxes that lie outside this person's own box are filled with the crop's
-    mean colour, so a neighbour
-    inside a padded crop cannot pull the pose onto itself (measured: a tracked person
-    walking beside another kept its identity, IDF1 0.78 -> 0.91 on the ground-truth clip,
-    and ``predict --multi`` OKS AP 0.338 -> 0.352 / 0.328 -> 0.367 on the COCO subsets;
-    docs/benchmarks.md)."""
+    mean colour, so a neighbour inside a padded crop cannot pull the pose onto itself
+    (measured: a tracked person walking beside another kept its identity, IDF1 0.78 -> 0.91
+    on the ground-truth clip, and ``predict --multi`` OKS AP 0.338 -> 0.353 / 0.328 -> 0.376
+    on the COCO subsets; docs/benchmarks.md)."""
     inputs, mats = [], []
     for i, (box, pad) in enumerate(zip(boxes, paddings)):
         others = [b for j, b in enumerate(boxes) if hide is not None and hide[j] and j != i]
@@ -118,11 +117,9 @@ def crop_people(meta: ModelMeta, image_bgr: np.ndarray, boxes,
 def _masked_crop(meta: ModelMeta, image_bgr: np.ndarray, box, others, pad: float):
     """:func:`edgepose.preprocess.preprocess` of ``box`` with ``others`` (boxes) hidden
     where they lie outside ``box``."""
-    from edgepose.preprocess import box_affine, crop, normalize
-
     m = box_affine(box, meta, pad)
     h, w = meta.input_size
-    c = crop(image_bgr, m, (w, h))
+    c = crop(image_bgr, m, (w, h))  # a new array: filled in place below
 
     def to_crop(b):
         b = np.asarray(b, dtype=np.float64)
@@ -140,7 +137,6 @@ def _masked_crop(meta: ModelMeta, image_bgr: np.ndarray, box, others, pad: float
         mask[lo[1]:hi[1], lo[0]:hi[0]] = True
     mask &= ~keep
     if mask.any():
-        c = c.copy()
         c[mask] = c.reshape(-1, 3).mean(axis=0).astype(np.uint8)
     return normalize(c, meta), m
 
