@@ -16,12 +16,11 @@ DEFAULT_MODEL = REAL_MODEL if REAL_MODEL.is_file() else DEMO_MODEL
 
 # Models selectable by name (``edgepose.load("heatmap-64")``, ``--model heatmap-64``): name ->
 # file in ASSETS. Their rows in the model card come from benchmarks/results (docs/models.md).
-# The default per input size: heatmap-128 at 128 px (DEFAULT_MODEL), dsnt-64 at 64 px (DSNT on
-# MoveNet Thunder's heatmaps, four seeds' weights averaged: issue 29). heatmap-64, dsnt-128 and
-# nerpe-* (progressive decoding) are the other heads on the same trunk, data and budget.
-# The model to pick at each input size (issue 29's rule: the most precise head at the same
-# time budget; a DSNT / NerPE head within one point of PCK@0.05 of the best heatmap model
-# ships as the default).
+# The default per input size (issue 29's rule: the most precise head at the same time budget;
+# a DSNT / NerPE head within one point of PCK@0.05 of the best heatmap model ships as the
+# default): heatmap-128 at 128 px (DEFAULT_MODEL), dsnt-64 at 64 px (DSNT on MoveNet Thunder's
+# heatmaps, four seeds' weights averaged). heatmap-64, dsnt-128 and nerpe-* (progressive
+# decoding) are the other heads on the same trunk, data and budget.
 DEFAULT_BY_SIZE = {128: "heatmap-128", 64: "dsnt-64"}
 
 NAMED_MODELS = {

@@ -11,7 +11,7 @@ import functools
 import cv2
 import numpy as np
 
-from edgepose.coords import CROP_PADDING, box_to_center_scale, crop_affine
+from edgepose.coords import CROP_PADDING, apply_affine, box_to_center_scale, crop_affine
 from edgepose.errors import DataError
 from edgepose.metadata import ModelMeta
 
@@ -60,13 +60,39 @@ def box_affine(box_xywh, meta: ModelMeta, padding: float = CROP_PADDING,
 
 
 def preprocess(
-    image_bgr: np.ndarray, box_xywh, meta: ModelMeta, padding: float = CROP_PADDING
+    image_bgr: np.ndarray, box_xywh, meta: ModelMeta, padding: float = CROP_PADDING,
+    hide=(),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Image + person box -> ((3, H, W) float32 input, 2x3 image->crop matrix)."""
+    """Image + person box -> ((3, H, W) float32 input, 2x3 image->crop matrix). ``hide``:
+    other people's boxes (xywh image px) filled with the crop's mean colour where they lie
+    outside ``box_xywh`` (:func:`edgepose.topdown.crop_people`)."""
     if image_bgr is None or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
         shape = None if image_bgr is None else image_bgr.shape
         raise DataError(f"expected an (H, W, 3) BGR uint8 image, got shape {shape}")
     m = box_affine(box_xywh, meta, padding)
     h, w = meta.input_size
-    return normalize(crop(image_bgr, m, (w, h)), meta), m
+    c = crop(image_bgr, m, (w, h))
+    if len(hide):
+        _hide_outside(c, m, box_xywh, hide)
+    return normalize(c, meta), m
+
+
+def _hide_outside(crop_bgr: np.ndarray, affine: np.ndarray, box_xywh, others) -> None:
+    """Fill ``others`` (xywh image px), mapped into the crop by ``affine``, with the crop's
+    mean colour wherever they lie outside ``box_xywh``; in place."""
+    h, w = crop_bgr.shape[:2]
+
+    def cells(b):  # a box's pixel rectangle in the crop, clipped to it
+        b = np.asarray(b, dtype=np.float64)
+        pts = apply_affine(np.array([[b[0], b[1]], [b[0] + b[2], b[1] + b[3]]]), affine)
+        lo = np.clip(np.floor(pts.min(axis=0)), 0, [w, h]).astype(int)
+        hi = np.clip(np.ceil(pts.max(axis=0)), 0, [w, h]).astype(int)
+        return slice(lo[1], hi[1]), slice(lo[0], hi[0])
+
+    mask = np.zeros((h, w), bool)
+    for b in others:
+        mask[cells(b)] = True
+    mask[cells(box_xywh)] = False
+    if mask.any():
+        crop_bgr[mask] = crop_bgr.reshape(-1, 3).mean(axis=0).astype(np.uint8)
 

@@ -32,7 +32,7 @@ from edgepose.coords import CROP_PADDING, apply_affine, invert_affine, whole_ima
 from edgepose.errors import EngineError
 from edgepose.metadata import ModelMeta
 from edgepose.pose import Pose, detected_people
-from edgepose.preprocess import box_affine, crop, normalize, preprocess
+from edgepose.preprocess import preprocess
 
 
 @dataclass
@@ -70,7 +70,7 @@ class PersonBoxes:
         file's own ``crop_padding`` (measured for its boxes), with their scores."""
         boxes, scores = detector(image_bgr)
         return cls.from_detections(boxes, scores, detector.crop_padding,
-                                   getattr(detector, "spec", {}).get("score_threshold"))
+                                   getattr(detector, "live_threshold", None))
 
     @classmethod
     def from_detections(cls, boxes, scores, padding: float,
@@ -105,40 +105,10 @@ def crop_people(meta: ModelMeta, image_bgr: np.ndarray, boxes,
     inputs, mats = [], []
     for i, (box, pad) in enumerate(zip(boxes, paddings)):
         others = [b for j, b in enumerate(boxes) if hide is not None and hide[j] and j != i]
-        if others:
-            x, m = _masked_crop(meta, image_bgr, box, others, pad)
-        else:
-            x, m = preprocess(image_bgr, box, meta, padding=pad)
+        x, m = preprocess(image_bgr, box, meta, padding=pad, hide=others)
         inputs.append(x)
         mats.append(m)
     return np.stack(inputs).astype(np.float32, copy=False), mats
-
-
-def _masked_crop(meta: ModelMeta, image_bgr: np.ndarray, box, others, pad: float):
-    """:func:`edgepose.preprocess.preprocess` of ``box`` with ``others`` (boxes) hidden
-    where they lie outside ``box``."""
-    m = box_affine(box, meta, pad)
-    h, w = meta.input_size
-    c = crop(image_bgr, m, (w, h))  # a new array: filled in place below
-
-    def to_crop(b):
-        b = np.asarray(b, dtype=np.float64)
-        pts = apply_affine(np.array([[b[0], b[1]], [b[0] + b[2], b[1] + b[3]]]), m)
-        lo = np.clip(np.floor(pts.min(axis=0)), 0, [w, h]).astype(int)
-        hi = np.clip(np.ceil(pts.max(axis=0)), 0, [w, h]).astype(int)
-        return lo, hi
-
-    own_lo, own_hi = to_crop(box)
-    keep = np.zeros((h, w), bool)
-    keep[own_lo[1]:own_hi[1], own_lo[0]:own_hi[0]] = True
-    mask = np.zeros((h, w), bool)
-    for b in others:
-        lo, hi = to_crop(b)
-        mask[lo[1]:hi[1], lo[0]:hi[0]] = True
-    mask &= ~keep
-    if mask.any():
-        c[mask] = c.reshape(-1, 3).mean(axis=0).astype(np.uint8)
-    return normalize(c, meta), m
 
 
 def infer(backend, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

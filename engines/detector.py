@@ -134,8 +134,11 @@ class Detector:
         if self.fixed_hw is None and self.resize == "stretch":
             raise EngineError(f"{self.path}: a stretch-resize detector needs a fixed input size")
         self.crop_padding = float(self.spec.get("crop_padding", CROP_PADDING))
-        default = self.spec.get("offline_threshold", self.spec["score_threshold"]) if offline \
-            else self.spec["score_threshold"]
+        # a confident person: live tracking starts tracks at this score; people scoring it
+        # are hidden in each other's crops (edgepose.topdown) whatever ``threshold`` keeps
+        self.live_threshold = float(self.spec["score_threshold"])
+        default = self.spec.get("offline_threshold", self.live_threshold) if offline \
+            else self.live_threshold
         self.threshold = float(default if threshold is None else threshold)
         self.iou = float(self.spec["nms_iou"] if iou is None else iou)
         self.max_people = int(max_people)

@@ -102,7 +102,7 @@ def detection_boxes(source: str, images: list[dict], image_root: Path):
             if img is None:
                 raise DataError(f"{image_root / im['file_name']}: image missing or unreadable")
             out[int(im["id"])] = det(img)
-        return out, det.crop_padding, float(det.spec["score_threshold"])
+        return out, det.crop_padding, det.live_threshold
     from edgepose.data.files import read_json
 
     if not Path(source).is_file():
